@@ -1,0 +1,117 @@
+/**
+ * One error family for the whole bot. Errors carry a stable code and parameters, never a finished
+ * sentence for users: every front end (command line, Discord, Slack) renders them from the message
+ * catalogue in the user's language. `message` is for logs and developers only.
+ */
+
+export const ERROR_CODES = [
+  'invalid_input',
+  'auth_failed',
+  'balance_used_up',
+  'moderation_blocked',
+  'rate_limited',
+  'request_too_large',
+  'upstream_error',
+  'timeout',
+  'network',
+  'no_image',
+  'cancelled',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Why an input was refused, for `invalid_input`. Each has its own text in the catalogue.
+ */
+export const INPUT_PROBLEMS = [
+  'empty_prompt',
+  'prompt_too_long',
+  'unknown_model',
+  'unknown_aspect_ratio',
+  'unknown_resolution',
+  'resolution_not_supported',
+  'count_out_of_range',
+  'edit_without_images',
+  'too_many_images',
+  'unknown_flag',
+  'missing_flag_value',
+  'bad_image_url',
+  'unsupported_image',
+  'image_too_large',
+  'image_unreadable',
+] as const;
+
+export type InputProblem = (typeof INPUT_PROBLEMS)[number];
+
+export type ErrorParamValue = string | number | readonly string[];
+export type ErrorParams = Readonly<Record<string, ErrorParamValue>>;
+
+export interface NanoBananaErrorOptions {
+  readonly params?: ErrorParams;
+  readonly status?: number | undefined;
+  readonly traceId?: string | undefined;
+  readonly retryable?: boolean;
+  /** How long the service asked us to wait before trying again (from `Retry-After`). */
+  readonly retryAfterMs?: number | undefined;
+  /** The API's own error code (`used_up`, `forbidden`...), kept for logs. */
+  readonly apiCode?: string | undefined;
+  readonly cause?: unknown;
+}
+
+export class NanoBananaError extends Error {
+  override readonly name = 'NanoBananaError';
+  readonly code: ErrorCode;
+  readonly params: ErrorParams;
+  readonly status: number | undefined;
+  readonly traceId: string | undefined;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  readonly apiCode: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: NanoBananaErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.params = options.params ?? {};
+    this.status = options.status;
+    this.traceId = options.traceId;
+    this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+    this.apiCode = options.apiCode;
+  }
+
+  /** A plain object for structured logs and `--json` output (no stack, no cause). */
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      params: this.params,
+      status: this.status,
+      traceId: this.traceId,
+      retryable: this.retryable,
+      apiCode: this.apiCode,
+    };
+  }
+}
+
+/** An input refused before anything was sent: costs nothing, never retried. */
+export function invalidInput(
+  reason: InputProblem,
+  message: string,
+  params: ErrorParams = {},
+): NanoBananaError {
+  return new NanoBananaError('invalid_input', message, { params: { reason, ...params } });
+}
+
+export function isNanoBananaError(error: unknown): error is NanoBananaError {
+  return error instanceof NanoBananaError;
+}
+
+/** Wraps anything thrown into the family, so callers only ever deal with one kind of error. */
+export function toNanoBananaError(error: unknown): NanoBananaError {
+  if (error instanceof NanoBananaError) return error;
+  if (error instanceof Error && error.name === 'AbortError') {
+    return new NanoBananaError('cancelled', 'The operation was cancelled', { cause: error });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new NanoBananaError('upstream_error', `Unexpected error: ${message}`, { cause: error });
+}
