@@ -39,6 +39,8 @@ export const INPUT_PROBLEMS = [
   'unsupported_image',
   'image_too_large',
   'image_unreadable',
+  /** The API refused the request as invalid (HTTP 400) although our own checks passed. */
+  'rejected_by_api',
 ] as const;
 
 export type InputProblem = (typeof INPUT_PROBLEMS)[number];

@@ -106,12 +106,15 @@ export function createModelCatalog(extraModels: readonly ModelSpec[] = []): Mode
   for (const model of [...BUILTIN_MODELS, ...extraModels]) {
     const existing = byName.get(model.id.toLowerCase());
     if (existing !== undefined) {
-      // Configuration may redefine a built-in model (e.g. when a model gains 2K); replace it.
-      models.splice(models.indexOf(existing), 1, model);
+      // Configuration may redefine a built-in model (e.g. when a model gains 2K); it keeps its
+      // short names.
+      const merged = { ...model, aliases: [...existing.aliases, ...model.aliases] };
+      models.splice(models.indexOf(existing), 1, merged);
+      byName.set(model.id.toLowerCase(), merged);
     } else {
       models.push(model);
+      byName.set(model.id.toLowerCase(), model);
     }
-    byName.set(model.id.toLowerCase(), model);
   }
   for (const model of models) {
     for (const alias of model.aliases) {
