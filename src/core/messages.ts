@@ -1,0 +1,370 @@
+/**
+ * Every text a user can see, in English and French. Errors carry codes and parameters; the front
+ * ends (command line, Discord, Slack) turn them into sentences here, so the wording lives in one
+ * place and a new language is one more table.
+ */
+
+import {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorParamValue,
+  INPUT_PROBLEMS,
+  type InputProblem,
+  NanoBananaError,
+} from './errors.js';
+import { ASPECT_RATIOS, MAX_COUNT, MIN_COUNT, RESOLUTIONS } from './models.js';
+
+export const LOCALES = ['en', 'fr'] as const;
+export type Locale = (typeof LOCALES)[number];
+
+export type MessageParams = Readonly<Record<string, ErrorParamValue>>;
+
+/** What a template function gets: parameters already rendered for its locale. */
+interface TemplateContext {
+  /** The parameter as text: lists joined with commas, numbers in the locale's style, '' if absent. */
+  text(name: string): string;
+  /** The parameter as a number (numeric strings included), or undefined. */
+  number(name: string): number | undefined;
+  has(name: string): boolean;
+  /** A number of seconds as `1m 05s` / `1 min 05 s`; a string as given. */
+  duration(name: string): string;
+  /** A number of bytes as `10 MB` / `10 Mo`; a string as given. */
+  bytes(name: string): string;
+  /** Whether the number takes the singular in this locale (French: 0 and 1, English: 1). */
+  singular(name: string): boolean;
+}
+
+/** A string with `{name}` placeholders, or a function for texts that vary more than that. */
+type Template = string | ((context: TemplateContext) => string);
+
+/** A user's value echoed back is cut here: a chat message has a length limit. */
+const MAX_PARAM_LENGTH = 200;
+
+/** French puts a narrow no-break space before `: ; ! ?` and inside « ». */
+const NNBSP = '\u202F';
+
+const en = {
+  'error.invalid_input': 'That request isn’t valid. Check the prompt and options, then try again.',
+  'error.auth_failed': 'The bot’s API key is misconfigured. Please tell an admin.',
+  'error.balance_used_up': 'The bot has used up its image credits. Ask an admin to top up.',
+  'error.moderation_blocked':
+    'The safety filter refused this one, so nothing was billed. Try rewording your prompt.',
+  /** `{retryAfterSeconds}`: filled by `describeError` from the error's `retryAfterMs`. */
+  'error.rate_limited': (p) =>
+    p.has('retryAfterSeconds')
+      ? `The image service is busy. Try again in about ${p.duration('retryAfterSeconds')}.`
+      : 'The image service is busy. Try again shortly.',
+  'error.request_too_large':
+    'The input images are too large or too many. Try fewer or smaller images.',
+  'error.upstream_error': 'The image service had a problem. Please try again.',
+  'error.timeout': 'That took too long. Please try again in a moment.',
+  'error.network': 'I couldn’t reach the image service. Please try again in a moment.',
+  'error.no_image': 'The model didn’t return an image. Try rephrasing your prompt.',
+  'error.cancelled': 'Cancelled.',
+  'error.trace_id': '(trace id: {traceId})',
+
+  'input.empty_prompt': 'Please describe the image you want.',
+  'input.prompt_too_long': 'Your prompt is too long: {length} characters, the limit is {max}.',
+  'input.unknown_model': 'I don’t know the model “{value}”. Available models: {valid}.',
+  'input.unknown_aspect_ratio': '“{value}” isn’t a supported aspect ratio. Use one of: {valid}.',
+  'input.unknown_resolution': '“{value}” isn’t a supported resolution. Use one of: {valid}.',
+  'input.resolution_not_supported': '{model} can’t make {value} images. It does: {valid}.',
+  'input.count_out_of_range': (p) =>
+    `The image count must be a whole number from ${p.text('min')} to ${p.text('max')}` +
+    (p.has('value') ? `, not “${p.text('value')}”.` : '.'),
+  'input.edit_without_images': 'To edit, reply to an image or attach one.',
+  'input.too_many_images': 'That’s {count} images; I can use at most {max}.',
+  'input.unknown_flag': 'I don’t know the option {flag}. Valid options: {valid}.',
+  'input.missing_flag_value': 'The option {flag} needs a value right after it.',
+  'input.bad_image_url': 'One of the input images isn’t a link I can use.',
+  'input.unsupported_image': (p) =>
+    p.has('name')
+      ? `“${p.text('name')}” isn’t an image format I can use. Try PNG, JPEG or WebP.`
+      : 'That file isn’t an image format I can use. Try PNG, JPEG or WebP.',
+  /** `{name}`: the file name, optional; `{max}`: the limit in bytes (or a text), optional. */
+  'input.image_too_large': (p) =>
+    (p.has('name') ? `“${p.text('name')}” is too large` : 'An input image is too large') +
+    (p.has('max') ? ` (the limit is ${p.bytes('max')}).` : '.'),
+  'input.image_unreadable': (p) =>
+    p.has('name') ? `I couldn’t read “${p.text('name')}”.` : 'I couldn’t read one of the images.',
+  'input.rejected_by_api':
+    'The image service refused this request. Try changing the prompt or options.',
+
+  /** `{position}`: the place in the queue, 1 for next. */
+  'job.queued': (p) =>
+    (p.number('position') ?? 1) <= 1
+      ? 'Queued: you’re next.'
+      : `Queued: you’re number ${p.text('position')} in line.`,
+  'job.started': 'Working on it…',
+  /** `{elapsed}` here and in `job.done`: seconds, or a text shown as given. */
+  'job.running': (p) => `Still working… (${p.duration('elapsed')})`,
+  'job.done': (p) => `Done in ${p.duration('elapsed')}.`,
+  'job.cancelled': 'The request was cancelled.',
+  /** `{format}`: the new format (`JPEG`, `WebP`), optional. */
+  'job.result_converted': (p) =>
+    p.has('format')
+      ? `An image was converted to ${p.text('format')} to fit the upload limit.`
+      : 'An image was converted to a smaller format to fit the upload limit.',
+  'job.result_scaled': 'An image was scaled down to fit the upload limit.',
+  'job.fewer_images': (p) =>
+    `Only ${p.text('delivered')} of the ${p.text('requested')} images came back; ` +
+    'the model filtered or dropped the rest.',
+  'help.title': 'How to use Nano Banana',
+  /** `{command}`: defaults to `/imagine`; `{models}`: model names to list, optional. */
+  'help.body': (p) => {
+    const command = p.has('command') ? p.text('command') : '/imagine';
+    return [
+      `Describe the image after \`${command}\`, for example \`${command} a white cat on a windowsill\`.`,
+      'Options can go anywhere in the text:',
+      `• \`--model pro\`: the model${p.has('models') ? ` (${p.text('models')})` : ''}`,
+      `• \`--ar 16:9\`: the aspect ratio (${ASPECT_RATIOS.join(', ')})`,
+      `• \`--res 2K\`: the resolution (${RESOLUTIONS.join(', ')}; not every model goes above 1K)`,
+      `• \`--count 2\`: how many images (${MIN_COUNT} to ${MAX_COUNT})`,
+      'To edit an image, reply to it (or attach one) with what to change.',
+    ].join('\n');
+  },
+  'button.reroll': 'Reroll',
+  'button.edit': 'Edit',
+  'button.delete': 'Delete',
+  'button.cancel': 'Cancel',
+  'usage.remaining': (p) => {
+    const images = p.number('images') ?? 0;
+    if (images <= 0) return 'You have no images left.';
+    return p.singular('images')
+      ? 'You have 1 image left.'
+      : `You have ${p.text('images')} images left.`;
+  },
+  'usage.unlimited': 'You have no image limit.',
+} satisfies Record<string, Template>;
+
+/** The English table defines the keys; every other language must have exactly the same ones. */
+export type MessageKey = keyof typeof en;
+
+const fr: Record<MessageKey, Template> = {
+  'error.invalid_input':
+    'Cette demande n’est pas valide. Vérifiez la description et les options, puis réessayez.',
+  'error.auth_failed': 'La clé d’API du bot est mal configurée. Prévenez un administrateur.',
+  'error.balance_used_up':
+    'Le bot a épuisé ses crédits d’images. Demandez à un administrateur de les recharger.',
+  'error.moderation_blocked':
+    'Le filtre de sécurité a refusé cette demande, rien n’a été facturé. Essayez de la reformuler.',
+  'error.rate_limited': (p) =>
+    p.has('retryAfterSeconds')
+      ? `Le service d’images est saturé. Réessayez dans ${p.duration('retryAfterSeconds')} environ.`
+      : 'Le service d’images est saturé. Réessayez dans un instant.',
+  'error.request_too_large':
+    'Les images fournies sont trop lourdes ou trop nombreuses. Essayez avec moins d’images, ou de plus petites.',
+  'error.upstream_error': 'Le service d’images a rencontré un problème. Veuillez réessayer.',
+  'error.timeout': 'L’opération a pris trop de temps. Réessayez dans un instant.',
+  'error.network': 'Impossible de joindre le service d’images. Réessayez dans un instant.',
+  'error.no_image': 'Le modèle n’a renvoyé aucune image. Essayez de reformuler votre description.',
+  'error.cancelled': 'Annulé.',
+  'error.trace_id': `(identifiant de trace${NNBSP}: {traceId})`,
+
+  'input.empty_prompt': 'Décrivez l’image que vous voulez.',
+  'input.prompt_too_long': `Votre description est trop longue${NNBSP}: {length} caractères, la limite est de {max}.`,
+  'input.unknown_model': `Je ne connais pas le modèle «${NNBSP}{value}${NNBSP}». Modèles disponibles${NNBSP}: {valid}.`,
+  'input.unknown_aspect_ratio': `Le format «${NNBSP}{value}${NNBSP}» n’est pas pris en charge. Choisissez parmi${NNBSP}: {valid}.`,
+  'input.unknown_resolution': `La résolution «${NNBSP}{value}${NNBSP}» n’est pas prise en charge. Choisissez parmi${NNBSP}: {valid}.`,
+  'input.resolution_not_supported': `{model} ne produit pas d’images en {value}. Résolutions possibles${NNBSP}: {valid}.`,
+  'input.count_out_of_range': (p) =>
+    `Le nombre d’images doit être un entier de ${p.text('min')} à ${p.text('max')}` +
+    (p.has('value') ? `, pas «${NNBSP}${p.text('value')}${NNBSP}».` : '.'),
+  'input.edit_without_images': 'Pour modifier une image, répondez à une image ou joignez-en une.',
+  'input.too_many_images': `Cela fait {count} images${NNBSP}; je peux en utiliser {max} au maximum.`,
+  'input.unknown_flag': `Je ne connais pas l’option {flag}. Options valides${NNBSP}: {valid}.`,
+  'input.missing_flag_value': 'L’option {flag} doit être suivie d’une valeur.',
+  'input.bad_image_url': 'L’une des images fournies n’est pas un lien utilisable.',
+  'input.unsupported_image': (p) =>
+    p.has('name')
+      ? `Le format de «${NNBSP}${p.text('name')}${NNBSP}» n’est pas pris en charge. Essayez PNG, JPEG ou WebP.`
+      : 'Ce format de fichier n’est pas pris en charge. Essayez PNG, JPEG ou WebP.',
+  'input.image_too_large': (p) =>
+    (p.has('name')
+      ? `L’image «${NNBSP}${p.text('name')}${NNBSP}» est trop lourde`
+      : 'Une des images fournies est trop lourde') +
+    (p.has('max') ? ` (${p.bytes('max')} au maximum).` : '.'),
+  'input.image_unreadable': (p) =>
+    p.has('name')
+      ? `Impossible de lire «${NNBSP}${p.text('name')}${NNBSP}».`
+      : 'Impossible de lire l’une des images.',
+  'input.rejected_by_api':
+    'Le service d’images a refusé cette demande. Essayez de modifier la description ou les options.',
+
+  'job.queued': (p) =>
+    (p.number('position') ?? 1) <= 1
+      ? `En file d’attente${NNBSP}: votre demande est la prochaine.`
+      : `En file d’attente${NNBSP}: votre demande est en position ${p.text('position')}.`,
+  'job.started': 'C’est parti…',
+  'job.running': (p) => `Toujours en cours… (${p.duration('elapsed')})`,
+  'job.done': (p) => `Terminé en ${p.duration('elapsed')}.`,
+  'job.cancelled': 'La demande a été annulée.',
+  'job.result_converted': (p) =>
+    p.has('format')
+      ? `Une image a été convertie en ${p.text('format')} pour respecter la taille maximale d’envoi.`
+      : 'Une image a été convertie dans un format plus léger pour respecter la taille maximale d’envoi.',
+  'job.result_scaled': 'Une image a été réduite pour respecter la taille maximale d’envoi.',
+  'job.fewer_images': (p) =>
+    p.singular('delivered')
+      ? `Seule ${p.text('delivered')} image sur les ${p.text('requested')} demandées a été produite${NNBSP}; le modèle a filtré ou abandonné les autres.`
+      : `Seules ${p.text('delivered')} images sur les ${p.text('requested')} demandées ont été produites${NNBSP}; le modèle a filtré ou abandonné les autres.`,
+  'help.title': 'Comment utiliser Nano Banana',
+  'help.body': (p) => {
+    const command = p.has('command') ? p.text('command') : '/imagine';
+    return [
+      `Décrivez l’image après \`${command}\`, par exemple \`${command} un chat blanc sur un rebord de fenêtre\`.`,
+      `Les options peuvent se placer n’importe où dans le texte${NNBSP}:`,
+      `• \`--model pro\`${NNBSP}: le modèle${p.has('models') ? ` (${p.text('models')})` : ''}`,
+      `• \`--ar 16:9\`${NNBSP}: le format (${ASPECT_RATIOS.join(', ')})`,
+      `• \`--res 2K\`${NNBSP}: la résolution (${RESOLUTIONS.join(', ')}${NNBSP}; tous les modèles ne dépassent pas 1K)`,
+      `• \`--count 2\`${NNBSP}: le nombre d’images (de ${MIN_COUNT} à ${MAX_COUNT})`,
+      'Pour modifier une image, répondez-y (ou joignez-en une) en décrivant les changements.',
+    ].join('\n');
+  },
+  'button.reroll': 'Relancer',
+  'button.edit': 'Modifier',
+  'button.delete': 'Supprimer',
+  'button.cancel': 'Annuler',
+  'usage.remaining': (p) => {
+    const images = p.number('images') ?? 0;
+    if (images <= 0) return 'Il ne vous reste plus d’images.';
+    return p.singular('images')
+      ? `Il vous reste ${p.text('images')} image.`
+      : `Il vous reste ${p.text('images')} images.`;
+  },
+  'usage.unlimited': 'Vous n’avez pas de limite d’images.',
+};
+
+const TABLES: Readonly<Record<Locale, Readonly<Record<MessageKey, Template>>>> = { en, fr };
+
+const NUMBER_FORMATS: Readonly<Record<Locale, Intl.NumberFormat>> = {
+  en: new Intl.NumberFormat('en', { maximumFractionDigits: 1 }),
+  fr: new Intl.NumberFormat('fr', { maximumFractionDigits: 1 }),
+};
+const PLURAL_RULES: Readonly<Record<Locale, Intl.PluralRules>> = {
+  en: new Intl.PluralRules('en'),
+  fr: new Intl.PluralRules('fr'),
+};
+
+/** The keys a language's table defines, for tests and tooling; the same for every language. */
+export function messageKeys(locale: Locale): readonly string[] {
+  return Object.keys(TABLES[locale]);
+}
+
+/** `fr`, `fr-FR`, `fr_CA` → French; anything else, or nothing, → English. */
+export function resolveLocale(tag: string | undefined | null): Locale {
+  const language = (tag ?? '').trim().toLowerCase().split(/[-_]/, 1)[0];
+  return LOCALES.find((locale) => locale === language) ?? 'en';
+}
+
+/** The text for `key` in the locale (English when the locale is unknown), with its parameters. */
+export function translate(
+  locale: Locale | string | undefined,
+  key: MessageKey,
+  params: MessageParams = {},
+): string {
+  const resolved = resolveLocale(locale);
+  // Looked up defensively: JavaScript callers can pass any key.
+  const template: Template | undefined = TABLES[resolved][key] ?? en[key];
+  if (template === undefined) return key;
+  const context = createContext(resolved, params);
+  if (typeof template === 'function') return template(context);
+  return template.replace(/\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g, (_placeholder, name: string) =>
+    context.text(name),
+  );
+}
+
+/** The catalogue entry for an error: its input problem for `invalid_input`, else its code. */
+export function errorMessageKey(error: NanoBananaError): MessageKey {
+  if (error.code === 'invalid_input') {
+    const reason = error.params.reason;
+    return typeof reason === 'string' && isInputProblem(reason)
+      ? `input.${reason}`
+      : 'error.invalid_input';
+  }
+  return isErrorCode(error.code) ? `error.${error.code}` : 'error.upstream_error';
+}
+
+/**
+ * One short sentence for a user, with the trace id for support when there is one. Never a stack
+ * trace or `[object Object]`: anything that is not a NanoBananaError reads as a generic failure
+ * (an `AbortError` as a cancellation).
+ */
+export function describeError(error: unknown, locale?: Locale | string): string {
+  try {
+    if (!(error instanceof NanoBananaError)) {
+      const aborted = error instanceof Error && error.name === 'AbortError';
+      return translate(locale, aborted ? 'error.cancelled' : 'error.upstream_error');
+    }
+    const params: MessageParams =
+      error.retryAfterMs === undefined
+        ? error.params
+        : { ...error.params, retryAfterSeconds: Math.ceil(error.retryAfterMs / 1000) };
+    const text = translate(locale, errorMessageKey(error), params);
+    const traceId = typeof error.traceId === 'string' ? error.traceId.trim() : '';
+    return traceId === '' ? text : `${text} ${translate(locale, 'error.trace_id', { traceId })}`;
+  } catch {
+    // Only a hostile object (a throwing getter, say) gets here; the user still gets a sentence.
+    return translate(locale, 'error.upstream_error');
+  }
+}
+
+function isInputProblem(value: string): value is InputProblem {
+  return (INPUT_PROBLEMS as readonly string[]).includes(value);
+}
+
+function isErrorCode(value: string): value is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(value);
+}
+
+function createContext(locale: Locale, params: MessageParams): TemplateContext {
+  const numbers = NUMBER_FORMATS[locale];
+  const value = (name: string): ErrorParamValue | undefined =>
+    Object.hasOwn(params, name) ? params[name] : undefined;
+  const number = (name: string): number | undefined => {
+    const raw = value(name);
+    const parsed = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+    return typeof parsed === 'number' && Number.isFinite(parsed) ? parsed : undefined;
+  };
+  const renderOne = (item: unknown): string => {
+    if (typeof item === 'number') return Number.isFinite(item) ? numbers.format(item) : '';
+    if (typeof item !== 'string') return '';
+    return item.length > MAX_PARAM_LENGTH ? `${item.slice(0, MAX_PARAM_LENGTH)}…` : item;
+  };
+  const text = (name: string): string => {
+    const raw = value(name);
+    return Array.isArray(raw) ? raw.map(renderOne).join(', ') : renderOne(raw);
+  };
+  return {
+    text,
+    number,
+    has: (name) => text(name) !== '',
+    duration: (name) => {
+      const seconds = number(name);
+      if (seconds === undefined || typeof value(name) === 'string') return text(name);
+      const whole = Math.max(0, Math.round(seconds));
+      const minutes = Math.floor(whole / 60);
+      const rest = whole % 60;
+      if (locale === 'fr') {
+        return minutes === 0 ? `${rest}${NNBSP}s` : `${minutes}${NNBSP}min ${rest}${NNBSP}s`;
+      }
+      return minutes === 0 ? `${rest}s` : `${minutes}m ${pad(rest)}s`;
+    },
+    bytes: (name) => {
+      const bytes = number(name);
+      if (bytes === undefined || typeof value(name) === 'string') return text(name);
+      const [amount, unit] =
+        bytes >= 1024 * 1024
+          ? [bytes / (1024 * 1024), locale === 'fr' ? 'Mo' : 'MB']
+          : bytes >= 1024
+            ? [bytes / 1024, locale === 'fr' ? 'Ko' : 'KB']
+            : [bytes, locale === 'fr' ? 'o' : 'B'];
+      return `${numbers.format(amount)}${locale === 'fr' ? NNBSP : ' '}${unit}`;
+    },
+    singular: (name) => PLURAL_RULES[locale].select(number(name) ?? 0) === 'one',
+  };
+}
+
+function pad(seconds: number): string {
+  return String(seconds).padStart(2, '0');
+}
