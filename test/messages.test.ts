@@ -33,6 +33,9 @@ const FULL_PARAMS = {
   images: 5,
   command: '/imagine',
   models: ['nano-banana', 'nano-banana-2'],
+  scope: 'user',
+  limit: 10,
+  mention: '<@42>',
 } as const;
 
 /** Keys whose English and French texts may be the same. None so far; add with a reason. */
@@ -62,6 +65,9 @@ function allKeys(): MessageKey[] {
     'button.cancel',
     'usage.remaining',
     'usage.unlimited',
+    'job.paused',
+    'job.timeout_notice',
+    'job.expired_token_notice',
   ];
   return [...new Set([...errorKeys, ...inputKeys, ...uiKeys])];
 }

@@ -16,6 +16,18 @@ export const ERROR_CODES = [
   'network',
   'no_image',
   'cancelled',
+  /** Refused before anything was sent: the daily image quota (params: scope, limit, remaining). */
+  'quota_exceeded',
+  /** Refused: this server or channel is not on the allow-list. */
+  'not_allowed',
+  /** Refused: the prompt holds a blocked word (params: word). */
+  'blocked_prompt',
+  /** The bot stopped while sending the create: a task may or may not exist; try again. */
+  'interrupted',
+  /** The images were made but could not be posted. */
+  'delivery_failed',
+  /** The bot is shutting down or paused; try again shortly. */
+  'unavailable',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

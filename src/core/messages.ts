@@ -61,6 +61,25 @@ const en = {
   'error.network': 'I couldn’t reach the image service. Please try again in a moment.',
   'error.no_image': 'The model didn’t return an image. Try rephrasing your prompt.',
   'error.cancelled': 'Cancelled.',
+  'error.quota_exceeded': (p) =>
+    p.text('scope') === 'user'
+      ? `You have reached your daily limit of ${p.text('limit')} images. It resets at midnight UTC.`
+      : p.text('scope') === 'server'
+        ? `This server has reached its daily limit of ${p.text('limit')} images. It resets at midnight UTC.`
+        : 'The bot has reached its daily image limit. It resets at midnight UTC.',
+  'error.not_allowed': 'I’m not enabled here. Ask an admin to allow this server or channel.',
+  'error.blocked_prompt':
+    'Your prompt contains a word that isn’t allowed here. Please rephrase it.',
+  'error.interrupted':
+    'The bot restarted while sending your request, so I can’t tell whether it went through. Nothing more will happen on its own: press Re-roll to try again.',
+  'error.delivery_failed':
+    'Your images were made but I couldn’t post them here. Check my permissions in this channel.',
+  'error.unavailable': 'The bot is restarting. Please try again in a minute.',
+  'job.paused':
+    'Image creation is paused: the bot’s image credits are used up. An admin has been told; your request will wait.',
+  'job.timeout_notice':
+    'This is taking much longer than usual. I’ll post the images here if they still come.',
+  'job.expired_token_notice': '{mention} here are your images:',
   'error.trace_id': '(trace id: {traceId})',
 
   'input.empty_prompt': 'Please describe the image you want.',
@@ -159,6 +178,23 @@ const fr: Record<MessageKey, Template> = {
   'error.network': 'Impossible de joindre le service d’images. Réessayez dans un instant.',
   'error.no_image': 'Le modèle n’a renvoyé aucune image. Essayez de reformuler votre description.',
   'error.cancelled': 'Annulé.',
+  'error.quota_exceeded': (p) =>
+    p.text('scope') === 'user'
+      ? `Vous avez atteint votre limite quotidienne de ${p.text('limit')} images. Elle se réinitialise à minuit UTC.`
+      : p.text('scope') === 'server'
+        ? `Ce serveur a atteint sa limite quotidienne de ${p.text('limit')} images. Elle se réinitialise à minuit UTC.`
+        : `Le bot a atteint sa limite quotidienne d’images. Elle se réinitialise à minuit UTC.`,
+  'error.not_allowed':
+    'Je ne suis pas activé ici. Demandez à un administrateur d’autoriser ce serveur ou ce salon.',
+  'error.blocked_prompt': 'Votre description contient un mot interdit ici. Merci de la reformuler.',
+  'error.interrupted': `Le bot a redémarré pendant l’envoi de votre demande${NNBSP}; impossible de savoir si elle est passée. Rien d’autre ne se fera tout seul${NNBSP}: appuyez sur Relancer pour réessayer.`,
+  'error.delivery_failed':
+    'Vos images ont été créées, mais je n’ai pas pu les publier ici. Vérifiez mes permissions dans ce salon.',
+  'error.unavailable': 'Le bot redémarre. Réessayez dans une minute.',
+  'job.paused': `La création d’images est en pause${NNBSP}: les crédits du bot sont épuisés. Un administrateur a été prévenu${NNBSP}; votre demande patiente.`,
+  'job.timeout_notice':
+    'Cela prend bien plus de temps que d’habitude. Je publierai les images ici si elles arrivent.',
+  'job.expired_token_notice': `{mention} voici vos images${NNBSP}:`,
   'error.trace_id': `(identifiant de trace${NNBSP}: {traceId})`,
 
   'input.empty_prompt': 'Décrivez l’image que vous voulez.',

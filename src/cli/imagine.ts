@@ -1,0 +1,200 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { NanoBananaClient, toApiBody } from '../core/api/client.js';
+import { toNanoBananaError } from '../core/errors.js';
+import { parsePromptFlags } from '../core/flags.js';
+import {
+  downloadImage,
+  type ImageFile,
+  type InputImage,
+  prepareInputImage,
+  readImageFile,
+} from '../core/images/index.js';
+import { describeError } from '../core/messages.js';
+import { validateRequest } from '../core/request.js';
+import { TaskFollower } from '../core/task-follower.js';
+import { splitArguments } from './arguments.js';
+import {
+  type CliContext,
+  cliLocale,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  loadForCommand,
+} from './context.js';
+
+export const IMAGINE_USAGE = `Usage: nano-banana imagine "<prompt>" [--model M] [--ar 16:9] [--res 2K] [--count N]
+                          [--image PATH_OR_URL]... [--out DIR] [--json]
+
+  --model M        nano-banana (banana), nano-banana-2 (2), nano-banana-2-lite (lite), nano-banana-pro (pro)
+  --ar R           1:1 3:2 2:3 16:9 9:16 4:3 3:4 (aliases --aspect)
+  --res R          1K 2K 4K; above 1K needs nano-banana-2 or pro (alias --resolution)
+  --count N        1 to 4 images (alias --n)
+  --image X        an input image, a file or a public URL; repeat for several. With images it edits.
+  --out DIR        where to write the images (default: the current folder)
+  --json           print one JSON object on stdout instead of the file paths
+
+Writes DIR/<short-prompt>-<task>-<n>.png and prints each path. Exit 0 on success, 1 when the API
+or a download fails, 2 for bad usage or input (nothing sent).`;
+
+/** The largest result accepted from the API's CDN: a 4K PNG is well under this. */
+const MAX_RESULT_BYTES = 100 * 1024 * 1024;
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+
+export async function imagineCommand(
+  args: readonly string[],
+  context: CliContext,
+): Promise<number> {
+  const locale = cliLocale(context.env);
+  const fail = (code: number, error: unknown, json: boolean) => {
+    const failure = toNanoBananaError(error);
+    context.stderr.write(`nano-banana: ${describeError(failure, locale)}\n`);
+    if (json) context.stdout.write(`${JSON.stringify({ ok: false, error: failure.toJSON() })}\n`);
+    return code;
+  };
+
+  let split: ReturnType<typeof splitArguments>;
+  try {
+    split = splitArguments(args, {
+      image: { value: true, repeat: true },
+      out: { value: true },
+      json: { value: false },
+      help: { value: false },
+    });
+  } catch (error) {
+    context.stderr.write(`nano-banana: ${(error as Error).message}\n${IMAGINE_USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  if (split.options.has('help')) {
+    context.stdout.write(`${IMAGINE_USAGE}\n`);
+    return EXIT_OK;
+  }
+  const json = split.options.has('json');
+  const loaded = loadForCommand(context);
+  if ('exitCode' in loaded) return loaded.exitCode;
+  const { config, logger } = loaded;
+
+  // Everything the user gave is checked before anything is sent.
+  let request: ReturnType<typeof validateRequest>;
+  let inputs: InputImage[];
+  try {
+    const parsed = parsePromptFlags(split.text, config.catalog);
+    inputs = await Promise.all(
+      (split.options.get('image') ?? []).map((source) =>
+        /^https?:\/\//i.test(source)
+          ? Promise.resolve<InputImage>({ kind: 'url', url: source })
+          : readImageFile(path.resolve(context.cwd, source)),
+      ),
+    );
+    const prepared = [];
+    for (const input of inputs) prepared.push(await prepareInputImage(input));
+    for (const image of prepared) {
+      if (image.change !== 'none') {
+        context.stderr.write(`Input image ${image.change} to fit the API's 10 MB limit.\n`);
+      }
+    }
+    request = validateRequest(
+      {
+        prompt: parsed.prompt,
+        model: parsed.model,
+        aspectRatio: parsed.aspectRatio,
+        resolution: parsed.resolution,
+        count: parsed.count,
+        imageUrls: prepared.map((image) => image.url),
+      },
+      config,
+    );
+  } catch (error) {
+    return fail(EXIT_USAGE, error, json);
+  }
+  if (config.acedata.apiToken === undefined) {
+    context.stderr.write('nano-banana: set ACEDATA_API_TOKEN to your AceData Cloud API token.\n');
+    return EXIT_USAGE;
+  }
+
+  const client = new NanoBananaClient({
+    apiToken: config.acedata.apiToken,
+    baseUrl: config.acedata.baseUrl,
+    timeoutMs: config.acedata.requestTimeoutMs,
+    logger,
+  });
+  const follower = new TaskFollower({
+    client,
+    logger,
+    pollIntervalMs: config.acedata.pollIntervalMs,
+  });
+  const started = Date.now();
+  try {
+    context.stderr.write(`Creating the task (${request.action}, ${request.model})…\n`);
+    const created = await client.create(request, { async: true, signal: context.stopSignal });
+    context.stderr.write(`Task ${created.taskId} created; waiting for the images…\n`);
+    const requestBytes = JSON.stringify(toApiBody(request, true, undefined)).length;
+    const result = await follower.follow(created.taskId, {
+      requestBytes,
+      signal: context.stopSignal,
+    });
+    const outDirectory = path.resolve(context.cwd, split.options.get('out')?.[0] ?? '.');
+    await mkdir(outDirectory, { recursive: true });
+    const files: string[] = [];
+    for (const [index, image] of result.images.entries()) {
+      const file: ImageFile = await downloadImage(image.url, {
+        maxBytes: MAX_RESULT_BYTES,
+        timeoutMs: DOWNLOAD_TIMEOUT_MS,
+        ...(context.stopSignal ? { signal: context.stopSignal } : {}),
+      });
+      const name = `${slug(request.prompt)}-${shortId(created.taskId)}-${index + 1}.${extension(file.mime)}`;
+      const target = path.join(outDirectory, name);
+      await writeFile(target, file.bytes);
+      files.push(target);
+      if (!json) context.stdout.write(`${target}\n`);
+    }
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    context.stderr.write(
+      `Done in ${seconds} s (trace id ${result.traceId ?? created.traceId ?? 'n/a'}).\n`,
+    );
+    if (request.count !== undefined && result.images.length < request.count) {
+      context.stderr.write(
+        `The model returned ${result.images.length} of ${request.count} images.\n`,
+      );
+    }
+    if (json) {
+      context.stdout.write(
+        `${JSON.stringify({
+          ok: true,
+          taskId: created.taskId,
+          traceId: result.traceId ?? created.traceId,
+          files,
+          images: result.images.map((image) => image.url),
+        })}\n`,
+      );
+    }
+    return EXIT_OK;
+  } catch (error) {
+    return fail(EXIT_FAILED, error, json);
+  } finally {
+    follower.close();
+    await client.close();
+  }
+}
+
+/** A file-name-safe start of the prompt. */
+export function slug(prompt: string): string {
+  const text = prompt
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/g, '');
+  return text === '' ? 'image' : text;
+}
+
+function shortId(taskId: string): string {
+  return taskId.replace(/[^a-zA-Z0-9]/g, '').slice(0, 8) || 'task';
+}
+
+function extension(mime: string): string {
+  if (mime === 'image/jpeg') return 'jpg';
+  return mime.split('/')[1] ?? 'png';
+}

@@ -1,0 +1,13 @@
+export type {
+  CallbackDelivery,
+  MockApi,
+  MockApiOptions,
+  MockDirective,
+  MockFailure,
+  MockImage,
+  MockTask,
+  MockTaskOutcome,
+  MockTaskResponse,
+  RecordedCall,
+} from './server.js';
+export { describeMockApi, MOCK_DIRECTIVES, startMockApi } from './server.js';
