@@ -1,0 +1,179 @@
+import type { ErrorCode, ErrorParams } from '../errors.js';
+import type { AspectRatio, Resolution } from '../models.js';
+import type { ImageAction } from '../request.js';
+
+/**
+ * A job: one user request, from the moment it is accepted until its images are delivered or its
+ * failure explained. Everything the engine needs to resume it after a restart is here, and nothing
+ * of any chat platform: the adapter's own data travels in `destination` and `inputs`, opaque to the
+ * core.
+ */
+
+export const JOB_STATES = [
+  'queued',
+  'creating',
+  'running',
+  'delivering',
+  'done',
+  'failed',
+  'cancelled',
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export const FINAL_STATES: readonly JobState[] = ['done', 'failed', 'cancelled'];
+
+export function isFinal(state: JobState): boolean {
+  return FINAL_STATES.includes(state);
+}
+
+/**
+ * An input image, by reference: a public URL, or a file the adapter can fetch when the job's turn
+ * comes (a Slack file id, say). Bytes are never stored.
+ */
+export type InputReference =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'platform'; readonly ref: string; readonly name?: string | undefined };
+
+export interface JobOptions {
+  readonly model: string;
+  readonly aspectRatio?: AspectRatio | undefined;
+  readonly resolution?: Resolution | undefined;
+  readonly count?: number | undefined;
+}
+
+/** An error as stored and shown: the code and parameters the catalogue renders. */
+export interface JobError {
+  readonly code: ErrorCode;
+  readonly params: ErrorParams;
+  readonly traceId?: string | undefined;
+}
+
+export interface JobResult {
+  readonly images: readonly { readonly url: string }[];
+  readonly traceId?: string | undefined;
+}
+
+export interface Job {
+  readonly id: string;
+  /** `discord`, `slack`, `cli`...: which adapter delivers it. */
+  readonly platform: string;
+  /** The same platform event never makes two jobs. */
+  readonly dedupKey: string | undefined;
+  readonly requesterId: string;
+  /** Discord guild or Slack workspace; undefined in a DM without one. */
+  readonly serverId: string | undefined;
+  readonly channelId: string;
+  readonly locale: string;
+  /** The requester was an admin when asking (quota-exempt). */
+  readonly requesterIsAdmin: boolean;
+  readonly action: ImageAction;
+  readonly prompt: string;
+  readonly options: JobOptions;
+  readonly inputs: readonly InputReference[];
+  /** Adapter-owned: interaction token and expiry, thread, progress message ids... */
+  readonly destination: unknown;
+  /** The job this one re-rolls or edits, if any. */
+  readonly parentJobId: string | undefined;
+  readonly state: JobState;
+  /** Unix milliseconds. */
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly startedAt: number | undefined;
+  readonly finishedAt: number | undefined;
+  readonly taskId: string | undefined;
+  readonly traceId: string | undefined;
+  /** Unguessable; protects this job's callback route. */
+  readonly callbackToken: string;
+  /** Images held against the daily quotas (0 once released). */
+  readonly reservedImages: number;
+  /** The UTC day (`2026-11-24`) the reservation counts against. */
+  readonly quotaDay: string;
+  readonly result: JobResult | undefined;
+  readonly error: JobError | undefined;
+  /** Adapter-owned record of what was delivered (message ids...), for deletes and follow-ups. */
+  readonly delivery: unknown;
+  readonly deliveryAttempts: number;
+  /** The user was already told the job timed out (its images may still come). */
+  readonly timeoutNotified: boolean;
+}
+
+/** What an adapter gives to create a job; the engine fills in the rest. */
+export interface NewJob {
+  readonly platform: string;
+  readonly dedupKey?: string | undefined;
+  readonly requesterId: string;
+  readonly serverId?: string | undefined;
+  readonly channelId: string;
+  readonly locale: string;
+  readonly requesterIsAdmin?: boolean;
+  readonly action: ImageAction;
+  readonly prompt: string;
+  readonly options: JobOptions;
+  readonly inputs: readonly InputReference[];
+  readonly destination: unknown;
+  readonly parentJobId?: string | undefined;
+}
+
+/** Fields that change over a job's life. */
+export type JobPatch = Partial<
+  Pick<
+    Job,
+    | 'state'
+    | 'startedAt'
+    | 'finishedAt'
+    | 'taskId'
+    | 'traceId'
+    | 'reservedImages'
+    | 'result'
+    | 'error'
+    | 'delivery'
+    | 'deliveryAttempts'
+    | 'timeoutNotified'
+    | 'destination'
+  >
+>;
+
+export interface QuotaScope {
+  readonly day: string;
+  readonly requesterId?: string;
+  readonly serverId?: string;
+}
+
+/**
+ * Where jobs live. SQLite by default; the interface is small so that a server-backed store can be
+ * added for several instances.
+ */
+export interface JobStore {
+  /** Stores a new job; when its dedup key is already taken, returns the existing job instead. */
+  insert(job: Job): { readonly job: Job; readonly inserted: boolean };
+  get(id: string): Job | undefined;
+  /** The job a platform event already made, if any. */
+  getByDedupKey(dedupKey: string): Job | undefined;
+  /** Applies a patch (and `updatedAt`), returning the updated job; undefined if the job is gone. */
+  update(id: string, patch: JobPatch, now: number): Job | undefined;
+  /**
+   * Changes the state only if the job is in one of `from`: the guard against two paths acting on
+   * one job (a cancel racing a start, say). Returns the updated job, or undefined.
+   */
+  transition(
+    id: string,
+    from: readonly JobState[],
+    patch: JobPatch & { state: JobState },
+    now: number,
+  ): Job | undefined;
+  /** Jobs in these states, oldest first. */
+  listByState(states: readonly JobState[]): Job[];
+  /** Images reserved on that day by the scope (a user, a server, or everyone). */
+  reservedImages(scope: QuotaScope): number;
+  /** The users who reserved most images that day, for admins. */
+  topUsers(
+    day: string,
+    serverId: string | undefined,
+    limit: number,
+  ): { requesterId: string; images: number }[];
+  /** Deletes final jobs last updated before `before`; returns how many. */
+  prune(before: number): number;
+  /** Deletes one job and everything kept of it. */
+  delete(id: string): boolean;
+  close(): void;
+}

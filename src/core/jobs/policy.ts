@@ -1,0 +1,135 @@
+import { NanoBananaError } from '../errors.js';
+import type { JobStore } from './job.js';
+
+/** Who may ask, where, for what; every refusal here is polite and sends nothing to the API. */
+export interface AccessPolicy {
+  /** User ids (any platform) who are admins: quota-exempt, may delete any result. */
+  readonly adminIds: ReadonlySet<string>;
+  /** When set, only these servers (guilds, workspaces) may use the bot. */
+  readonly allowedServers: ReadonlySet<string> | undefined;
+  /** When set, only these channels may use the bot. */
+  readonly allowedChannels: ReadonlySet<string> | undefined;
+  /** Words (or phrases) a prompt may not contain, compared case- and accent-insensitively. */
+  readonly blockedWords: readonly string[];
+}
+
+/** Daily image quotas, in images per UTC day; 0 means unlimited. */
+export interface QuotaLimits {
+  readonly perUser: number;
+  readonly perServer: number;
+  readonly total: number;
+}
+
+export function checkAccess(
+  policy: AccessPolicy,
+  where: { serverId: string | undefined; channelId: string },
+): void {
+  const serverRefused =
+    policy.allowedServers !== undefined &&
+    (where.serverId === undefined || !policy.allowedServers.has(where.serverId));
+  const channelRefused =
+    policy.allowedChannels !== undefined && !policy.allowedChannels.has(where.channelId);
+  if (serverRefused || channelRefused) {
+    throw new NanoBananaError('not_allowed', 'This server or channel is not on the allow-list');
+  }
+}
+
+function fold(text: string): string {
+  return text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase();
+}
+
+/**
+ * Refuses a prompt holding a blocked word as a whole word (so "class" does not trip on "ass"), with
+ * accents and case ignored.
+ */
+export function checkBlockedWords(policy: AccessPolicy, prompt: string): void {
+  if (policy.blockedWords.length === 0) return;
+  const folded = fold(prompt);
+  for (const word of policy.blockedWords) {
+    const needle = fold(word).trim();
+    if (needle === '') continue;
+    let from = 0;
+    for (;;) {
+      const at = folded.indexOf(needle, from);
+      if (at < 0) break;
+      const before = folded[at - 1];
+      const after = folded[at + needle.length];
+      if (!isWordCharacter(before) && !isWordCharacter(after)) {
+        throw new NanoBananaError('blocked_prompt', 'The prompt holds a blocked word', {
+          params: { word },
+        });
+      }
+      from = at + 1;
+    }
+  }
+}
+
+function isWordCharacter(character: string | undefined): boolean {
+  return character !== undefined && /[\p{L}\p{N}_]/u.test(character);
+}
+
+export interface QuotaRequest {
+  readonly day: string;
+  readonly requesterId: string;
+  readonly serverId: string | undefined;
+  readonly images: number;
+}
+
+/**
+ * Refuses a request whose images would go over a daily quota. Images are reserved when a job is
+ * accepted, so a user with one image left cannot queue five.
+ */
+export function checkQuota(store: JobStore, limits: QuotaLimits, request: QuotaRequest): void {
+  const scopes = [
+    {
+      scope: 'user',
+      limit: limits.perUser,
+      used: () => store.reservedImages({ day: request.day, requesterId: request.requesterId }),
+    },
+    {
+      scope: 'server',
+      limit: request.serverId === undefined ? 0 : limits.perServer,
+      used: () => store.reservedImages({ day: request.day, serverId: request.serverId ?? '' }),
+    },
+    { scope: 'total', limit: limits.total, used: () => store.reservedImages({ day: request.day }) },
+  ] as const;
+  for (const { scope, limit, used } of scopes) {
+    if (limit <= 0) continue;
+    const remaining = Math.max(0, limit - used());
+    if (request.images > remaining) {
+      throw new NanoBananaError('quota_exceeded', `Daily ${scope} quota reached`, {
+        params: { scope, limit, remaining },
+      });
+    }
+  }
+}
+
+/** What a user has left today, per scope; undefined where unlimited. */
+export function remainingQuota(
+  store: JobStore,
+  limits: QuotaLimits,
+  who: { day: string; requesterId: string; serverId: string | undefined },
+): { user: number | undefined; server: number | undefined; total: number | undefined } {
+  const left = (limit: number, used: () => number) =>
+    limit <= 0 ? undefined : Math.max(0, limit - used());
+  return {
+    user: left(limits.perUser, () =>
+      store.reservedImages({ day: who.day, requesterId: who.requesterId }),
+    ),
+    server:
+      who.serverId === undefined
+        ? undefined
+        : left(limits.perServer, () =>
+            store.reservedImages({ day: who.day, serverId: who.serverId ?? '' }),
+          ),
+    total: left(limits.total, () => store.reservedImages({ day: who.day })),
+  };
+}
+
+/** The UTC day of a time, `2026-11-24`: quotas reset at midnight UTC. */
+export function utcDay(now: number): string {
+  return new Date(now).toISOString().slice(0, 10);
+}

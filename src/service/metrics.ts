@@ -1,0 +1,186 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** What the metrics read from the engine's `stats` on each scrape. */
+export interface EngineStatsSnapshot {
+  readonly queued: number;
+  readonly inFlight: number;
+  readonly paused: boolean;
+}
+
+/** What the metrics read from the task follower on each scrape. */
+export interface FollowerStatsSnapshot {
+  /** Rounds of task retrievals made since the follower was created (only ever grows). */
+  readonly retrievals: number;
+  /** Tasks followed right now. */
+  readonly size: number;
+}
+
+/** The parts of a finished or delivered job the metrics label by. */
+export interface MeasuredJob {
+  readonly state: string;
+  readonly platform: string;
+  readonly error?: { readonly code: string } | undefined;
+}
+
+/**
+ * The least of the job engine that `bindEngine` needs, so that tests can pass a plain
+ * EventEmitter. `JobEngine` satisfies it.
+ */
+export interface EngineEventSource {
+  on(event: 'finished', listener: (job: MeasuredJob) => void): unknown;
+  on(event: 'created', listener: (durationMs: number, ok: boolean) => void): unknown;
+  on(event: 'delivered', listener: (job: MeasuredJob, durationMs: number) => void): unknown;
+  off(event: 'finished', listener: (job: MeasuredJob) => void): unknown;
+  off(event: 'created', listener: (durationMs: number, ok: boolean) => void): unknown;
+  off(event: 'delivered', listener: (job: MeasuredJob, durationMs: number) => void): unknown;
+  readonly stats: EngineStatsSnapshot;
+}
+
+export interface Metrics {
+  /** This service's own registry: never prom-client's global one, so instances never clash. */
+  readonly registry: Registry;
+  /** Reads the engine's queue depth, jobs in flight and pause on each scrape. */
+  observeEngine(read: () => EngineStatsSnapshot): void;
+  /** Reads the task follower's retrievals and followed tasks on each scrape. */
+  observeFollower(read: () => FollowerStatsSnapshot): void;
+  /**
+   * Counts the engine's events (finished jobs, creates, deliveries) and observes its stats.
+   * Returns a function that stops listening.
+   */
+  bindEngine(engine: EngineEventSource): () => void;
+  /** A callback arrived; `accepted` is what the engine answered. */
+  recordCallback(accepted: boolean): void;
+  /** The Prometheus text exposition of everything in the registry. */
+  render(): Promise<{ readonly contentType: string; readonly body: string }>;
+}
+
+/** Creates can take seconds to minutes (4K with reference images: 2 minutes and more). */
+const CREATE_BUCKETS = [0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
+/** A delivery uploads a few images to a chat platform, with retries. */
+const DELIVERY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  // Process metrics (CPU, memory, handles, GC) and `nodejs_eventloop_lag_seconds`.
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  let readEngine: (() => EngineStatsSnapshot) | undefined;
+  let readFollower: (() => FollowerStatsSnapshot) | undefined;
+
+  const jobs = new Counter({
+    name: 'nano_banana_jobs_total',
+    help: 'Jobs that reached a final state, by outcome (done, failed, cancelled) and error code',
+    labelNames: ['outcome', 'code'] as const,
+    registers,
+  });
+  new Gauge({
+    name: 'nano_banana_queue_depth',
+    help: 'Jobs waiting for a slot',
+    registers,
+    collect() {
+      if (readEngine !== undefined) this.set(readEngine().queued);
+    },
+  });
+  new Gauge({
+    name: 'nano_banana_jobs_in_flight',
+    help: 'Jobs holding a slot (creating, following their task or delivering)',
+    registers,
+    collect() {
+      if (readEngine !== undefined) this.set(readEngine().inFlight);
+    },
+  });
+  new Gauge({
+    name: 'nano_banana_engine_paused',
+    help: '1 while new creates wait because the API said the balance is used up',
+    registers,
+    collect() {
+      if (readEngine !== undefined) this.set(readEngine().paused ? 1 : 0);
+    },
+  });
+  const createSeconds = new Histogram({
+    name: 'nano_banana_api_create_seconds',
+    help: 'Time for the image API to answer a create, by whether it succeeded',
+    labelNames: ['ok'] as const,
+    buckets: CREATE_BUCKETS,
+    registers,
+  });
+  // The follower keeps a running total, and a Counter cannot be set: on each scrape the counter
+  // is raised by what the total grew since the last scrape. It stays a true counter (monotonic,
+  // `rate()` works); should the total ever fall (a new follower), the new total is all new.
+  let retrievalsSeen = 0;
+  new Counter({
+    name: 'nano_banana_task_retrievals_total',
+    help: 'Rounds of task retrievals sent to the image API',
+    registers,
+    collect() {
+      if (readFollower === undefined) return;
+      const total = readFollower().retrievals;
+      const growth = total >= retrievalsSeen ? total - retrievalsSeen : total;
+      if (growth > 0) this.inc(growth);
+      retrievalsSeen = total;
+    },
+  });
+  new Gauge({
+    name: 'nano_banana_tasks_followed',
+    help: 'Tasks the follower is waiting on',
+    registers,
+    collect() {
+      if (readFollower !== undefined) this.set(readFollower().size);
+    },
+  });
+  const deliverySeconds = new Histogram({
+    name: 'nano_banana_delivery_seconds',
+    help: 'Time to hand finished images to a chat platform, by platform',
+    labelNames: ['platform'] as const,
+    buckets: DELIVERY_BUCKETS,
+    registers,
+  });
+  const callbacks = new Counter({
+    name: 'nano_banana_callbacks_total',
+    help: 'Callbacks received from the image API, by whether a job took them',
+    labelNames: ['accepted'] as const,
+    registers,
+  });
+
+  // Series that exist from the start, so that `rate()` and alerts see a 0 rather than nothing.
+  jobs.inc({ outcome: 'done', code: 'none' }, 0);
+  callbacks.inc({ accepted: 'true' }, 0);
+  callbacks.inc({ accepted: 'false' }, 0);
+
+  return {
+    registry,
+    observeEngine(read) {
+      readEngine = read;
+    },
+    observeFollower(read) {
+      readFollower = read;
+    },
+    bindEngine(engine) {
+      const onFinished = (job: MeasuredJob): void => {
+        jobs.inc({ outcome: job.state, code: job.error?.code ?? 'none' });
+      };
+      const onCreated = (durationMs: number, ok: boolean): void => {
+        createSeconds.observe({ ok: String(ok) }, durationMs / 1000);
+      };
+      const onDelivered = (job: MeasuredJob, durationMs: number): void => {
+        deliverySeconds.observe({ platform: job.platform }, durationMs / 1000);
+      };
+      engine.on('finished', onFinished);
+      engine.on('created', onCreated);
+      engine.on('delivered', onDelivered);
+      readEngine = () => engine.stats;
+      return () => {
+        engine.off('finished', onFinished);
+        engine.off('created', onCreated);
+        engine.off('delivered', onDelivered);
+      };
+    },
+    recordCallback(accepted) {
+      callbacks.inc({ accepted: String(accepted) });
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}

@@ -1,0 +1,441 @@
+import { createServer, type Server } from 'node:http';
+import sharp from 'sharp';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { NanoBananaError } from '../src/core/errors.js';
+import { CALLBACK_PATH_PREFIX } from '../src/core/jobs/engine.js';
+import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
+import { type MockApi, startMockApi } from '../src/mock-api/index.js';
+import { API_TOKEN, createEngine, type EngineFixture, request } from './helpers/engine-fixture.js';
+
+let api: MockApi;
+const fixtures: EngineFixture[] = [];
+
+beforeAll(async () => {
+  api = await startMockApi({ token: API_TOKEN, delayMs: 50 });
+});
+afterAll(async () => {
+  await api.close();
+});
+afterEach(async () => {
+  await Promise.all(fixtures.splice(0).map((fixture) => fixture.close()));
+  api.setDelay(50);
+});
+
+function engineFor(options: Parameters<typeof createEngine>[1] = {}): EngineFixture {
+  const fixture = createEngine(api, options);
+  fixtures.push(fixture);
+  return fixture;
+}
+
+function refusal(action: () => unknown): NanoBananaError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(NanoBananaError);
+    return error as NanoBananaError;
+  }
+  throw new Error('expected a refusal');
+}
+
+const createsFor = (prompt: string) =>
+  api.creates().filter((call) => (call.body as { prompt?: string }).prompt === prompt);
+
+describe('JobEngine', () => {
+  it('stores a job before answering, runs it and delivers the downloaded images', async () => {
+    const { engine, adapter } = engineFor();
+    engine.start();
+    const submitted = engine.submit(
+      request('a lighthouse at dusk', {
+        options: { model: 'nano-banana', aspectRatio: '16:9', count: 2 },
+      }),
+    );
+    expect(submitted.created).toBe(true);
+    expect(submitted.position).toBe(1);
+    expect(engine.getJob(submitted.job.id)?.state).toBe('queued');
+    expect(createsFor('a lighthouse at dusk')).toHaveLength(0);
+
+    await adapter.until(() => adapter.deliveries.length === 1);
+    const [delivery] = adapter.deliveries;
+    expect(delivery?.images).toHaveLength(2);
+    const metadata = await sharp(delivery?.images[0]?.bytes).metadata();
+    expect([metadata.width, metadata.height]).toEqual([1344, 768]);
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    const done = engine.getJob(submitted.job.id);
+    expect(done).toMatchObject({ state: 'done', reservedImages: 2, delivery: { posted: 2 } });
+    expect(done?.taskId).toMatch(/\S/);
+    expect(createsFor('a lighthouse at dusk')[0]?.body).toMatchObject({
+      async: true,
+      aspect_ratio: '16:9',
+      count: 2,
+    });
+    expect(adapter.eventsOf(submitted.job.id).map((event) => event.kind)).toContain('started');
+  });
+
+  it('serves waiting users round-robin, so one user cannot starve the others', async () => {
+    const { engine, adapter } = engineFor({ limits: { maxConcurrentJobs: 1, maxJobsPerUser: 1 } });
+    const jobs = [
+      ...['a1', 'a2', 'a3', 'a4'].map((prompt) =>
+        engine.submit(request(`fair ${prompt}`, { requesterId: 'alice' })),
+      ),
+      engine.submit(request('fair b1', { requesterId: 'bob' })),
+      engine.submit(request('fair c1', { requesterId: 'carol' })),
+    ];
+    // Each job's place when it was accepted: bob and carol go ahead of alice's second job.
+    expect(jobs.map((job) => job.position)).toEqual([1, 2, 3, 4, 2, 3]);
+    engine.start();
+    await adapter.until(() => adapter.deliveries.length === 6, 20_000);
+    const order = api
+      .creates()
+      .map((call) => (call.body as { prompt: string }).prompt)
+      .filter((prompt) => prompt.startsWith('fair '));
+    expect(order).toEqual(['fair a1', 'fair b1', 'fair c1', 'fair a2', 'fair a3', 'fair a4']);
+    // Positions were told as the line moved.
+    const told = adapter.eventsOf(jobs[3]?.job.id ?? '').filter((event) => event.kind === 'queued');
+    expect(told.length).toBeGreaterThan(1);
+  });
+
+  it('never runs more than the per-user and global limits at once', async () => {
+    api.setDelay(150);
+    const { engine, adapter } = engineFor({ limits: { maxConcurrentJobs: 3, maxJobsPerUser: 2 } });
+    engine.start();
+    let peak = 0;
+    const samples: number[] = [];
+    const originalNotify = adapter.notify.bind(adapter);
+    adapter.notify = async (job, event) => {
+      samples.push(engine.stats.inFlight);
+      peak = Math.max(peak, engine.stats.inFlight);
+      return originalNotify(job, event);
+    };
+    for (let index = 0; index < 5; index++)
+      engine.submit(request(`limit alice ${index}`, { requesterId: 'alice' }));
+    for (let index = 0; index < 3; index++)
+      engine.submit(request(`limit bob ${index}`, { requesterId: 'bob' }));
+    await adapter.until(() => adapter.deliveries.length === 8, 20_000);
+    expect(peak).toBeLessThanOrEqual(3);
+    // Tasks overlapping in time per user, from the mock's own records.
+    const tasks = [...api.tasks.values()].filter((task) =>
+      String(task.request.prompt).startsWith('limit alice'),
+    );
+    for (const task of tasks) {
+      const overlapping = tasks.filter(
+        (other) =>
+          other.startedAt < (task.finishedAt ?? Number.POSITIVE_INFINITY) &&
+          (other.finishedAt ?? 0) > task.startedAt,
+      );
+      expect(overlapping.length).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('refuses bad input, blocked words and other places before storing or sending anything', async () => {
+    const { engine } = engineFor({
+      access: {
+        adminIds: new Set(),
+        allowedServers: new Set(['server-1']),
+        allowedChannels: undefined,
+        blockedWords: ['gore', 'Évasion fiscale'],
+      },
+    });
+    engine.start();
+    const before = api.creates().length;
+    expect(refusal(() => engine.submit(request('   '))).params.reason).toBe('empty_prompt');
+    expect(
+      refusal(() =>
+        engine.submit(request('x', { options: { model: 'nano-banana', resolution: '4K' } })),
+      ).params.reason,
+    ).toBe('resolution_not_supported');
+    expect(refusal(() => engine.submit(request('lots of GORE here'))).code).toBe('blocked_prompt');
+    expect(refusal(() => engine.submit(request('une evasion fiscale'))).code).toBe(
+      'blocked_prompt',
+    );
+    expect(refusal(() => engine.submit(request('x', { serverId: 'server-2' }))).code).toBe(
+      'not_allowed',
+    );
+    // A blocked word inside another word is not a match.
+    expect(engine.submit(request('a gorelike mountain')).created).toBe(true);
+    expect(api.creates().length).toBe(before);
+  });
+
+  it('reserves images on acceptance and releases them when a job fails', async () => {
+    const { engine, adapter } = engineFor({ quotas: { perUser: 2, perServer: 0, total: 0 } });
+    engine.start();
+    const first = engine.submit(
+      request('quota one mock:fail', { options: { model: 'nano-banana', count: 1 } }),
+    );
+    engine.submit(request('quota two'));
+    // Both images are reserved although neither job has finished.
+    const refused = refusal(() => engine.submit(request('quota three')));
+    expect(refused.code).toBe('quota_exceeded');
+    expect(refused.params).toMatchObject({ scope: 'user', limit: 2, remaining: 0 });
+    expect(engine.usage('alice', 'server-1').user).toBe(0);
+    // The refused one (safety filter) gives its image back.
+    await adapter.until(() => engine.getJob(first.job.id)?.state === 'failed');
+    expect(engine.getJob(first.job.id)).toMatchObject({
+      reservedImages: 0,
+      error: { code: 'moderation_blocked' },
+    });
+    expect(engine.submit(request('quota four')).created).toBe(true);
+    // Admins are exempt, and someone else has their own quota.
+    expect(engine.submit(request('admin one', { requesterId: 'admin' })).created).toBe(true);
+    expect(engine.submit(request('bob one', { requesterId: 'bob' })).created).toBe(true);
+  });
+
+  it('enforces server and total quotas', async () => {
+    const { engine } = engineFor({ quotas: { perUser: 0, perServer: 3, total: 4 } });
+    engine.submit(request('s1', { options: { model: 'nano-banana', count: 3 } }));
+    expect(refusal(() => engine.submit(request('s2', { requesterId: 'bob' }))).params.scope).toBe(
+      'server',
+    );
+    engine.submit(request('s3', { serverId: 'server-2' }));
+    expect(refusal(() => engine.submit(request('s4', { serverId: 'server-3' }))).params.scope).toBe(
+      'total',
+    );
+  });
+
+  it('makes one job of the same platform event, even past a quota', async () => {
+    const { engine } = engineFor({ quotas: { perUser: 1, perServer: 0, total: 0 } });
+    const first = engine.submit(request('dedup', { dedupKey: 'slack:C1:123.456' }));
+    const second = engine.submit(request('dedup', { dedupKey: 'slack:C1:123.456' }));
+    expect(second.created).toBe(false);
+    expect(second.job.id).toBe(first.job.id);
+  });
+
+  it('lets the requester cancel a waiting job, and nobody else', async () => {
+    api.setDelay(400);
+    const { engine, adapter } = engineFor({ limits: { maxConcurrentJobs: 1 } });
+    engine.start();
+    engine.submit(request('busy'));
+    const waiting = engine.submit(request('to cancel'));
+    expect(engine.cancel(waiting.job.id, 'mallory')).toBe('not_yours');
+    expect(engine.cancel(waiting.job.id, 'alice')).toBe('cancelled');
+    expect(engine.cancel(waiting.job.id, 'alice')).toBe('too_late');
+    expect(engine.cancel('nope', 'alice')).toBe('not_found');
+    expect(engine.getJob(waiting.job.id)).toMatchObject({ state: 'cancelled', reservedImages: 0 });
+    expect(adapter.eventsOf(waiting.job.id).at(-1)).toEqual({ kind: 'cancelled' });
+    await adapter.until(() => adapter.deliveries.length === 1);
+    expect(createsFor('to cancel')).toHaveLength(0);
+  });
+
+  it('pauses creates when the balance is used up, tells the waiting users, and resumes', async () => {
+    const { engine, adapter } = engineFor({ limits: { maxConcurrentJobs: 1, usedUpPauseMs: 400 } });
+    engine.start();
+    const failing = engine.submit(request('broke mock:error=used_up'));
+    const waiting = engine.submit(request('after the pause', { requesterId: 'bob' }));
+    await adapter.until(() => engine.getJob(failing.job.id)?.state === 'failed');
+    expect(engine.getJob(failing.job.id)?.error?.code).toBe('balance_used_up');
+    await adapter.until(() =>
+      adapter.eventsOf(waiting.job.id).some((event) => event.kind === 'paused'),
+    );
+    expect(engine.stats.paused).toBe(true);
+    expect(createsFor('after the pause')).toHaveLength(0);
+    await adapter.until(() => engine.getJob(waiting.job.id)?.state === 'done');
+    expect(createsFor('after the pause')).toHaveLength(1);
+  });
+
+  it('puts a job refused with 429 back in line and delivers it later', async () => {
+    const { engine, adapter } = engineFor();
+    engine.start();
+    api.failNextCreates(
+      { status: 429, code: 'too_many_requests', retryAfter: 0 },
+      { status: 429, code: 'too_many_requests', retryAfter: 0 },
+    );
+    const submitted = engine.submit(request('rate limited'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done', 15_000);
+    // Two refused (one per engine turn: the client's single retry), then the one that made the task.
+    expect(createsFor('rate limited').map((call) => call.status)).toEqual([429, 429, 200]);
+    expect(
+      [...api.tasks.values()].filter((task) => task.request.prompt === 'rate limited'),
+    ).toHaveLength(1);
+  });
+
+  it('does not resend a create that failed with 500, and explains', async () => {
+    const { engine, adapter } = engineFor();
+    engine.start();
+    api.failNextCreates({ status: 500, code: 'api_error', message: 'fetch failed' });
+    const submitted = engine.submit(request('server error'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'failed');
+    const failed = adapter.eventsOf(submitted.job.id).find((event) => event.kind === 'failed');
+    expect(failed).toMatchObject({ kind: 'failed', error: { code: 'upstream_error' } });
+    expect(api.creates().filter((call) => call.status === 500)).toHaveLength(1);
+  });
+
+  it('tells the user about a timeout, then still delivers the images when they come', async () => {
+    api.setDelay(700);
+    const { engine, adapter } = engineFor({ limits: { jobTimeoutMs: 200 } });
+    engine.start();
+    const submitted = engine.submit(request('slow one'));
+    await adapter.until(() =>
+      adapter.eventsOf(submitted.job.id).some((event) => event.kind === 'timeout'),
+    );
+    expect(engine.getJob(submitted.job.id)?.timeoutNotified).toBe(true);
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    expect(adapter.deliveries.map((delivery) => delivery.jobId)).toContain(submitted.job.id);
+  });
+
+  it('retries a transient delivery failure and records the attempts', async () => {
+    const { engine, adapter } = engineFor();
+    adapter.deliveryFailures.push(
+      new NanoBananaError('network', 'platform hiccup', { retryable: true }),
+    );
+    engine.start();
+    const submitted = engine.submit(request('deliver twice'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    expect(engine.getJob(submitted.job.id)?.deliveryAttempts).toBe(2);
+  });
+
+  it('ends a job whose delivery keeps failing with a clear error', async () => {
+    const { engine, adapter } = engineFor();
+    adapter.deliveryFailures.push(new NanoBananaError('upstream_error', 'missing permission'));
+    engine.start();
+    const submitted = engine.submit(request('cannot post'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'failed');
+    expect(engine.getJob(submitted.job.id)?.error?.code).toBe('delivery_failed');
+  });
+
+  it('fetches platform inputs when the turn comes and sends their bytes as data: URLs', async () => {
+    const { engine, adapter } = engineFor();
+    const bytes = await sharp({
+      create: { width: 40, height: 30, channels: 3, background: '#ff0000' },
+    })
+      .png()
+      .toBuffer();
+    adapter.inputs.set('file-1', { kind: 'bytes', bytes, name: 'red.png' });
+    engine.start();
+    const submitted = engine.submit(
+      request('edit the red one', {
+        action: 'edit',
+        inputs: [{ kind: 'platform', ref: 'file-1' }],
+      }),
+    );
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    expect(createsFor('edit the red one')[0]?.body).toMatchObject({
+      action: 'edit',
+      image_urls: [`data:image/png;base64,${bytes.toString('base64')}`],
+    });
+  });
+
+  it('explains an input that is not an image, and sends nothing', async () => {
+    const { engine, adapter } = engineFor();
+    adapter.inputs.set('file-2', {
+      kind: 'bytes',
+      bytes: Buffer.from('<html>login</html>'),
+      name: 'x.png',
+    });
+    engine.start();
+    const submitted = engine.submit(
+      request('bad input', { action: 'edit', inputs: [{ kind: 'platform', ref: 'file-2' }] }),
+    );
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'failed');
+    expect(engine.getJob(submitted.job.id)?.error).toMatchObject({
+      code: 'invalid_input',
+      params: { reason: 'unsupported_image' },
+    });
+    expect(createsFor('bad input')).toHaveLength(0);
+  });
+});
+
+describe('callbacks', () => {
+  let server: Server;
+  let port = 0;
+  let target: EngineFixture | undefined;
+  beforeAll(async () => {
+    server = createServer((incoming, response) => {
+      const [jobId = '', token = ''] = (incoming.url ?? '')
+        .slice(CALLBACK_PATH_PREFIX.length)
+        .split('/');
+      incoming.resume();
+      incoming.on('end', () => {
+        const accepted = target?.engine.handleCallback(jobId, token) ?? false;
+        response.writeHead(accepted ? 204 : 404).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    port = typeof address === 'object' && address !== null ? address.port : 0;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('delivers on the callback alone when polling is rare, and ignores forged and repeated ones', async () => {
+    target = engineFor({ publicUrl: `http://127.0.0.1:${port}`, pollIntervalMs: 600_000 });
+    const { engine, adapter, follower } = target;
+    engine.start();
+    const submitted = engine.submit(request('called back'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    const body = createsFor('called back')[0]?.body as { callback_url: string };
+    expect(body.callback_url).toBe(
+      `http://127.0.0.1:${port}${CALLBACK_PATH_PREFIX}${submitted.job.id}/${engine.getJob(submitted.job.id)?.callbackToken}`,
+    );
+    // One retrieval, made because of the callback: the 10-minute poll never came.
+    expect(follower.retrievals).toBe(1);
+    expect(engine.handleCallback(submitted.job.id, 'forged-token')).toBe(false);
+    expect(engine.handleCallback('unknown-job', 'x')).toBe(false);
+    // A repeated callback for a finished job changes nothing.
+    expect(
+      engine.handleCallback(submitted.job.id, engine.getJob(submitted.job.id)?.callbackToken ?? ''),
+    ).toBe(true);
+    expect(adapter.deliveries).toHaveLength(1);
+  });
+
+  it('treats a callback that arrives before the task is done as a hint only', async () => {
+    api.setDelay(60_000);
+    target = engineFor({ pollIntervalMs: 100, publicUrl: `http://127.0.0.1:${port}` });
+    const { engine, adapter } = target;
+    engine.start();
+    const submitted = engine.submit(request('early callback'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'running');
+    const job = engine.getJob(submitted.job.id);
+    expect(engine.handleCallback(submitted.job.id, job?.callbackToken ?? '')).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(engine.getJob(submitted.job.id)?.state).toBe('running');
+    api.finishTask(job?.taskId ?? '');
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    expect(adapter.deliveries).toHaveLength(1);
+  });
+});
+
+describe('restarts', () => {
+  it('resumes every job from the store: queued run, running followed, creating explained, none created twice', async () => {
+    api.setDelay(60_000);
+    const first = createEngine(api, { limits: { maxConcurrentJobs: 1 } });
+    first.engine.start();
+    const running = first.engine.submit(request('restart running'));
+    const queued = first.engine.submit(request('restart queued'));
+    await first.adapter.until(() => first.engine.getJob(running.job.id)?.state === 'running');
+    await first.close();
+
+    // A job caught between sending the create and storing the task id.
+    const store = openSqliteStore({ path: first.storePath });
+    const template = store.get(queued.job.id);
+    if (template === undefined) throw new Error('the queued job is not in the store');
+    const stuck = store.insert({
+      ...template,
+      id: 'stuck-job',
+      dedupKey: undefined,
+      prompt: 'restart stuck',
+    });
+    store.transition(stuck.job.id, ['queued'], { state: 'creating' }, Date.now());
+    store.close();
+
+    api.setDelay(50);
+    const second = engineFor({ storePath: first.storePath, limits: { maxConcurrentJobs: 1 } });
+    second.engine.start();
+    const runningTask = second.engine.getJob(running.job.id)?.taskId ?? '';
+    api.finishTask(runningTask);
+    await second.adapter.until(
+      () =>
+        second.engine.getJob(running.job.id)?.state === 'done' &&
+        second.engine.getJob(queued.job.id)?.state === 'done' &&
+        second.engine.getJob('stuck-job')?.state === 'failed',
+      15_000,
+    );
+    expect(second.engine.getJob('stuck-job')?.error?.code).toBe('interrupted');
+    expect(second.adapter.eventsOf('stuck-job').at(-1)).toMatchObject({
+      kind: 'failed',
+      error: { code: 'interrupted' },
+    });
+    expect(createsFor('restart running')).toHaveLength(1);
+    expect(createsFor('restart queued')).toHaveLength(1);
+    expect(createsFor('restart stuck')).toHaveLength(0);
+  });
+});
