@@ -3,6 +3,15 @@ import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { createModelCatalog, type ModelCatalog, parseExtraModels } from './models.js';
+import {
+  describeIssues,
+  duration,
+  httpUrl,
+  integer,
+  list,
+  optionalHttpUrl,
+  optionalText,
+} from './settings.js';
 
 /**
  * Every setting, read once at start-up from the environment (and a `.env` file in the working
@@ -10,48 +19,6 @@ import { createModelCatalog, type ModelCatalog, parseExtraModels } from './model
  */
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-const optionalText = z
-  .string()
-  .trim()
-  .transform((value) => (value === '' ? undefined : value))
-  .optional();
-
-function integer(defaultValue: number, min: number, max: number) {
-  return z
-    .string()
-    .trim()
-    .default(String(defaultValue))
-    .transform((value, context) => {
-      const number = Number(value === '' ? defaultValue : value);
-      if (!Number.isInteger(number) || number < min || number > max) {
-        context.addIssue({
-          code: 'custom',
-          message: `expected a whole number from ${min} to ${max}, got "${value}"`,
-        });
-        return z.NEVER;
-      }
-      return number;
-    });
-}
-
-function httpUrl(defaultValue: string) {
-  return z
-    .string()
-    .trim()
-    .default(defaultValue)
-    .transform((value, context) => {
-      const text = value === '' ? defaultValue : value;
-      try {
-        const url = new URL(text);
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
-        return text.replace(/\/+$/, '');
-      } catch {
-        context.addIssue({ code: 'custom', message: `expected an http(s) URL, got "${value}"` });
-        return z.NEVER;
-      }
-    });
-}
 
 const environmentSchema = z.object({
   ACEDATA_API_TOKEN: optionalText,
@@ -68,6 +35,22 @@ const environmentSchema = z.object({
     .default('info')
     .pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })),
   DATA_DIR: z.string().trim().default('./data'),
+  PORT: integer(3000, 0, 65_535),
+  PUBLIC_URL: optionalHttpUrl,
+  METRICS_TOKEN: optionalText,
+  NANO_BANANA_MAX_CONCURRENT_JOBS: integer(8, 1, 1000),
+  NANO_BANANA_MAX_JOBS_PER_USER: integer(2, 1, 100),
+  NANO_BANANA_JOB_TIMEOUT: duration('15m', 'm', 10_000, 24 * 3_600_000),
+  NANO_BANANA_RETENTION_DAYS: integer(30, 1, 3650),
+  NANO_BANANA_DAILY_IMAGES_PER_USER: integer(0, 0, 1_000_000),
+  NANO_BANANA_DAILY_IMAGES_PER_SERVER: integer(0, 0, 1_000_000),
+  NANO_BANANA_DAILY_IMAGES_TOTAL: integer(0, 0, 1_000_000),
+  NANO_BANANA_ADMIN_IDS: list,
+  NANO_BANANA_ALLOWED_SERVERS: list,
+  NANO_BANANA_ALLOWED_CHANNELS: list,
+  NANO_BANANA_BLOCKED_WORDS: list,
+  NANO_BANANA_USED_UP_PAUSE: duration('10m', 'm', 1000, 24 * 3_600_000),
+  NANO_BANANA_SHUTDOWN_GRACE: duration('10s', 's', 0, 600_000),
 });
 
 export interface Config {
@@ -84,6 +67,28 @@ export interface Config {
   readonly catalog: ModelCatalog;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly dataDir: string;
+  readonly service: {
+    readonly port: number;
+    /** The public base URL of this service; tasks then report back by callback. */
+    readonly publicUrl: string | undefined;
+    readonly metricsToken: string | undefined;
+    /** How long deliveries under way may finish after SIGTERM. */
+    readonly shutdownGraceMs: number;
+  };
+  readonly engine: {
+    readonly maxConcurrentJobs: number;
+    readonly maxJobsPerUser: number;
+    readonly jobTimeoutMs: number;
+    readonly retentionMs: number;
+    readonly usedUpPauseMs: number;
+  };
+  readonly quotas: { readonly perUser: number; readonly perServer: number; readonly total: number };
+  readonly access: {
+    readonly adminIds: ReadonlySet<string>;
+    readonly allowedServers: ReadonlySet<string> | undefined;
+    readonly allowedChannels: ReadonlySet<string> | undefined;
+    readonly blockedWords: readonly string[];
+  };
   /** Values that must never reach a log line or an error message. */
   readonly secrets: readonly string[];
 }
@@ -117,9 +122,7 @@ export function loadConfig(
   const merged = { ...readDotEnv(directory), ...withoutUndefined(environment) };
   const parsed = environmentSchema.safeParse(merged);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-    );
+    throw new ConfigError(describeIssues(parsed.error));
   }
   const values = parsed.data;
 
@@ -148,8 +151,38 @@ export function loadConfig(
     catalog,
     logLevel: values.LOG_LEVEL,
     dataDir: path.resolve(directory, values.DATA_DIR),
-    secrets: [values.ACEDATA_API_TOKEN].filter((value): value is string => value !== undefined),
+    service: {
+      port: values.PORT,
+      publicUrl: values.PUBLIC_URL,
+      metricsToken: values.METRICS_TOKEN,
+      shutdownGraceMs: values.NANO_BANANA_SHUTDOWN_GRACE,
+    },
+    engine: {
+      maxConcurrentJobs: values.NANO_BANANA_MAX_CONCURRENT_JOBS,
+      maxJobsPerUser: values.NANO_BANANA_MAX_JOBS_PER_USER,
+      jobTimeoutMs: values.NANO_BANANA_JOB_TIMEOUT,
+      retentionMs: values.NANO_BANANA_RETENTION_DAYS * 86_400_000,
+      usedUpPauseMs: values.NANO_BANANA_USED_UP_PAUSE,
+    },
+    quotas: {
+      perUser: values.NANO_BANANA_DAILY_IMAGES_PER_USER,
+      perServer: values.NANO_BANANA_DAILY_IMAGES_PER_SERVER,
+      total: values.NANO_BANANA_DAILY_IMAGES_TOTAL,
+    },
+    access: {
+      adminIds: new Set(values.NANO_BANANA_ADMIN_IDS),
+      allowedServers: setOrUndefined(values.NANO_BANANA_ALLOWED_SERVERS),
+      allowedChannels: setOrUndefined(values.NANO_BANANA_ALLOWED_CHANNELS),
+      blockedWords: values.NANO_BANANA_BLOCKED_WORDS,
+    },
+    secrets: [values.ACEDATA_API_TOKEN, values.METRICS_TOKEN].filter(
+      (value): value is string => value !== undefined,
+    ),
   };
+}
+
+function setOrUndefined(values: readonly string[]): ReadonlySet<string> | undefined {
+  return values.length === 0 ? undefined : new Set(values);
 }
 
 function withoutUndefined(environment: Environment): Record<string, string> {

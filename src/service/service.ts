@@ -1,0 +1,170 @@
+import path from 'node:path';
+import { NanoBananaClient, type NanoBananaClientOptions } from '../core/api/client.js';
+import type { Config } from '../core/config.js';
+import type { ImageFile } from '../core/images/index.js';
+import type { PlatformAdapter } from '../core/jobs/adapter.js';
+import { JobEngine } from '../core/jobs/engine.js';
+import type { JobStore } from '../core/jobs/job.js';
+import { openSqliteStore } from '../core/jobs/sqlite-store.js';
+import type { Logger } from '../core/logger.js';
+import { TaskFollower } from '../core/task-follower.js';
+import { type HttpService, type RequestListener, startHttpServer } from './http-server.js';
+import { createMetrics, type Metrics } from './metrics.js';
+
+/** What an adapter gets to plug itself into the running service. */
+export interface AdapterContext {
+  readonly config: Config;
+  readonly engine: JobEngine;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Mounts a request listener on the shared HTTP server (Slack's HTTP endpoint, say). */
+  mount(pathPrefix: string, listener: RequestListener): void;
+}
+
+/** A running chat adapter, as the service sees it. */
+export interface ServiceAdapter {
+  /** `discord`, `slack`. */
+  readonly name: string;
+  /** How it delivers; registered with the engine before jobs resume. */
+  readonly platform: PlatformAdapter;
+  /** Connects; rejects with a plain message when its token is wrong. */
+  start(): Promise<void>;
+  /** True while connected. */
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+export type AdapterFactory = (context: AdapterContext) => ServiceAdapter;
+
+export interface ServiceOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly adapters: readonly AdapterFactory[];
+  /** Overrides for the API client (tests: short retries). */
+  readonly client?: Partial<NanoBananaClientOptions>;
+  /** Overrides the result download (benchmarks). */
+  readonly download?: (url: string, signal: AbortSignal) => Promise<ImageFile>;
+  /** Host for the HTTP server; default `0.0.0.0`. */
+  readonly host?: string;
+}
+
+export interface Service {
+  readonly engine: JobEngine;
+  readonly http: HttpService;
+  readonly metrics: Metrics;
+  readonly adapters: readonly ServiceAdapter[];
+  /** Stops taking requests, lets deliveries finish for the grace period, closes everything. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the whole bot: one store, one API client and task follower, one engine, one HTTP server,
+ * and every adapter given. Jobs resume once every adapter has registered how it delivers.
+ */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const { config, logger } = options;
+  const apiToken = config.acedata.apiToken;
+  if (apiToken === undefined) throw new Error('ACEDATA_API_TOKEN is not set');
+  const store: JobStore = openSqliteStore({ path: path.join(config.dataDir, 'jobs.db') });
+  const client = new NanoBananaClient({
+    apiToken,
+    baseUrl: config.acedata.baseUrl,
+    timeoutMs: config.acedata.requestTimeoutMs,
+    logger: logger.child({ component: 'api' }),
+    ...options.client,
+  });
+  const follower = new TaskFollower({
+    client,
+    pollIntervalMs: config.acedata.pollIntervalMs,
+    logger: logger.child({ component: 'follower' }),
+  });
+  const engine = new JobEngine({
+    store,
+    client,
+    follower,
+    requestLimits: config,
+    access: config.access,
+    quotas: config.quotas,
+    limits: config.engine,
+    publicUrl: config.service.publicUrl,
+    logger: logger.child({ component: 'engine' }),
+    ...(options.download ? { download: options.download } : {}),
+  });
+  const metrics = createMetrics();
+  metrics.bindEngine(engine);
+  metrics.observeFollower(() => follower);
+
+  const adapters: ServiceAdapter[] = [];
+  let started = false;
+  const http = await startHttpServer({
+    port: config.service.port,
+    host: options.host ?? '0.0.0.0',
+    metrics,
+    metricsToken: config.service.metricsToken,
+    logger: logger.child({ component: 'http' }),
+    callbacks: {
+      handle: (jobId, token) => {
+        const accepted = engine.handleCallback(jobId, token);
+        metrics.recordCallback(accepted);
+        return accepted;
+      },
+    },
+    health: () => {
+      const checks: Record<string, boolean> = { engine: started };
+      for (const adapter of adapters) checks[adapter.name] = adapter.ready();
+      return { ready: Object.values(checks).every(Boolean), checks };
+    },
+  });
+
+  const closeCore = async () => {
+    follower.close();
+    await client.close();
+    store.close();
+  };
+  try {
+    const context: AdapterContext = {
+      config,
+      engine,
+      logger,
+      metrics,
+      mount: (prefix, listener) => http.mount(prefix, listener),
+    };
+    for (const factory of options.adapters) {
+      const adapter = factory(context);
+      engine.registerAdapter(adapter.platform);
+      adapters.push(adapter);
+    }
+    await Promise.all(adapters.map((adapter) => adapter.start()));
+  } catch (error) {
+    await Promise.allSettled(adapters.map((adapter) => adapter.stop()));
+    await http.close();
+    await closeCore();
+    throw error;
+  }
+  engine.start();
+  started = true;
+  logger.info(
+    { adapters: adapters.map((adapter) => adapter.name), port: http.port },
+    'nano-banana-bot is running',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    engine,
+    http,
+    metrics,
+    adapters,
+    stop: () => {
+      stopping ??= (async () => {
+        started = false;
+        logger.info('Stopping: no new requests; deliveries under way may finish');
+        await engine.stop(config.service.shutdownGraceMs);
+        await Promise.allSettled(adapters.map((adapter) => adapter.stop()));
+        await http.close();
+        await closeCore();
+        logger.info('Stopped');
+      })();
+      return stopping;
+    },
+  };
+}
