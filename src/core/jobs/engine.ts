@@ -219,21 +219,8 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     if (existing !== undefined) {
       return { job: existing, created: false, position: this.#queue.positions().get(existing.id) };
     }
-    checkAccess(this.#access, { serverId: request.serverId, channelId: request.channelId });
-    const validated = this.#validate(request);
-    checkBlockedWords(this.#access, validated.prompt);
-    const images = validated.count ?? 1;
+    const { validated, images, day, isAdmin } = this.#admit(request);
     const now = this.#clock.now();
-    const day = utcDay(now);
-    const isAdmin = request.requesterIsAdmin === true || this.isAdmin(request.requesterId);
-    if (!isAdmin) {
-      checkQuota(this.#store, this.#quotas, {
-        day,
-        requesterId: request.requesterId,
-        serverId: request.serverId,
-        images,
-      });
-    }
     const job: Job = {
       id: newId(),
       platform: request.platform,
@@ -283,6 +270,33 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     // Let the caller tell the user "accepted" first; the queue moves right after.
     queueMicrotask(() => this.#pump());
     return { job: stored, created: true, position };
+  }
+
+  /**
+   * Runs every check `submit` runs (input, access, blocked words, quota) without storing anything:
+   * adapters answer refusals at once, before they acknowledge the platform. Throws the refusal.
+   */
+  check(request: NewJob): void {
+    if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
+    this.#admit(request);
+  }
+
+  #admit(request: NewJob) {
+    checkAccess(this.#access, { serverId: request.serverId, channelId: request.channelId });
+    const validated = this.#validate(request);
+    checkBlockedWords(this.#access, validated.prompt);
+    const images = validated.count ?? 1;
+    const day = utcDay(this.#clock.now());
+    const isAdmin = request.requesterIsAdmin === true || this.isAdmin(request.requesterId);
+    if (!isAdmin) {
+      checkQuota(this.#store, this.#quotas, {
+        day,
+        requesterId: request.requesterId,
+        serverId: request.serverId,
+        images,
+      });
+    }
+    return { validated, images, day, isAdmin };
   }
 
   /** Cancels a waiting job. Only its requester (or an admin) may. */

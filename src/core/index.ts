@@ -1,0 +1,57 @@
+/**
+ * The core's public surface: what the chat adapters, the service and the command line use. The
+ * adapters import from here only, never from the core's files directly, and never each other.
+ */
+
+export type { Clock } from './clock.js';
+export { systemClock } from './clock.js';
+export type { Config, Environment } from './config.js';
+export { ConfigError, loadConfig } from './config.js';
+export type { ErrorCode, ErrorParams, InputProblem } from './errors.js';
+export {
+  ERROR_CODES,
+  INPUT_PROBLEMS,
+  invalidInput,
+  isNanoBananaError,
+  NanoBananaError,
+  toNanoBananaError,
+} from './errors.js';
+export type { ParsedPrompt } from './flags.js';
+export { FLAG_NAMES, parsePromptFlags } from './flags.js';
+export type {
+  FittedImage,
+  ImageChange,
+  ImageFile,
+  ImageMime,
+  InputImage,
+  PreparedInputImage,
+} from './images/index.js';
+export {
+  describeImage,
+  detectImageType,
+  downloadImage,
+  fitImage,
+  MAX_INPUT_IMAGE_BYTES,
+  prepareInputImage,
+} from './images/index.js';
+export type { PlatformAdapter, ProgressEvent, ResultImageFile } from './jobs/adapter.js';
+export type { EngineStats, JobEngineOptions, Submitted } from './jobs/engine.js';
+export { CALLBACK_PATH_PREFIX, JobEngine } from './jobs/engine.js';
+export type { InputReference, Job, JobError, JobOptions, JobState, NewJob } from './jobs/job.js';
+export type { Logger } from './logger.js';
+export { createLogger, redactSecrets, silentLogger } from './logger.js';
+export type { Locale, MessageKey, MessageParams } from './messages.js';
+export { describeError, errorMessageKey, LOCALES, resolveLocale, translate } from './messages.js';
+export type { AspectRatio, ModelCatalog, ModelSpec, PixelSize, Resolution } from './models.js';
+export {
+  ASPECT_RATIOS,
+  MAX_COUNT,
+  MAX_INPUT_IMAGES,
+  MIN_COUNT,
+  outputSize,
+  RESOLUTIONS,
+} from './models.js';
+export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from './request.js';
+export { validateRequest } from './request.js';
+export * as settings from './settings.js';
+export { ProgressThrottle } from './throttle.js';
