@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { NanoBananaClient, type NanoBananaClientOptions } from '../core/api/client.js';
-import type { Config } from '../core/config.js';
+import type { Config, Environment } from '../core/config.js';
 import type { ImageFile } from '../core/images/index.js';
 import type { PlatformAdapter } from '../core/jobs/adapter.js';
 import { JobEngine } from '../core/jobs/engine.js';
@@ -14,6 +14,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 /** What an adapter gets to plug itself into the running service. */
 export interface AdapterContext {
   readonly config: Config;
+  /** The environment the configuration came from: each adapter reads its own settings here. */
+  readonly env: Environment;
   readonly engine: JobEngine;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -38,6 +40,8 @@ export type AdapterFactory = (context: AdapterContext) => ServiceAdapter;
 
 export interface ServiceOptions {
   readonly config: Config;
+  /** Where adapters read their settings; default `process.env` (plus `.env`, as the config). */
+  readonly env?: Environment;
   readonly logger: Logger;
   readonly adapters: readonly AdapterFactory[];
   /** Overrides for the API client (tests: short retries). */
@@ -124,6 +128,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   try {
     const context: AdapterContext = {
       config,
+      env: options.env ?? process.env,
       engine,
       logger,
       metrics,
