@@ -14,7 +14,7 @@ export class ProgressThrottle {
   }
 
   /** Runs `edit` now, or as the key's next edit once the interval has passed (replacing any waiting). */
-  schedule(key: string, edit: () => Promise<void>): void {
+  schedule(key: string, edit: () => Promise<unknown>): void {
     if (this.#closed) return;
     const state = this.#state(key);
     state.pending = edit;
@@ -28,14 +28,17 @@ export class ProgressThrottle {
    * Runs a final edit (the result, a failure) after whatever edit is under way, dropping any waiting
    * progress: a final word is never throttled away, and never overtaken by older progress.
    */
-  async final(key: string, edit: () => Promise<void>): Promise<void> {
+  async final(key: string, edit: () => Promise<unknown>): Promise<void> {
     const state = this.#state(key);
     state.pending = undefined;
     clearTimeout(state.timer);
     state.timer = undefined;
     const previous = state.chain;
     const run = previous.then(edit, edit);
-    state.chain = run.catch(() => {});
+    state.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
     try {
       await run;
     } finally {
@@ -90,7 +93,10 @@ export class ProgressThrottle {
     state.running = true;
     state.lastRun = Date.now();
     const run = state.chain.then(edit, edit);
-    state.chain = run.catch(() => {});
+    state.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
     try {
       await run;
     } catch {
@@ -106,7 +112,7 @@ export class ProgressThrottle {
 
 interface KeyState {
   lastRun: number;
-  pending: (() => Promise<void>) | undefined;
+  pending: (() => Promise<unknown>) | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   running: boolean;
   chain: Promise<void>;

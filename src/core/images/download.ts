@@ -1,4 +1,4 @@
-import { type Dispatcher, getGlobalDispatcher, interceptors, request } from 'undici';
+import { Agent, type Dispatcher, interceptors, request } from 'undici';
 import { isNanoBananaError, NanoBananaError } from '../errors.js';
 import { describeContent, describeImage, detectImageType, type ImageFile } from './image-type.js';
 
@@ -8,10 +8,20 @@ export interface DownloadImageOptions {
   /** Time allowed for the whole download, headers and body, in milliseconds. */
   timeoutMs: number;
   signal?: AbortSignal | undefined;
-  /** Where requests go (default: undici's global dispatcher); tests pass a local one. */
+  /** Where requests go (default: this module's own keep-alive pool); tests pass a local one. */
   dispatcher?: Dispatcher | undefined;
   /** Sent with the request (a chat platform's private files need a token); never logged. */
   headers?: Record<string, string> | undefined;
+}
+
+/**
+ * Our own pool rather than undici's process-wide dispatcher: that one is shared by every undici
+ * copy in the process (discord.js bundles another major), and mixing them breaks uploads.
+ */
+let downloadAgent: Agent | undefined;
+function defaultDispatcher(): Agent {
+  downloadAgent ??= new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+  return downloadAgent;
 }
 
 /** CDNs move files around; undici drops `Authorization` when a redirect changes origin. */
@@ -33,7 +43,7 @@ export async function downloadImage(
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal =
     options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
-  const dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(
+  const dispatcher = (options.dispatcher ?? defaultDispatcher()).compose(
     interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }),
   );
 

@@ -1,0 +1,97 @@
+import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
+import { ProgressThrottle } from '../core/index.js';
+import type { AdapterFactory, ServiceAdapter } from '../service/service.js';
+import { commandDefinitions, syncCommands } from './commands.js';
+import { createDiscordPlatform } from './delivery.js';
+import { InteractionHandler } from './interactions.js';
+import { handleMessage } from './message-requests.js';
+import type { DiscordRuntime } from './runtime.js';
+import { readDiscordSettings } from './settings.js';
+
+/** Progress edits of one job at most every 1.5 s: Discord allows about 5 edits per 5 s. */
+const PROGRESS_INTERVAL_MS = 1500;
+
+/** The Discord adapter: discord.js over the gateway, delivering through Discord's REST API. */
+export const discordAdapter: AdapterFactory = (context) => {
+  const settings = readDiscordSettings(context.env);
+  const token = settings.token;
+  if (token === undefined) throw new Error('DISCORD_TOKEN is not set');
+  const logger = context.logger.child({ component: 'discord' });
+  const intents = [
+    GatewayIntentBits.Guilds,
+    GatewayIntentBits.GuildMessages,
+    GatewayIntentBits.DirectMessages,
+  ];
+  if (settings.messageContent) intents.push(GatewayIntentBits.MessageContent);
+  const client = new Client({
+    intents,
+    // DMs arrive for channels discord.js has not cached.
+    partials: [Partials.Channel],
+    // Node's own fetch: @discordjs/rest would otherwise send through undici's process-wide
+    // dispatcher, which other libraries (ours, Bolt's) may have created from another undici major,
+    // and that breaks its multipart uploads.
+    rest: { api: settings.apiUrl, makeRequest: fetch as never },
+  });
+  const throttle = new ProgressThrottle(PROGRESS_INTERVAL_MS);
+  const runtime: DiscordRuntime = {
+    client,
+    rest: client.rest,
+    engine: context.engine,
+    config: context.config,
+    settings,
+    logger,
+    throttle,
+    botUserId: () => client.user?.id ?? '',
+    applicationId: () => client.application?.id ?? '',
+    now: () => Date.now(),
+  };
+  const interactions = new InteractionHandler(runtime);
+  client.on(Events.InteractionCreate, (interaction) => void interactions.handle(interaction));
+  client.on(Events.MessageCreate, (message) => {
+    handleMessage(runtime, message).catch((error: unknown) =>
+      logger.error({ err: error }, 'Message handling failed'),
+    );
+  });
+  client.on(Events.Error, (error) => logger.error({ err: error }, 'Discord client error'));
+
+  const adapter: ServiceAdapter = {
+    name: 'discord',
+    platform: createDiscordPlatform(runtime),
+    start: async () => {
+      const ready = new Promise<void>((resolve) =>
+        client.once(Events.ClientReady, () => resolve()),
+      );
+      try {
+        await client.login(token);
+      } catch (error) {
+        throw new Error(loginProblem(error));
+      }
+      await ready;
+      const written = await syncCommands(
+        client.rest,
+        runtime.applicationId(),
+        settings.guildIds,
+        commandDefinitions(context.config.catalog),
+      );
+      if (written.length > 0) logger.info({ scopes: written }, 'Discord commands registered');
+      logger.info({ user: client.user?.tag }, 'Connected to Discord');
+    },
+    ready: () => client.isReady(),
+    stop: async () => {
+      throttle.close();
+      await client.destroy();
+    },
+  };
+  return adapter;
+};
+
+/** A login failure an admin can act on. */
+function loginProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/disallowed intents/i.test(message)) {
+    return 'Discord refused the Message Content intent: enable it in the developer portal (Bot → Privileged Gateway Intents) or unset DISCORD_MESSAGE_CONTENT.';
+  }
+  if (/token|401|unauthorized/i.test(message))
+    return 'Discord refused DISCORD_TOKEN: check the bot token in the developer portal.';
+  return `Could not connect to Discord: ${message}`;
+}

@@ -1,0 +1,183 @@
+import {
+  ApplicationCommandType,
+  ContextMenuCommandBuilder,
+  InteractionContextType,
+  OAuth2Scopes,
+  PermissionFlagsBits,
+  PermissionsBitField,
+  type REST,
+  type RESTPostAPIApplicationCommandsJSONBody,
+  Routes,
+  SlashCommandBuilder,
+} from 'discord.js';
+import {
+  ASPECT_RATIOS,
+  MAX_COUNT,
+  MIN_COUNT,
+  type ModelCatalog,
+  RESOLUTIONS,
+} from '../core/index.js';
+import { discordText, frenchText } from './texts.js';
+
+export const IMAGINE = 'imagine';
+export const USAGE = 'usage';
+export const HELP = 'help';
+export const EDIT_IMAGE = 'Edit image';
+/** Discord allows at most 25 choices per option. */
+const MAX_CHOICES = 25;
+
+/** What the bot needs in a channel, and nothing more. */
+export const REQUIRED_PERMISSIONS = new PermissionsBitField([
+  PermissionFlagsBits.ViewChannel,
+  PermissionFlagsBits.SendMessages,
+  PermissionFlagsBits.SendMessagesInThreads,
+  PermissionFlagsBits.CreatePublicThreads,
+  PermissionFlagsBits.AttachFiles,
+  PermissionFlagsBits.EmbedLinks,
+  PermissionFlagsBits.ReadMessageHistory,
+]);
+
+/** The commands, with their choices from the core's table. */
+export function commandDefinitions(
+  catalog: ModelCatalog,
+): RESTPostAPIApplicationCommandsJSONBody[] {
+  const describe = (
+    builder: {
+      setDescription(text: string): unknown;
+      setDescriptionLocalizations(map: Record<string, string>): unknown;
+    },
+    key: Parameters<typeof discordText>[1],
+  ) => {
+    builder.setDescription(discordText('en', key));
+    builder.setDescriptionLocalizations({ fr: frenchText(key) });
+  };
+  const imagine = new SlashCommandBuilder()
+    .setName(IMAGINE)
+    .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
+  describe(imagine, 'command.imagine');
+  imagine.addStringOption((option) => {
+    describe(option, 'command.prompt');
+    return option.setName('prompt').setRequired(true).setMaxLength(4000);
+  });
+  imagine.addStringOption((option) => {
+    describe(option, 'command.model');
+    return option
+      .setName('model')
+      .addChoices(
+        ...catalog.models
+          .slice(0, MAX_CHOICES)
+          .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
+      );
+  });
+  imagine.addStringOption((option) => {
+    describe(option, 'command.aspect_ratio');
+    return option
+      .setName('aspect_ratio')
+      .addChoices(...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })));
+  });
+  imagine.addStringOption((option) => {
+    describe(option, 'command.resolution');
+    return option
+      .setName('resolution')
+      .addChoices(...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })));
+  });
+  imagine.addIntegerOption((option) => {
+    describe(option, 'command.count');
+    return option.setName('count').setMinValue(MIN_COUNT).setMaxValue(MAX_COUNT);
+  });
+  for (const name of ['image', 'image2', 'image3']) {
+    imagine.addAttachmentOption((option) => {
+      describe(option, 'command.image');
+      return option.setName(name);
+    });
+  }
+  imagine.addBooleanOption((option) => {
+    describe(option, 'command.private');
+    return option.setName('private');
+  });
+
+  const usage = new SlashCommandBuilder()
+    .setName(USAGE)
+    .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
+  describe(usage, 'command.usage');
+  const help = new SlashCommandBuilder()
+    .setName(HELP)
+    .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
+  describe(help, 'command.help');
+  const editImage = new ContextMenuCommandBuilder()
+    .setName(EDIT_IMAGE)
+    .setType(ApplicationCommandType.Message)
+    .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
+
+  return [imagine.toJSON(), usage.toJSON(), help.toJSON(), editImage.toJSON()];
+}
+
+/** The URL an admin opens to add the bot, with exactly the permissions it needs. */
+export function inviteUrl(applicationId: string): string {
+  const url = new URL('https://discord.com/oauth2/authorize');
+  url.searchParams.set('client_id', applicationId);
+  url.searchParams.set('scope', [OAuth2Scopes.Bot, OAuth2Scopes.ApplicationsCommands].join(' '));
+  url.searchParams.set('permissions', REQUIRED_PERMISSIONS.bitfield.toString());
+  return url.toString();
+}
+
+/**
+ * Registers the commands where they are missing or changed (to the given guilds, else globally).
+ * Returns the scopes it wrote, empty when everything was already up to date.
+ */
+export async function syncCommands(
+  rest: REST,
+  applicationId: string,
+  guildIds: readonly string[],
+  definitions: readonly RESTPostAPIApplicationCommandsJSONBody[],
+  options: { force?: boolean } = {},
+): Promise<string[]> {
+  const routes =
+    guildIds.length > 0
+      ? guildIds.map((guildId) => ({
+          scope: `guild ${guildId}`,
+          route: Routes.applicationGuildCommands(applicationId, guildId),
+        }))
+      : [{ scope: 'global', route: Routes.applicationCommands(applicationId) }];
+  const written: string[] = [];
+  for (const { scope, route } of routes) {
+    if (!options.force) {
+      const existing = (await rest.get(route)) as RESTPostAPIApplicationCommandsJSONBody[];
+      if (sameCommands(existing, definitions)) continue;
+    }
+    await rest.put(route, { body: definitions });
+    written.push(scope);
+  }
+  return written;
+}
+
+/** Compares what Discord holds with what we define, on the fields we set. */
+function sameCommands(
+  existing: readonly RESTPostAPIApplicationCommandsJSONBody[],
+  wanted: readonly RESTPostAPIApplicationCommandsJSONBody[],
+): boolean {
+  const shape = (command: RESTPostAPIApplicationCommandsJSONBody) =>
+    JSON.stringify({
+      name: command.name,
+      type: command.type ?? ApplicationCommandType.ChatInput,
+      description: 'description' in command ? command.description : '',
+      options: normalizeOptions('options' in command ? command.options : undefined),
+    });
+  const left = existing.map(shape).sort();
+  const right = wanted.map(shape).sort();
+  return left.length === right.length && left.every((value, index) => value === right[index]);
+}
+
+function normalizeOptions(options: unknown): unknown {
+  if (!Array.isArray(options)) return [];
+  return options.map((option: Record<string, unknown>) => ({
+    name: option.name,
+    type: option.type,
+    required: option.required ?? false,
+    choices: Array.isArray(option.choices)
+      ? option.choices.map((choice: Record<string, unknown>) => choice.value)
+      : [],
+    min: option.min_value ?? null,
+    max: option.max_value ?? null,
+  }));
+}

@@ -1,0 +1,512 @@
+import {
+  ActionRowBuilder,
+  type APIMessage,
+  type ButtonInteraction,
+  ChannelType,
+  type ChatInputCommandInteraction,
+  type Interaction,
+  type MessageContextMenuCommandInteraction,
+  MessageFlags,
+  ModalBuilder,
+  type ModalSubmitInteraction,
+  PermissionFlagsBits,
+  type RepliableInteraction,
+  Routes,
+  TextInputBuilder,
+  TextInputStyle,
+} from 'discord.js';
+import {
+  describeError,
+  type Job,
+  type Locale,
+  MAX_INPUT_IMAGES,
+  type NewJob,
+  parsePromptFlags,
+  resolveLocale,
+  translate,
+} from '../core/index.js';
+import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
+import { customId, parseCustomId } from './custom-ids.js';
+import { discordCode } from './delivery.js';
+import {
+  type ChannelKind,
+  type InteractionDestination,
+  readDelivery,
+  readDestination,
+  TOKEN_LIFETIME_MS,
+} from './destination.js';
+import {
+  attachmentReference,
+  type ImageReference,
+  imagesOfMessage,
+  isImageAttachment,
+  MAX_ATTACHMENT_BYTES,
+  toInputReference,
+} from './images.js';
+import type { DiscordRuntime } from './runtime.js';
+import { discordText } from './texts.js';
+import { queuedBody } from './views.js';
+
+/** Discord's default per-file upload limit since January 2025. */
+export const DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024;
+/** Images picked with the context menu wait this long for their modal. */
+const PENDING_EDIT_TTL_MS = 15 * 60_000;
+
+type Draft = Omit<NewJob, 'destination'>;
+
+/** Every interaction the bot answers: commands, buttons, modals, the context menu. */
+export class InteractionHandler {
+  readonly #runtime: DiscordRuntime;
+  /** Context-menu edits waiting for their modal (a modal submit does not carry the message). */
+  readonly #pendingEdits = new Map<string, { images: ImageReference[]; expiresAt: number }>();
+
+  constructor(runtime: DiscordRuntime) {
+    this.#runtime = runtime;
+  }
+
+  async handle(interaction: Interaction): Promise<void> {
+    try {
+      if (interaction.isChatInputCommand()) {
+        if (interaction.commandName === IMAGINE) await this.#imagine(interaction);
+        else if (interaction.commandName === USAGE) await this.#usage(interaction);
+        else if (interaction.commandName === HELP) await this.#help(interaction);
+      } else if (
+        interaction.isMessageContextMenuCommand() &&
+        interaction.commandName === EDIT_IMAGE
+      ) {
+        await this.#editFromContextMenu(interaction);
+      } else if (interaction.isButton()) {
+        await this.#button(interaction);
+      } else if (interaction.isModalSubmit()) {
+        await this.#modal(interaction);
+      }
+    } catch (error) {
+      this.#runtime.logger.error(
+        { err: error, interactionId: interaction.id },
+        'Interaction failed',
+      );
+      if (interaction.isRepliable())
+        await this.#sayPrivately(interaction, describeError(error, interaction.locale)).catch(
+          () => {},
+        );
+    }
+  }
+
+  async #imagine(interaction: ChatInputCommandInteraction): Promise<void> {
+    const locale = resolveLocale(interaction.locale);
+    const { catalog } = this.#runtime.config;
+    let parsed: ReturnType<typeof parsePromptFlags>;
+    try {
+      parsed = parsePromptFlags(interaction.options.getString('prompt', true), catalog);
+    } catch (error) {
+      await this.#sayPrivately(interaction, describeError(error, locale));
+      return;
+    }
+    if (parsed.help) return this.#help(interaction);
+    if (parsed.usage) return this.#usage(interaction);
+    const images: ImageReference[] = [];
+    for (const name of ['image', 'image2', 'image3']) {
+      const attachment = interaction.options.getAttachment(name);
+      if (attachment === null) continue;
+      if (!isImageAttachment(attachment)) {
+        await this.#sayPrivately(
+          interaction,
+          discordText(locale, 'attachment.not_image', { name: attachment.name }),
+        );
+        return;
+      }
+      if (attachment.size > MAX_ATTACHMENT_BYTES) {
+        await this.#sayPrivately(
+          interaction,
+          discordText(locale, 'attachment.too_large', {
+            name: attachment.name,
+            size: megabytes(attachment.size),
+            max: megabytes(MAX_ATTACHMENT_BYTES),
+          }),
+        );
+        return;
+      }
+      images.push(attachmentReference(attachment));
+    }
+    // An explicit option wins over a flag typed in the prompt.
+    const draft = this.#draft(interaction, {
+      prompt: parsed.prompt,
+      model: interaction.options.getString('model') ?? parsed.model,
+      aspectRatio: interaction.options.getString('aspect_ratio') ?? parsed.aspectRatio,
+      resolution: interaction.options.getString('resolution') ?? parsed.resolution,
+      count: interaction.options.getInteger('count') ?? parsed.count,
+      images,
+    });
+    await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? false);
+  }
+
+  async #usage(interaction: RepliableInteraction): Promise<void> {
+    const locale = resolveLocale(interaction.locale);
+    const usage = this.#runtime.engine.usage(interaction.user.id, interaction.guildId ?? undefined);
+    const left = [usage.user, usage.server, usage.total].filter(
+      (value): value is number => value !== undefined,
+    );
+    const lines = [
+      left.length === 0
+        ? translate(locale, 'usage.unlimited')
+        : translate(locale, 'usage.remaining', { images: Math.min(...left) }),
+    ];
+    if (this.#isAdmin(interaction) && usage.topUsers.length > 0) {
+      lines.push(
+        discordText(locale, 'usage.top', {
+          list: usage.topUsers.map((entry) => `<@${entry.requesterId}> ${entry.images}`).join(', '),
+        }),
+      );
+    }
+    await this.#sayPrivately(interaction, lines.join('\n'));
+  }
+
+  async #help(interaction: RepliableInteraction): Promise<void> {
+    const locale = resolveLocale(interaction.locale);
+    const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
+      command: '/imagine',
+      models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
+    })}`;
+    await this.#sayPrivately(interaction, text);
+  }
+
+  async #editFromContextMenu(interaction: MessageContextMenuCommandInteraction): Promise<void> {
+    const locale = resolveLocale(interaction.locale);
+    // A context-menu command carries the target message whole, without the Message Content intent.
+    const images = imagesOfMessage(interaction.targetMessage).slice(0, MAX_INPUT_IMAGES);
+    if (images.length === 0) {
+      await this.#sayPrivately(interaction, discordText(locale, 'reply.no_image'));
+      return;
+    }
+    this.#forgetExpiredEdits();
+    const pendingId = interaction.id;
+    this.#pendingEdits.set(pendingId, {
+      images,
+      expiresAt: this.#runtime.now() + PENDING_EDIT_TTL_MS,
+    });
+    await interaction.showModal(editModal(customId('ctxedit', pendingId), locale, 1));
+  }
+
+  async #button(interaction: ButtonInteraction): Promise<void> {
+    const locale = resolveLocale(interaction.locale);
+    const parsed = parseCustomId(interaction.customId);
+    const job = parsed === undefined ? undefined : this.#runtime.engine.getJob(parsed.id);
+    if (parsed === undefined || job === undefined || job.platform !== 'discord') {
+      await this.#sayPrivately(interaction, discordText(locale, 'gone'));
+      return;
+    }
+    switch (parsed.action) {
+      case 'cancel':
+        return this.#cancel(interaction, job, locale);
+      case 'reroll':
+        return this.#accept(interaction, this.#rerollDraft(interaction, job), wasPrivate(job));
+      case 'edit': {
+        const count = readDelivery(job.delivery)?.images.length ?? 0;
+        if (count === 0) {
+          await this.#sayPrivately(interaction, discordText(locale, 'gone'));
+          return;
+        }
+        await interaction.showModal(editModal(customId('editmodal', job.id), locale, count));
+        return;
+      }
+      case 'delete':
+        return this.#delete(interaction, job, locale);
+      default:
+        await this.#sayPrivately(interaction, discordText(locale, 'gone'));
+    }
+  }
+
+  async #modal(interaction: ModalSubmitInteraction): Promise<void> {
+    const locale = resolveLocale(interaction.locale);
+    const parsed = parseCustomId(interaction.customId);
+    const change = interaction.fields.getTextInputValue('change');
+    let images: ImageReference[] | undefined;
+    let parent: Job | undefined;
+    if (parsed?.action === 'ctxedit') {
+      images = this.#pendingEdits.get(parsed.id)?.images;
+      this.#pendingEdits.delete(parsed.id);
+    } else if (parsed?.action === 'editmodal') {
+      parent = this.#runtime.engine.getJob(parsed.id);
+      const delivered =
+        parent?.platform === 'discord' ? readDelivery(parent.delivery)?.images : undefined;
+      if (delivered !== undefined && delivered.length > 0) {
+        const wanted = Number.parseInt(fieldOrEmpty(interaction, 'image'), 10);
+        const picked =
+          Number.isInteger(wanted) && wanted >= 1 && wanted <= delivered.length ? wanted : 1;
+        const image = delivered[picked - 1];
+        images = image ? [image] : undefined;
+      }
+    }
+    if (images === undefined) {
+      await this.#sayPrivately(
+        interaction,
+        discordText(locale, parsed?.action === 'ctxedit' ? 'modal.expired' : 'gone'),
+      );
+      return;
+    }
+    let flags: ReturnType<typeof parsePromptFlags>;
+    try {
+      flags = parsePromptFlags(change, this.#runtime.config.catalog);
+    } catch (error) {
+      await this.#sayPrivately(interaction, describeError(error, locale));
+      return;
+    }
+    const draft = this.#draft(interaction, {
+      prompt: flags.prompt,
+      model: flags.model ?? parent?.options.model,
+      aspectRatio: flags.aspectRatio,
+      resolution: flags.resolution ?? parent?.options.resolution,
+      count: flags.count,
+      images,
+      parentJobId: parent?.id,
+    });
+    await this.#accept(interaction, draft, parent !== undefined && wasPrivate(parent));
+  }
+
+  async #cancel(interaction: ButtonInteraction, job: Job, locale: Locale): Promise<void> {
+    const outcome = this.#runtime.engine.cancel(job.id, interaction.user.id);
+    if (outcome === 'cancelled') {
+      // The engine tells the job's message itself; the click needs only an acknowledgement.
+      await interaction.deferUpdate();
+      return;
+    }
+    await this.#sayPrivately(
+      interaction,
+      discordText(
+        locale,
+        outcome === 'not_yours'
+          ? 'cancel.not_yours'
+          : outcome === 'too_late'
+            ? 'cancel.too_late'
+            : 'gone',
+      ),
+    );
+  }
+
+  async #delete(interaction: ButtonInteraction, job: Job, locale: Locale): Promise<void> {
+    const manages = interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
+    if (!this.#runtime.engine.mayDelete(job, interaction.user.id, manages)) {
+      await this.#sayPrivately(interaction, discordText(locale, 'delete.refused'));
+      return;
+    }
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    const delivery = readDelivery(job.delivery);
+    for (const message of delivery?.messages ?? []) {
+      await this.#runtime.rest
+        .delete(Routes.channelMessage(message.channelId, message.messageId))
+        .catch((error: unknown) => {
+          this.#runtime.logger.warn(
+            { jobId: job.id, code: discordCode(error) },
+            'Could not delete a result message',
+          );
+        });
+    }
+    this.#runtime.engine.forgetResult(job.id);
+    await interaction.editReply({ content: discordText(locale, 'delete.done') });
+  }
+
+  /**
+   * The request flow: refusals answered privately before anything else (they cost nothing), then
+   * the defer, then the job stored, then the user told it is in line.
+   */
+  async #accept(
+    interaction: RepliableInteraction,
+    draft: Draft,
+    ephemeral: boolean,
+  ): Promise<void> {
+    const { engine } = this.#runtime;
+    const locale = resolveLocale(interaction.locale);
+    try {
+      engine.check({ ...draft, destination: undefined });
+    } catch (error) {
+      await this.#sayPrivately(interaction, describeError(error, locale));
+      return;
+    }
+    const permissions = interaction.appPermissions;
+    if (
+      !ephemeral &&
+      interaction.inGuild() &&
+      permissions !== null &&
+      !permissions.has(PermissionFlagsBits.AttachFiles)
+    ) {
+      await this.#sayPrivately(
+        interaction,
+        discordText(locale, 'permission.missing', { permission: 'Attach Files' }),
+      );
+      return;
+    }
+    await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
+    const destination = this.#destination(interaction, ephemeral);
+    let submitted: ReturnType<typeof engine.submit>;
+    try {
+      submitted = engine.submit({ ...draft, destination });
+    } catch (error) {
+      await interaction.editReply({ content: describeError(error, locale) });
+      return;
+    }
+    if (!submitted.created) return;
+    const { job } = submitted;
+    const position = submitted.position ?? 1;
+    // Through the throttle, so the engine's own progress edits come after this one.
+    this.#runtime.throttle.schedule(job.id, async () => {
+      const message = (await this.#runtime.rest.patch(
+        Routes.webhookMessage(destination.applicationId, destination.token),
+        {
+          body: queuedBody(job, locale, position),
+          auth: false,
+        },
+      )) as APIMessage;
+      const current = engine.getJob(job.id);
+      if (current !== undefined)
+        engine.updateDestination(job.id, {
+          ...readDestination(current.destination),
+          messageId: message.id,
+        });
+    });
+  }
+
+  #draft(
+    interaction: RepliableInteraction,
+    fields: {
+      prompt: string;
+      model: string | undefined;
+      aspectRatio: string | undefined;
+      resolution: string | undefined;
+      count: number | undefined;
+      images: readonly ImageReference[];
+      parentJobId?: string | undefined;
+    },
+  ): Draft {
+    return {
+      platform: 'discord',
+      dedupKey: `discord:interaction:${interaction.id}`,
+      requesterId: interaction.user.id,
+      serverId: interaction.guildId ?? undefined,
+      channelId: interaction.channelId ?? '',
+      locale: interaction.locale,
+      requesterIsAdmin: this.#isAdmin(interaction),
+      action: fields.images.length > 0 ? 'edit' : 'generate',
+      prompt: fields.prompt,
+      options: {
+        model: fields.model ?? this.#runtime.config.defaultModel,
+        aspectRatio: fields.aspectRatio as NewJob['options']['aspectRatio'],
+        resolution: fields.resolution as NewJob['options']['resolution'],
+        count: fields.count,
+      },
+      inputs: fields.images.map(toInputReference),
+      parentJobId: fields.parentJobId,
+    };
+  }
+
+  #rerollDraft(interaction: ButtonInteraction, parent: Job): Draft {
+    return {
+      platform: 'discord',
+      dedupKey: `discord:interaction:${interaction.id}`,
+      requesterId: interaction.user.id,
+      serverId: interaction.guildId ?? undefined,
+      channelId: interaction.channelId,
+      locale: interaction.locale,
+      requesterIsAdmin: this.#isAdmin(interaction),
+      action: parent.action,
+      prompt: parent.prompt,
+      options: parent.options,
+      inputs: parent.inputs,
+      parentJobId: parent.id,
+    };
+  }
+
+  #destination(interaction: RepliableInteraction, ephemeral: boolean): InteractionDestination {
+    return {
+      kind: 'interaction',
+      applicationId: interaction.applicationId,
+      token: interaction.token,
+      expiresAt: interaction.createdTimestamp + TOKEN_LIFETIME_MS,
+      channelId: interaction.channelId ?? '',
+      ...(interaction.guildId ? { guildId: interaction.guildId } : {}),
+      channelKind: channelKind(interaction.channel?.type),
+      ephemeral,
+      uploadLimit: interaction.attachmentSizeLimit || DEFAULT_UPLOAD_LIMIT,
+    };
+  }
+
+  #isAdmin(interaction: RepliableInteraction): boolean {
+    return (
+      this.#runtime.engine.isAdmin(interaction.user.id) ||
+      (interaction.memberPermissions?.has(PermissionFlagsBits.Administrator) ?? false)
+    );
+  }
+
+  async #sayPrivately(interaction: RepliableInteraction, content: string): Promise<void> {
+    const body = { content: content.slice(0, 2000), flags: MessageFlags.Ephemeral } as const;
+    if (interaction.deferred || interaction.replied) await interaction.followUp(body);
+    else await interaction.reply(body);
+  }
+
+  #forgetExpiredEdits(): void {
+    const now = this.#runtime.now();
+    for (const [id, pending] of this.#pendingEdits)
+      if (pending.expiresAt < now) this.#pendingEdits.delete(id);
+  }
+}
+
+export function channelKind(type: ChannelType | undefined): ChannelKind {
+  switch (type) {
+    case ChannelType.GuildText:
+    case ChannelType.GuildAnnouncement:
+      return 'text';
+    case ChannelType.PublicThread:
+    case ChannelType.PrivateThread:
+    case ChannelType.AnnouncementThread:
+      return 'thread';
+    case ChannelType.DM:
+      return 'dm';
+    default:
+      return 'other';
+  }
+}
+
+function wasPrivate(job: Job): boolean {
+  try {
+    const destination = readDestination(job.destination);
+    return destination.kind === 'interaction' && destination.ephemeral;
+  } catch {
+    return false;
+  }
+}
+
+function editModal(id: string, locale: Locale, imageCount: number): ModalBuilder {
+  const modal = new ModalBuilder()
+    .setCustomId(id)
+    .setTitle(discordText(locale, 'modal.edit_title'));
+  const change = new TextInputBuilder()
+    .setCustomId('change')
+    .setLabel(discordText(locale, 'modal.change_label'))
+    .setPlaceholder(discordText(locale, 'modal.change_placeholder'))
+    .setStyle(TextInputStyle.Paragraph)
+    .setRequired(true)
+    .setMaxLength(4000);
+  modal.addComponents(new ActionRowBuilder<TextInputBuilder>().addComponents(change));
+  if (imageCount > 1) {
+    const which = new TextInputBuilder()
+      .setCustomId('image')
+      .setLabel(discordText(locale, 'modal.image_label', { count: imageCount }).slice(0, 45))
+      .setStyle(TextInputStyle.Short)
+      .setRequired(false)
+      .setValue('1')
+      .setMaxLength(2);
+    modal.addComponents(new ActionRowBuilder<TextInputBuilder>().addComponents(which));
+  }
+  return modal;
+}
+
+function fieldOrEmpty(interaction: ModalSubmitInteraction, id: string): string {
+  try {
+    return interaction.fields.getTextInputValue(id);
+  } catch {
+    return '';
+  }
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

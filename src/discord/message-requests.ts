@@ -1,0 +1,156 @@
+import {
+  type AnyThreadChannel,
+  type APIMessage,
+  ChannelType,
+  type Message,
+  Routes,
+} from 'discord.js';
+import {
+  describeError,
+  MAX_INPUT_IMAGES,
+  type NewJob,
+  parsePromptFlags,
+  resolveLocale,
+  translate,
+} from '../core/index.js';
+import { readDestination } from './destination.js';
+import { type ImageReference, imagesOfMessage, toInputReference } from './images.js';
+import { channelKind, DEFAULT_UPLOAD_LIMIT } from './interactions.js';
+import type { DiscordRuntime } from './runtime.js';
+import { discordText } from './texts.js';
+import { queuedBody } from './views.js';
+
+/**
+ * Requests made by plain messages: a reply that mentions the bot edits the replied-to images; in a
+ * bot's result thread a mention (or any message, with the Message Content intent) edits the latest
+ * image there; in a DM any message is a request.
+ */
+export async function handleMessage(runtime: DiscordRuntime, message: Message): Promise<void> {
+  if (message.author.bot || message.system) return;
+  const botUserId = runtime.botUserId();
+  const channel = message.channel;
+  const mentioned = message.mentions.users.has(botUserId);
+  const inBotThread = channel.isThread() && channel.ownerId === botUserId;
+  const inDm = channel.type === ChannelType.DM;
+  if (!mentioned && !inDm && !(inBotThread && runtime.settings.messageContent)) return;
+
+  // Messages carry no user locale: the guild's preferred one.
+  const locale = resolveLocale(message.guild?.preferredLocale);
+  const reply = (content: string) =>
+    message
+      .reply({ content: content.slice(0, 2000), allowedMentions: { repliedUser: false } })
+      .then(() => undefined);
+  try {
+    const text = message.content.replace(new RegExp(`<@!?${botUserId}>`, 'g'), ' ').trim();
+    const parsed = parsePromptFlags(text, runtime.config.catalog);
+    if (parsed.help) {
+      await reply(
+        `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', { command: '/imagine' })}`,
+      );
+      return;
+    }
+    const own = imagesOfMessage(message);
+    let images: ImageReference[] = own;
+    if (message.reference?.messageId !== undefined) {
+      const referenced = await message.fetchReference().catch(() => undefined);
+      const theirs = referenced === undefined ? [] : imagesOfMessage(referenced);
+      if (
+        theirs.length === 0 &&
+        own.length === 0 &&
+        referenced !== undefined &&
+        referenced.author.id !== botUserId &&
+        !runtime.settings.messageContent
+      ) {
+        // Without the intent another user's message comes with its images hidden: say how instead.
+        await reply(discordText(locale, 'reply.no_image_other_user'));
+        return;
+      }
+      images = [...theirs, ...own];
+    } else if (inBotThread && own.length === 0) {
+      const latest = await latestThreadImage(runtime, channel, message.author.id);
+      if (latest === undefined) {
+        await reply(discordText(locale, 'reply.no_image_in_thread'));
+        return;
+      }
+      images = [latest];
+    }
+
+    const draft: Omit<NewJob, 'destination'> = {
+      platform: 'discord',
+      dedupKey: `discord:message:${message.id}`,
+      requesterId: message.author.id,
+      serverId: message.guildId ?? undefined,
+      channelId: message.channelId,
+      locale,
+      requesterIsAdmin:
+        runtime.engine.isAdmin(message.author.id) ||
+        (message.member?.permissions.has('Administrator') ?? false),
+      action: images.length > 0 ? 'edit' : 'generate',
+      prompt: parsed.prompt,
+      options: {
+        model: parsed.model ?? runtime.config.defaultModel,
+        aspectRatio: parsed.aspectRatio,
+        resolution: parsed.resolution,
+        count: parsed.count,
+      },
+      inputs: images.slice(0, MAX_INPUT_IMAGES).map(toInputReference),
+    };
+    runtime.engine.check({ ...draft, destination: undefined });
+    const submitted = runtime.engine.submit({
+      ...draft,
+      destination: {
+        kind: 'message',
+        channelId: message.channelId,
+        ...(message.guildId ? { guildId: message.guildId } : {}),
+        channelKind: channelKind(channel.type),
+        sourceMessageId: message.id,
+        uploadLimit: DEFAULT_UPLOAD_LIMIT,
+      },
+    });
+    if (!submitted.created) return;
+    const { job } = submitted;
+    const position = submitted.position ?? 1;
+    // The reply that shows progress, then the result; through the throttle so that the engine's
+    // own progress edits come after it.
+    runtime.throttle.schedule(job.id, async () => {
+      const progress = (await runtime.rest.post(Routes.channelMessages(message.channelId), {
+        body: {
+          ...queuedBody(job, locale, position),
+          message_reference: { message_id: message.id, fail_if_not_exists: false },
+          allowed_mentions: { replied_user: false },
+        },
+      })) as APIMessage;
+      const current = runtime.engine.getJob(job.id);
+      if (current !== undefined) {
+        runtime.engine.updateDestination(job.id, {
+          ...readDestination(current.destination),
+          progressMessageId: progress.id,
+        });
+      }
+    });
+  } catch (error) {
+    await reply(describeError(error, locale)).catch((failure: unknown) => {
+      runtime.logger.warn({ err: failure, messageId: message.id }, 'Could not answer a message');
+    });
+  }
+}
+
+/**
+ * The image a follow-up in a result thread edits: the newest one there from the bot or from the
+ * user, else the result the thread was opened on.
+ */
+async function latestThreadImage(
+  runtime: DiscordRuntime,
+  thread: AnyThreadChannel,
+  userId: string,
+): Promise<ImageReference | undefined> {
+  const botUserId = runtime.botUserId();
+  const recent = await thread.messages.fetch({ limit: 50 });
+  for (const candidate of recent.values()) {
+    if (candidate.author.id !== botUserId && candidate.author.id !== userId) continue;
+    const images = imagesOfMessage(candidate);
+    if (images.length > 0) return images.at(-1);
+  }
+  const starter = await thread.fetchStarterMessage().catch(() => null);
+  return starter === null ? undefined : imagesOfMessage(starter).at(-1);
+}

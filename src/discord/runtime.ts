@@ -1,0 +1,19 @@
+import type { Client, REST } from 'discord.js';
+import type { Config, JobEngine, Logger, ProgressThrottle } from '../core/index.js';
+import type { DiscordSettings } from './settings.js';
+
+/** What every part of the Discord adapter shares. */
+export interface DiscordRuntime {
+  readonly client: Client;
+  readonly rest: REST;
+  readonly engine: JobEngine;
+  readonly config: Config;
+  readonly settings: DiscordSettings;
+  readonly logger: Logger;
+  /** Throttles progress edits per job (Discord: about 5 edits per 5 s per channel). */
+  readonly throttle: ProgressThrottle;
+  /** The bot's user id, once logged in. */
+  botUserId(): string;
+  applicationId(): string;
+  now(): number;
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { ConfigError, type Environment, settings } from '../core/index.js';
+
+const schema = z.object({
+  DISCORD_TOKEN: settings.optionalText,
+  DISCORD_API_URL: settings.httpUrl('https://discord.com/api'),
+  DISCORD_GUILD_IDS: settings.list,
+  DISCORD_MESSAGE_CONTENT: settings.boolean(false),
+  DISCORD_RESULT_THREADS: settings.boolean(true),
+});
+
+export interface DiscordSettings {
+  /** The bot token; the adapter is on when it is set. */
+  readonly token: string | undefined;
+  /** REST base (and so gateway discovery); a proxy or our tests may point it elsewhere. */
+  readonly apiUrl: string;
+  /** Register the commands to these guilds at once; empty registers them globally. */
+  readonly guildIds: readonly string[];
+  /** Ask for the privileged Message Content intent (the admin must enable it in the portal). */
+  readonly messageContent: boolean;
+  /** Open a thread on each result message in a text channel. */
+  readonly resultThreads: boolean;
+}
+
+export function readDiscordSettings(environment: Environment): DiscordSettings {
+  const parsed = schema.safeParse(environment);
+  if (!parsed.success) throw new ConfigError(settings.describeIssues(parsed.error));
+  const values = parsed.data;
+  return {
+    token: values.DISCORD_TOKEN,
+    apiUrl: values.DISCORD_API_URL,
+    guildIds: values.DISCORD_GUILD_IDS,
+    messageContent: values.DISCORD_MESSAGE_CONTENT,
+    resultThreads: values.DISCORD_RESULT_THREADS,
+  };
+}

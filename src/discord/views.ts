@@ -1,0 +1,147 @@
+import {
+  type APIActionRowComponent,
+  type APIButtonComponent,
+  ButtonStyle,
+  ComponentType,
+  type RESTPatchAPIWebhookWithTokenMessageJSONBody,
+} from 'discord.js';
+import { type Job, type JobError, type Locale, translate } from '../core/index.js';
+import { customId } from './custom-ids.js';
+import { discordText, elapsedText } from './texts.js';
+
+/** Message bodies as Discord's API takes them, built from a job; no I/O here. */
+
+export type MessageBody = RESTPatchAPIWebhookWithTokenMessageJSONBody & { flags?: number };
+
+const MAX_CONTENT = 2000;
+/** Alt text: Discord allows 1,024 characters. */
+const MAX_DESCRIPTION = 1024;
+/** Errors where trying the same request again makes sense get a Re-roll button. */
+const RETRYABLE_CODES = new Set([
+  'interrupted',
+  'timeout',
+  'network',
+  'upstream_error',
+  'rate_limited',
+  'no_image',
+  'delivery_failed',
+  'unavailable',
+]);
+
+function button(
+  label: string,
+  emoji: string,
+  id: string,
+  style: ButtonStyle.Primary | ButtonStyle.Secondary | ButtonStyle.Danger,
+): APIButtonComponent {
+  return { type: ComponentType.Button, style, label, emoji: { name: emoji }, custom_id: id };
+}
+
+function row(...buttons: APIButtonComponent[]): APIActionRowComponent<APIButtonComponent> {
+  return { type: ComponentType.ActionRow, components: buttons };
+}
+
+export function cancelRow(job: Job, locale: Locale) {
+  return row(
+    button(
+      translate(locale, 'button.cancel'),
+      '❌',
+      customId('cancel', job.id),
+      ButtonStyle.Secondary,
+    ),
+  );
+}
+
+export function resultRow(job: Job, locale: Locale) {
+  return row(
+    button(
+      translate(locale, 'button.reroll'),
+      '🔁',
+      customId('reroll', job.id),
+      ButtonStyle.Secondary,
+    ),
+    button(translate(locale, 'button.edit'), '✏️', customId('edit', job.id), ButtonStyle.Secondary),
+    button(
+      translate(locale, 'button.delete'),
+      '🗑️',
+      customId('delete', job.id),
+      ButtonStyle.Secondary,
+    ),
+  );
+}
+
+export function queuedBody(job: Job, locale: Locale, position: number): MessageBody {
+  return {
+    content: discordText(locale, 'progress.queued', { position }),
+    components: [cancelRow(job, locale)],
+  };
+}
+
+export function progressBody(locale: Locale, text: string, withCancel?: { job: Job }): MessageBody {
+  return {
+    content: truncate(text, MAX_CONTENT),
+    components: withCancel ? [cancelRow(withCancel.job, locale)] : [],
+  };
+}
+
+export function failureBody(job: Job, locale: Locale, text: string, error: JobError): MessageBody {
+  return {
+    content: truncate(`${mention(job)} ${text}`, MAX_CONTENT),
+    components: RETRYABLE_CODES.has(error.code)
+      ? [
+          row(
+            button(
+              translate(locale, 'button.reroll'),
+              '🔁',
+              customId('reroll', job.id),
+              ButtonStyle.Secondary,
+            ),
+          ),
+        ]
+      : [],
+    allowed_mentions: { users: [job.requesterId] },
+  };
+}
+
+export interface ResultNotes {
+  readonly converted: boolean;
+  readonly scaled: boolean;
+  readonly delivered: number;
+}
+
+export function resultContent(job: Job, locale: Locale, now: number, notes: ResultNotes): string {
+  const lines = [
+    discordText(locale, 'result.header', { prompt: truncate(oneLine(job.prompt), 300) }),
+    discordText(locale, 'result.details', {
+      mention: mention(job),
+      model: job.options.model,
+      ratio: job.options.aspectRatio ?? (job.action === 'edit' ? '—' : '1:1'),
+      resolution: job.options.resolution ?? '1K',
+      elapsed: elapsedText(locale, now - job.createdAt),
+    }),
+  ];
+  if (notes.scaled) lines.push(translate(locale, 'job.result_scaled'));
+  else if (notes.converted) lines.push(translate(locale, 'job.result_converted'));
+  const requested = job.options.count ?? 1;
+  if (notes.delivered < requested) {
+    lines.push(translate(locale, 'job.fewer_images', { delivered: notes.delivered, requested }));
+  }
+  return truncate(lines.join('\n'), MAX_CONTENT);
+}
+
+export function altText(job: Job): string {
+  return truncate(job.prompt, MAX_DESCRIPTION);
+}
+
+export function mention(job: Job): string {
+  return `<@${job.requesterId}>`;
+}
+
+export function truncate(text: string, max: number): string {
+  const characters = [...text];
+  return characters.length <= max ? text : `${characters.slice(0, max - 1).join('')}…`;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}

@@ -1,0 +1,33 @@
+export type {
+  Delivery,
+  DeliveryOptions,
+  DeliveryTarget,
+  FakeSlack,
+  FakeSlackFault,
+  FakeSlackOptions,
+  RecordedApiCall,
+  RecordedDownload,
+  RecordedResponse,
+  RecordedUpload,
+} from './fake-slack.js';
+export { FAKE_SLACK_DEFAULTS, startFakeSlack } from './fake-slack.js';
+export type {
+  BlockActionSpec,
+  MessageShortcutSpec,
+  SlashCommandPayload,
+  SlashCommandSpec,
+  UserMessageSpec,
+  ViewSubmissionSpec,
+} from './payloads.js';
+export type { SignedRequest, SignOptions } from './signing.js';
+export { formEncode, signSlackRequest } from './signing.js';
+export type { EnvelopeOptions, EnvelopeType, RecordedEnvelope, SocketAck } from './socket-mode.js';
+export type {
+  FakeSlackChannelSpec,
+  FakeSlackFile,
+  FakeSlackMessage,
+  FakeSlackUserSpec,
+  FakeSlackView,
+  SlackFileObject,
+} from './workspace.js';
+export { DEFAULT_SCOPES } from './workspace.js';
