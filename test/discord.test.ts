@@ -202,3 +202,247 @@ describe('Discord /imagine', () => {
     }
   });
 });
+
+describe('Discord edits from messages', () => {
+  it('edits the bot’s own image when a reply mentions it, posting the result as a reply', async () => {
+    await start();
+    const interaction = fake.sendSlashCommand({ name: 'imagine', options: { prompt: 'a teapot' } });
+    const result = await resultOf(interaction.id);
+    const attachmentId = result.attachments[0]?.id ?? 'missing';
+    const message = fake.postUserMessage({
+      content: `<@${fake.botUserId}> make it gold --ar 3:2`,
+      referenceMessageId: result.id,
+    });
+    const reply = await fake.waitFor(
+      () =>
+        fake
+          .messages(fake.channelId)
+          .find(
+            (candidate) =>
+              candidate.message_reference?.message_id === message.id &&
+              candidate.attachments.length > 0,
+          ),
+      { timeoutMs: 15_000, description: 'the reply with the edit' },
+    );
+    const body = createsWith('make it gold')[0]?.body as {
+      action: string;
+      image_urls: string[];
+      aspect_ratio: string;
+    };
+    expect(body.action).toBe('edit');
+    expect(body.aspect_ratio).toBe('3:2');
+    expect(body.image_urls[0]).toContain(`/${attachmentId}/`);
+    expect(reply.author.id).toBe(fake.botUserId);
+  });
+
+  it('explains how to edit another user’s image without the Message Content intent, and spends nothing', async () => {
+    await start();
+    const theirs = fake.postUserMessage({
+      content: 'look',
+      attachments: [{ filename: 'dog.png', bytes: await png('#00ff00') }],
+    });
+    const before = api.creates().length;
+    const ask = fake.postUserMessage({
+      content: `<@${fake.botUserId}> add a hat`,
+      referenceMessageId: theirs.id,
+      replyPing: false,
+      mentionsBot: true,
+    });
+    const answer = await fake.waitFor(() =>
+      fake
+        .messages(fake.channelId)
+        .find(
+          (candidate) =>
+            candidate.message_reference?.message_id === ask.id &&
+            candidate.author.id === fake.botUserId,
+        ),
+    );
+    expect(answer.content).toMatch(/Edit image/);
+    expect(api.creates().length).toBe(before);
+  });
+
+  it('edits anyone’s image through the Edit image context menu and its modal', async () => {
+    await start();
+    const theirs = fake.postUserMessage({
+      content: 'my photo',
+      attachments: [{ filename: 'dog.png', bytes: await png('#0000ff') }],
+    });
+    const menu = fake.sendMessageContextCommand({ name: 'Edit image', targetMessageId: theirs.id });
+    const modal = await fake.waitFor(() => fake.interactionResponses(menu.id).modal);
+    const submit = fake.sendModalSubmit({
+      customId: String(modal.custom_id),
+      fields: { change: 'add sunglasses' },
+    });
+    await resultOf(submit.id);
+    const body = createsWith('add sunglasses')[0]?.body as { image_urls: string[] };
+    expect(body.image_urls[0]).toContain(
+      `/${fake.message(theirs.id)?.attachments[0]?.id ?? 'missing'}/`,
+    );
+  });
+
+  it('edits the latest image of a result thread from a mention there', async () => {
+    await start();
+    const interaction = fake.sendSlashCommand({ name: 'imagine', options: { prompt: 'a castle' } });
+    const result = await resultOf(interaction.id);
+    const thread = await fake.waitFor(() => fake.thread(result.id));
+    fake.postUserMessage({ channelId: thread.id, content: `<@${fake.botUserId}> at night` });
+    const edited = await fake.waitFor(
+      () =>
+        fake
+          .messages(thread.id)
+          .find(
+            (candidate) =>
+              candidate.author.id === fake.botUserId && candidate.attachments.length > 0,
+          ),
+      { timeoutMs: 15_000, description: 'the edit in the thread' },
+    );
+    const body = createsWith('at night')[0]?.body as { image_urls: string[] };
+    expect(body.image_urls[0]).toContain(`/${result.attachments[0]?.id ?? 'missing'}/`);
+    expect(edited.content).toContain('at night');
+  });
+});
+
+describe('Discord buttons and restarts', () => {
+  it('re-rolls, edits through the modal, and deletes only for the requester, also after a restart', async () => {
+    await start();
+    const interaction = fake.sendSlashCommand({
+      name: 'imagine',
+      options: { prompt: 'a lighthouse' },
+    });
+    const result = await resultOf(interaction.id);
+    const [reroll, edit, remove] = buttonIds(result);
+
+    // The bot restarts: buttons keep working, their state is in the store.
+    const dataDir = bot?.dataDir;
+    await bot?.stop();
+    bot = await startDiscordBot(fake, api, { dataDir: dataDir ?? '' });
+
+    const rerolled = fake.sendButton({ customId: reroll ?? '', messageId: result.id });
+    await resultOf(rerolled.id);
+    expect(createsWith('a lighthouse')).toHaveLength(2);
+
+    const editClick = fake.sendButton({ customId: edit ?? '', messageId: result.id });
+    const modal = await fake.waitFor(() => fake.interactionResponses(editClick.id).modal);
+    const submit = fake.sendModalSubmit({
+      customId: String(modal.custom_id),
+      fields: { change: 'paint it red' },
+    });
+    await resultOf(submit.id);
+    expect((createsWith('paint it red')[0]?.body as { action: string }).action).toBe('edit');
+
+    const stranger = fake.sendButton({
+      customId: remove ?? '',
+      messageId: result.id,
+      userId: 'someone-else',
+    });
+    const refused = await fake.waitFor(() => fake.interactionResponses(stranger.id).callbacks[0]);
+    expect((refused.data as { content: string }).content).toMatch(/Only the person/);
+    expect(fake.messages(fake.channelId).some((message) => message.id === result.id)).toBe(true);
+
+    const owner = fake.sendButton({ customId: remove ?? '', messageId: result.id });
+    await fake.waitFor(
+      () =>
+        fake.messages(fake.channelId).some((message) => message.id === result.id)
+          ? undefined
+          : true,
+      {
+        description: 'the deleted result',
+      },
+    );
+    expect(fake.interactionResponses(owner.id).callbacks[0]?.type).toBe(5);
+  });
+
+  it('cancels a waiting request from its Cancel button', async () => {
+    api.setDelay(3000);
+    await start({}, { NANO_BANANA_MAX_CONCURRENT_JOBS: '1' });
+    fake.sendSlashCommand({ name: 'imagine', options: { prompt: 'first in line' } });
+    const second = fake.sendSlashCommand({
+      name: 'imagine',
+      options: { prompt: 'second in line' },
+    });
+    const queued = await fake.waitFor(() => {
+      const original = fake.interactionResponses(second.id).original;
+      return original && buttonIds(original).some((id) => id.startsWith('nb:cancel:'))
+        ? original
+        : undefined;
+    });
+    expect(queued.content).toMatch(/#1/);
+    const cancel = buttonIds(queued).find((id) => id.startsWith('nb:cancel:')) ?? '';
+    fake.sendButton({ customId: cancel, messageId: queued.id });
+    await fake.waitFor(() =>
+      fake.interactionResponses(second.id).original?.content.match(/cancelled/i) ? true : undefined,
+    );
+    expect(createsWith('second in line')).toHaveLength(0);
+  });
+
+  it('delivers as a channel message mentioning the user once the interaction token has expired', async () => {
+    api.setDelay(60_000);
+    await start();
+    const interaction = fake.sendSlashCommand({
+      name: 'imagine',
+      options: { prompt: 'a slow one' },
+    });
+    await fake.waitFor(() => createsWith('a slow one')[0]);
+    fake.expireInteractionToken(interaction.id);
+    const task = [...api.tasks.values()].find(
+      (candidate) => candidate.request.prompt === 'a slow one',
+    );
+    api.finishTask(task?.id ?? '');
+    const message = await fake.waitFor(
+      () =>
+        fake
+          .messages(fake.channelId)
+          .find(
+            (candidate) => candidate.webhook_id === undefined && candidate.attachments.length > 0,
+          ),
+      { timeoutMs: 15_000, description: 'the late delivery' },
+    );
+    expect(message.content).toContain(`<@${fake.userId}>`);
+  });
+
+  it('still delivers when the bot restarts between the request and the result', async () => {
+    api.setDelay(60_000);
+    await start();
+    const interaction = fake.sendSlashCommand({
+      name: 'imagine',
+      options: { prompt: 'across a restart' },
+    });
+    await fake.waitFor(() => createsWith('across a restart')[0]);
+    const dataDir = bot?.dataDir ?? '';
+    await bot?.stop();
+    bot = await startDiscordBot(fake, api, { dataDir });
+    const task = [...api.tasks.values()].find(
+      (candidate) => candidate.request.prompt === 'across a restart',
+    );
+    api.finishTask(task?.id ?? '');
+    const result = await resultOf(interaction.id);
+    expect(result.attachments).toHaveLength(1);
+    expect(createsWith('across a restart')).toHaveLength(1);
+  });
+
+  it('explains a missing Attach Files permission at once, and a missing thread permission on the result', async () => {
+    await start();
+    fake.denyPermission(fake.channelId, 'ATTACH_FILES');
+    const before = api.creates().length;
+    const refused = fake.sendSlashCommand({
+      name: 'imagine',
+      options: { prompt: 'no files allowed' },
+    });
+    const callback = await fake.waitFor(() => fake.interactionResponses(refused.id).callbacks[0]);
+    expect((callback.data as { content: string }).content).toMatch(/Attach Files/);
+    expect(api.creates().length).toBe(before);
+
+    fake.allowPermission(fake.channelId, 'ATTACH_FILES');
+    fake.denyPermission(fake.channelId, 'CREATE_PUBLIC_THREADS');
+    const interaction = fake.sendSlashCommand({
+      name: 'imagine',
+      options: { prompt: 'no threads allowed' },
+    });
+    await resultOf(interaction.id);
+    await fake.waitFor(() =>
+      fake.interactionResponses(interaction.id).original?.content.includes('Create Public Threads')
+        ? true
+        : undefined,
+    );
+  });
+});
