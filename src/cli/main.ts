@@ -3,6 +3,7 @@ import { UsageError } from './arguments.js';
 import { type CliContext, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processContext } from './context.js';
 import { imagineCommand } from './imagine.js';
 import { mockApiCommand } from './mock-api.js';
+import { registerCommand } from './register.js';
 import { startCommand } from './start.js';
 import { taskCommand } from './task.js';
 
@@ -12,6 +13,7 @@ Usage: nano-banana <command> [options]
 
 Commands:
   start                 run the bots whose tokens are set (Discord, Slack)
+  register              register the Discord commands and print the invite URL
   imagine "<prompt>"    generate or edit images and write them to files
   task <task-id>        show a task's state
   mock-api              run a local server that speaks the API (no credits spent)
@@ -27,6 +29,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   task: taskCommand,
   'mock-api': mockApiCommand,
   start: startCommand,
+  register: registerCommand,
 };
 
 /** Runs the command line; returns the exit code. */

@@ -1,27 +1,113 @@
-import { type CliContext, EXIT_USAGE, loadForCommand } from './context.js';
+import { NanoBananaClient } from '../core/api/client.js';
+import { readDotEnv } from '../core/config.js';
+import { ConfigError, createLogger, loadConfig } from '../core/index.js';
+import { startService } from '../service/service.js';
+import { type CliContext, EXIT_FAILED, EXIT_OK } from './context.js';
+import { enabledPlatforms, PLATFORMS, platformSecrets } from './platforms.js';
+
+export const START_USAGE = `Usage: nano-banana start
+
+Runs every bot whose token is set (${PLATFORMS.map((platform) => platform.enabledBy).join(', ')}), sharing one job
+engine, one store in DATA_DIR and one HTTP server on PORT (/healthz, /readyz, /metrics).
+Stops cleanly on SIGTERM or Ctrl-C.`;
 
 /**
- * Runs the bots. The Discord and Slack adapters and the job engine are not built yet: until they
- * are, this says so plainly instead of pretending to run.
+ * Runs the bots until asked to stop. Exits 1 with a short guide when no platform is configured, or
+ * when a token is refused, naming which one.
  */
-export async function startCommand(_args: readonly string[], context: CliContext): Promise<number> {
-  const loaded = loadForCommand(context);
-  if ('exitCode' in loaded) return loaded.exitCode;
-  const wanted = [
-    context.env.DISCORD_TOKEN ? 'Discord (DISCORD_TOKEN is set)' : undefined,
-    context.env.SLACK_BOT_TOKEN ? 'Slack (SLACK_BOT_TOKEN is set)' : undefined,
-  ].filter((text) => text !== undefined);
-  context.stderr.write(
-    [
-      'nano-banana start: the bots are not built yet.',
-      '  Discord adapter: not built yet',
-      '  Slack adapter: not built yet',
-      wanted.length > 0 ? `  Configured but not runnable yet: ${wanted.join(', ')}` : undefined,
-      'Meanwhile, "nano-banana imagine" makes images from the command line.',
-      '',
-    ]
-      .filter((line) => line !== undefined)
-      .join('\n'),
+export async function startCommand(args: readonly string[], context: CliContext): Promise<number> {
+  if (args.includes('--help')) {
+    context.stdout.write(`${START_USAGE}\n`);
+    return EXIT_OK;
+  }
+  // The same view of the settings the configuration has: .env first, the environment over it.
+  const environment = { ...readDotEnv(context.cwd), ...withoutUndefined(context.env) };
+  const platforms = enabledPlatforms(environment);
+  if (platforms.length === 0) {
+    context.stderr.write(
+      [
+        'nano-banana start: no chat platform is configured, so there is nothing to run.',
+        ...PLATFORMS.map((platform) => `  ${platform.guide}`),
+        '  And set ACEDATA_API_TOKEN to your AceData Cloud API token. See README.md for every setting.',
+        '',
+      ].join('\n'),
+    );
+    return EXIT_FAILED;
+  }
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(environment, context.cwd);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    context.stderr.write(`${error.message}\n`);
+    return EXIT_FAILED;
+  }
+  if (config.acedata.apiToken === undefined) {
+    context.stderr.write(
+      'nano-banana start: set ACEDATA_API_TOKEN to your AceData Cloud API token.\n',
+    );
+    return EXIT_FAILED;
+  }
+  const logger = createLogger({
+    level: config.logLevel,
+    secrets: [...config.secrets, ...platformSecrets(environment)],
+    destination: { write: (line: string) => context.stderr.write(line) },
+  });
+  const refused = await checkApiToken(config.acedata.apiToken, config.acedata.baseUrl);
+  if (refused !== undefined) {
+    context.stderr.write(`nano-banana start: ${refused}\n`);
+    return EXIT_FAILED;
+  }
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService({
+      config,
+      env: environment,
+      logger,
+      adapters: platforms.map((platform) => platform.factory),
+    });
+  } catch (error) {
+    context.stderr.write(
+      `nano-banana start: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    return EXIT_FAILED;
+  }
+  await new Promise<void>((resolve) => {
+    if (context.stopSignal === undefined || context.stopSignal.aborted) resolve();
+    else context.stopSignal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await service.stop();
+  return EXIT_OK;
+}
+
+/**
+ * Checks the API token with a free call: retrieving a task costs nothing, and a wrong token is
+ * refused whatever the id. Only a refusal stops the start; the API being unreachable does not.
+ */
+async function checkApiToken(apiToken: string, baseUrl: string): Promise<string | undefined> {
+  const client = new NanoBananaClient({
+    apiToken,
+    baseUrl,
+    timeoutMs: 10_000,
+    retrieveRetry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 },
+  });
+  try {
+    await client.retrieveTask('nano-banana-token-check');
+    return undefined;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return code === 'auth_failed'
+      ? 'AceData Cloud refused ACEDATA_API_TOKEN: check the token in your AceData Cloud console.'
+      : undefined;
+  } finally {
+    await client.close();
+  }
+}
+
+function withoutUndefined(environment: CliContext['env']): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(environment).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined,
+    ),
   );
-  return EXIT_USAGE;
 }
