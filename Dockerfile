@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Build stage: dev dependencies, the TypeScript build, and the native module compiled once.
+# Build stage: dev dependencies and the TypeScript build.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update \
@@ -7,21 +7,28 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
+COPY scripts ./scripts
 COPY src ./src
-RUN npm ci --no-audit --no-fund \
-  && npm run build \
-  && npm prune --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund && npm run build
 
-# Run stage: production dependencies and the built output only, as a non-root user.
+# Run stage: a production install from the lockfile plus the built output, as a non-root user.
+# (test/docker-steps.test.ts performs these steps in a clean folder, since CI has no Docker.)
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
     DATA_DIR=/data \
     PORT=3000
 WORKDIR /app
-COPY --from=build /app/package.json /app/package-lock.json ./
-COPY --from=build /app/node_modules ./node_modules
+COPY package.json package-lock.json ./
+COPY bin ./bin
+COPY scripts ./scripts
+# Compilers only for the native module when no prebuilt binary fits, then gone again.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3 make g++ \
+  && npm ci --omit=dev --no-audit --no-fund \
+  && npm cache clean --force \
+  && apt-get purge -y python3 make g++ && apt-get autoremove -y \
+  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/dist ./dist
-COPY --from=build /app/bin ./bin
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
