@@ -1,6 +1,8 @@
+import { NanoBananaClient } from '../core/api/client.js';
 import { type Config, ConfigError, type Environment, loadConfig } from '../core/config.js';
+import { toNanoBananaError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
-import { type Locale, resolveLocale } from '../core/messages.js';
+import { describeError, type Locale, resolveLocale } from '../core/messages.js';
 
 /** What a command touches of the outside world, so tests can run it in-process. */
 export interface CliContext {
@@ -63,4 +65,29 @@ export function loadForCommand(context: CliContext): Loaded {
 
 function stderrDestination(context: CliContext) {
   return { write: (line: string) => context.stderr.write(line) };
+}
+
+/** The API client for a command, or undefined (after saying which variable to set) without a token. */
+export function apiClient(
+  config: Config,
+  logger: Logger,
+  context: CliContext,
+): NanoBananaClient | undefined {
+  if (config.acedata.apiToken === undefined) {
+    context.stderr.write('nano-banana: set ACEDATA_API_TOKEN to your AceData Cloud API token.\n');
+    return undefined;
+  }
+  return new NanoBananaClient({
+    apiToken: config.acedata.apiToken,
+    baseUrl: config.acedata.baseUrl,
+    timeoutMs: config.acedata.requestTimeoutMs,
+    logger,
+  });
+}
+
+/** Says what failed, from the catalogue in the terminal's language; with --json also on stdout. */
+export function reportFailure(context: CliContext, error: unknown, json: boolean): void {
+  const failure = toNanoBananaError(error);
+  context.stderr.write(`nano-banana: ${describeError(failure, cliLocale(context.env))}\n`);
+  if (json) context.stdout.write(`${JSON.stringify({ ok: false, error: failure.toJSON() })}\n`);
 }

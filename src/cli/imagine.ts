@@ -1,7 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { NanoBananaClient, toApiBody } from '../core/api/client.js';
-import { toNanoBananaError } from '../core/errors.js';
+import { toApiBody } from '../core/api/client.js';
 import { parsePromptFlags } from '../core/flags.js';
 import {
   downloadImage,
@@ -10,17 +9,18 @@ import {
   prepareInputImage,
   readImageFile,
 } from '../core/images/index.js';
-import { describeError } from '../core/messages.js';
 import { validateRequest } from '../core/request.js';
 import { TaskFollower } from '../core/task-follower.js';
 import { splitArguments } from './arguments.js';
 import {
+  apiClient,
   type CliContext,
   cliLocale,
   EXIT_FAILED,
   EXIT_OK,
   EXIT_USAGE,
   loadForCommand,
+  reportFailure,
 } from './context.js';
 
 export const IMAGINE_USAGE = `Usage: nano-banana imagine "<prompt>" [--model M] [--ar 16:9] [--res 2K] [--count N]
@@ -45,11 +45,8 @@ export async function imagineCommand(
   args: readonly string[],
   context: CliContext,
 ): Promise<number> {
-  const locale = cliLocale(context.env);
   const fail = (code: number, error: unknown, json: boolean) => {
-    const failure = toNanoBananaError(error);
-    context.stderr.write(`nano-banana: ${describeError(failure, locale)}\n`);
-    if (json) context.stdout.write(`${JSON.stringify({ ok: false, error: failure.toJSON() })}\n`);
+    reportFailure(context, error, json);
     return code;
   };
 
@@ -107,17 +104,8 @@ export async function imagineCommand(
   } catch (error) {
     return fail(EXIT_USAGE, error, json);
   }
-  if (config.acedata.apiToken === undefined) {
-    context.stderr.write('nano-banana: set ACEDATA_API_TOKEN to your AceData Cloud API token.\n');
-    return EXIT_USAGE;
-  }
-
-  const client = new NanoBananaClient({
-    apiToken: config.acedata.apiToken,
-    baseUrl: config.acedata.baseUrl,
-    timeoutMs: config.acedata.requestTimeoutMs,
-    logger,
-  });
+  const client = apiClient(config, logger, context);
+  if (client === undefined) return EXIT_USAGE;
   const follower = new TaskFollower({
     client,
     logger,

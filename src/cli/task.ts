@@ -1,14 +1,14 @@
-import { NanoBananaClient } from '../core/api/client.js';
-import { toNanoBananaError } from '../core/errors.js';
 import { describeError } from '../core/messages.js';
 import { splitArguments } from './arguments.js';
 import {
+  apiClient,
   type CliContext,
   cliLocale,
   EXIT_FAILED,
   EXIT_OK,
   EXIT_USAGE,
   loadForCommand,
+  reportFailure,
 } from './context.js';
 
 export const TASK_USAGE = `Usage: nano-banana task <task-id> [--json]
@@ -31,17 +31,9 @@ export async function taskCommand(args: readonly string[], context: CliContext):
   const loaded = loadForCommand(context);
   if ('exitCode' in loaded) return loaded.exitCode;
   const { config, logger } = loaded;
-  if (config.acedata.apiToken === undefined) {
-    context.stderr.write('nano-banana: set ACEDATA_API_TOKEN to your AceData Cloud API token.\n');
-    return EXIT_USAGE;
-  }
+  const client = apiClient(config, logger, context);
+  if (client === undefined) return EXIT_USAGE;
   const locale = cliLocale(context.env);
-  const client = new NanoBananaClient({
-    apiToken: config.acedata.apiToken,
-    baseUrl: config.acedata.baseUrl,
-    timeoutMs: config.acedata.requestTimeoutMs,
-    logger,
-  });
   try {
     const snapshot = await client.retrieveTask(taskId, { signal: context.stopSignal });
     const { status } = snapshot;
@@ -69,9 +61,7 @@ export async function taskCommand(args: readonly string[], context: CliContext):
     }
     return status.state === 'failed' ? EXIT_FAILED : EXIT_OK;
   } catch (error) {
-    const failure = toNanoBananaError(error);
-    context.stderr.write(`nano-banana: ${describeError(failure, locale)}\n`);
-    if (json) context.stdout.write(`${JSON.stringify({ ok: false, error: failure.toJSON() })}\n`);
+    reportFailure(context, error, json);
     return EXIT_FAILED;
   } finally {
     await client.close();
