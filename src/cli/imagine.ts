@@ -15,7 +15,6 @@ import { splitArguments } from './arguments.js';
 import {
   apiClient,
   type CliContext,
-  cliLocale,
   EXIT_FAILED,
   EXIT_OK,
   EXIT_USAGE,

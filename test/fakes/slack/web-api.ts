@@ -4,7 +4,7 @@
  * handle: `not_authed`, `invalid_auth`, `not_allowed_token_type`, `missing_scope` (with `needed`
  * and `provided`), `channel_not_found`, `not_in_channel`, `message_not_found`, `no_text`,
  * `invalid_blocks`, `msg_too_long`, `invalid_trigger_id`, `exchanged_trigger_id`,
- * `file_not_found`, `unknown_method`.
+ * `file_not_found`, `cant_delete_file`, `unknown_method`.
  */
 import {
   type ChannelRecord,
@@ -593,6 +593,24 @@ const METHODS: Record<string, MethodSpec> = {
         workspace.addMessage(channel.id, message);
       }
       return { files: files.map(({ file }) => toSlackFile(file)) };
+    },
+  },
+
+  'files.delete': {
+    token: 'bot',
+    accepted: ['files:write'],
+    handle: (args, context) => {
+      requireScope(context, 'files:write');
+      const { workspace } = context;
+      const fileId = stringArg(args, 'file');
+      const file = fileId === undefined ? undefined : workspace.files.get(fileId);
+      if (file === undefined || file.state === 'awaiting_upload') {
+        throw new ApiError('file_not_found');
+      }
+      // A bot may delete the files it uploaded, not other people's.
+      if (file.user !== workspace.settings.botUserId) throw new ApiError('cant_delete_file');
+      workspace.deleteFile(file.id);
+      return {};
     },
   },
 

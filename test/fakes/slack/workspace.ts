@@ -326,6 +326,21 @@ export class Workspace {
     return true;
   }
 
+  /** Deletes a file, as `files.delete` does: it leaves every message, and a message that only
+   * shared it goes too. */
+  deleteFile(fileId: string): boolean {
+    if (!this.files.delete(fileId)) return false;
+    for (const [channel, list] of this.messagesByChannel) {
+      for (const message of [...list]) {
+        if (message.files?.some((file) => file.id === fileId) !== true) continue;
+        message.files = message.files.filter((file) => file.id !== fileId);
+        if (message.files.length === 0 && message.text === '')
+          this.removeMessage(channel, message.ts);
+      }
+    }
+    return true;
+  }
+
   /** The parent and its replies, oldest first; ephemeral messages included (fake view). */
   thread(channel: string, threadTs: string): FakeSlackMessage[] {
     return (this.messagesByChannel.get(channel) ?? []).filter(
