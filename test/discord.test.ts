@@ -328,7 +328,8 @@ describe('Discord buttons and restarts', () => {
       fields: { change: 'paint it red' },
     });
     await resultOf(submit.id);
-    expect((createsWith('paint it red')[0]?.body as { action: string }).action).toBe('edit');
+    const editBody = createsWith('paint it red')[0]?.body as { action: string } | undefined;
+    expect(editBody?.action).toBe('edit');
 
     const stranger = fake.sendButton({
       customId: remove ?? '',

@@ -439,3 +439,18 @@ describe('restarts', () => {
     expect(createsFor('restart stuck')).toHaveLength(0);
   });
 });
+
+describe('checks before acknowledging', () => {
+  it('does not refuse an event that already made a job, even past the quota', () => {
+    const fixture = createEngine(api, { quotas: { perUser: 1, perServer: 0, total: 0 } });
+    fixtures.push(fixture);
+    const first = fixture.engine.submit(request('redelivered', { dedupKey: 'slack:C1:1.2' }));
+    expect(() =>
+      fixture.engine.check(request('redelivered', { dedupKey: 'slack:C1:1.2' })),
+    ).not.toThrow();
+    expect(() => fixture.engine.check(request('another'))).toThrow(/quota/i);
+    expect(fixture.engine.submit(request('redelivered', { dedupKey: 'slack:C1:1.2' })).job.id).toBe(
+      first.job.id,
+    );
+  });
+});

@@ -149,7 +149,7 @@ describe('hostile input through Discord', () => {
     const forged = [
       'nb:delete:../../etc',
       'nb:reroll:',
-      'nb:cancel:' + 'a'.repeat(200),
+      `nb:cancel:${'a'.repeat(200)}`,
       'random',
       'nb:unknown:abc',
       'nb:reroll:doesnotexist',

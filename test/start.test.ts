@@ -51,6 +51,8 @@ describe('nano-banana start', () => {
     const result = await run(['start'], { ACEDATA_API_TOKEN: TOKEN }).done;
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('DISCORD_TOKEN');
+    expect(result.stderr).toContain('SLACK_BOT_TOKEN');
+    expect(result.stderr).toContain('slack/manifest.yml');
     expect(result.stderr).toContain('ACEDATA_API_TOKEN');
   });
 

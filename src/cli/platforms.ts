@@ -1,6 +1,7 @@
 import type { Environment } from '../core/index.js';
 import { discordAdapter } from '../discord/index.js';
 import type { AdapterFactory } from '../service/service.js';
+import { slackAdapter } from '../slack/index.js';
 
 /** The chat platforms `start` can run, and what turns each on. */
 export interface Platform {
@@ -22,6 +23,14 @@ export const PLATFORMS: readonly Platform[] = [
     guide:
       'Discord: set DISCORD_TOKEN (the bot token from the developer portal), then run "nano-banana register".',
     factory: discordAdapter,
+  },
+  {
+    name: 'Slack',
+    enabledBy: 'SLACK_BOT_TOKEN',
+    secretVariables: ['SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET'],
+    guide:
+      'Slack: create the app from slack/manifest.yml, then set SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP).',
+    factory: slackAdapter,
   },
 ];
 

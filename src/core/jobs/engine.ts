@@ -278,6 +278,10 @@ export class JobEngine extends EventEmitter<EngineEvents> {
    */
   check(request: NewJob): void {
     if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
+    // An event already turned into a job (redelivered after a restart, say) is not refused now:
+    // `submit` answers with that job.
+    if (request.dedupKey !== undefined && this.#store.getByDedupKey(request.dedupKey) !== undefined)
+      return;
     this.#admit(request);
   }
 

@@ -1,0 +1,170 @@
+import type { App } from '@slack/bolt';
+import type { Job } from '../core/index.js';
+import { ACTION_IDS, deletedMessage } from './blocks.js';
+import { readDelivery, readDestination } from './destination.js';
+import { openResultEditModal } from './modals.js';
+import { type BlockActionPayload, blockActionSchema } from './payloads.js';
+import { type PrivateTarget, replyPrivately } from './replies.js';
+import type { SlackRuntime } from './runtime.js';
+import { startJob } from './start-job.js';
+import { type SlackTextKey, slackText } from './texts.js';
+
+/**
+ * The buttons: 🔁 Re-roll, ✏️ Edit, 🗑️ Delete under each result, Cancel on a waiting request.
+ * Each carries its job id; the job itself is read from the store, so they work after a restart.
+ */
+
+/** One button press, validated, with who pressed it and where to answer them. */
+interface Press {
+  readonly payload: BlockActionPayload;
+  readonly jobId: string;
+  readonly userId: string;
+  readonly teamId: string | undefined;
+  readonly locale: string;
+  readonly privately: PrivateTarget;
+}
+
+type PressHandler = (runtime: SlackRuntime, press: Press, job: Job) => Promise<void>;
+
+export function registerActions(app: App, runtime: SlackRuntime): void {
+  const handlers: Record<string, PressHandler> = {
+    [ACTION_IDS.reroll]: reroll,
+    [ACTION_IDS.edit]: openEditModal,
+    [ACTION_IDS.delete]: deleteResult,
+    [ACTION_IDS.cancel]: cancel,
+  };
+  for (const [actionId, handler] of Object.entries(handlers)) {
+    app.action(actionId, async ({ ack, body }) => {
+      await ack();
+      try {
+        await onPress(runtime, body, handler);
+      } catch (error) {
+        runtime.logger.error({ err: error, actionId }, 'A Slack button failed');
+      }
+    });
+  }
+}
+
+async function onPress(runtime: SlackRuntime, body: unknown, handler: PressHandler) {
+  const parsed = blockActionSchema.safeParse(body);
+  if (!parsed.success) return;
+  const payload = parsed.data;
+  const [action] = payload.actions;
+  const channel = payload.container.channel_id ?? payload.channel?.id;
+  if (action === undefined || channel === undefined) return;
+  // The same press delivered twice (a Socket Mode redelivery) acts once.
+  if (!runtime.seen.add(`slack:action:${action.action_ts}`)) return;
+  const userId = payload.user.id;
+  const press: Press = {
+    payload,
+    jobId: action.value,
+    userId,
+    teamId: payload.team?.id ?? undefined,
+    locale: await runtime.users.locale(userId),
+    privately: {
+      channel,
+      userId,
+      threadTs: payload.container.thread_ts,
+      responseUrl: payload.response_url,
+    },
+  };
+  const job = runtime.engine.getJob(press.jobId);
+  if (job === undefined) {
+    await tell(runtime, press, 'job.unknown');
+    return;
+  }
+  await handler(runtime, press, job);
+}
+
+function tell(runtime: SlackRuntime, press: Press, key: SlackTextKey): Promise<void> {
+  return replyPrivately(runtime, press.privately, slackText(press.locale, key));
+}
+
+/** The same request again, on the presser's quota, into the same thread. */
+async function reroll(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
+  const destination = readDestination(job.destination);
+  if (destination === undefined) {
+    await tell(runtime, press, 'job.unknown');
+    return;
+  }
+  const [action] = press.payload.actions;
+  await startJob(runtime, {
+    fields: {
+      dedupKey: `slack:action:${action?.action_ts ?? press.payload.trigger_id}`,
+      requesterId: press.userId,
+      serverId: press.teamId,
+      channelId: destination.channel,
+      locale: press.locale,
+      action: job.action,
+      prompt: job.prompt,
+      options: job.options,
+      inputs: job.inputs,
+      parentJobId: job.id,
+    },
+    channel: destination.channel,
+    threadTs: destination.threadTs,
+    responseUrl: press.payload.response_url,
+  });
+}
+
+/** Asks what to change (and, with several images, which one); the modal makes the edit job. */
+async function openEditModal(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
+  const delivery = readDelivery(job.delivery);
+  if (delivery === undefined || delivery.files.length === 0) {
+    await tell(runtime, press, 'result.gone');
+    return;
+  }
+  await openResultEditModal(runtime, {
+    triggerId: press.payload.trigger_id,
+    jobId: job.id,
+    imageCount: delivery.files.length,
+    locale: press.locale,
+    responseUrl: press.payload.response_url,
+  });
+}
+
+/**
+ * Removes a result: its files, its buttons, and the prompt from the status message. Only the
+ * requester, a bot admin (`NANO_BANANA_ADMIN_IDS`) or a workspace admin may.
+ */
+async function deleteResult(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
+  const { workspaceAdmin } = await runtime.users.lookup(press.userId);
+  if (!runtime.engine.mayDelete(job, press.userId, workspaceAdmin)) {
+    await tell(runtime, press, 'delete.not_allowed');
+    return;
+  }
+  const destination = readDestination(job.destination);
+  const delivery = readDelivery(job.delivery);
+  const log = runtime.logger.child({ jobId: job.id });
+  const attempt = async (what: string, call: () => Promise<unknown>) => {
+    try {
+      await call();
+    } catch (error) {
+      log.warn({ err: error }, `Could not delete ${what}`);
+    }
+  };
+  for (const file of delivery?.files ?? []) {
+    await attempt('a result file', () => runtime.client.files.delete({ file: file.id }));
+  }
+  if (destination !== undefined) {
+    const { channel, statusTs } = destination;
+    if (delivery?.buttonsTs !== undefined) {
+      const ts = delivery.buttonsTs;
+      await attempt('the result buttons', () => runtime.client.chat.delete({ channel, ts }));
+    }
+    const replaced = deletedMessage(job.locale, press.userId);
+    await attempt('the request', () =>
+      runtime.client.chat.update({ channel, ts: statusTs, ...replaced }),
+    );
+  }
+  runtime.engine.forgetResult(job.id);
+  log.info({ by: press.userId }, 'Slack result deleted');
+}
+
+async function cancel(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
+  const outcome = runtime.engine.cancel(job.id, press.userId);
+  // A cancelled job's status message is updated by the engine's notice.
+  if (outcome === 'not_yours') await tell(runtime, press, 'cancel.not_yours');
+  else if (outcome === 'too_late') await tell(runtime, press, 'cancel.too_late');
+  else if (outcome === 'not_found') await tell(runtime, press, 'job.unknown');
+}

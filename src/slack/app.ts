@@ -1,0 +1,235 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  App,
+  type Logger as BoltLogger,
+  HTTPReceiver,
+  SocketModeReceiver,
+  webApi,
+} from '@slack/bolt';
+import { ConfigError, ProgressThrottle } from '../core/index.js';
+import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/service.js';
+import { registerActions } from './actions.js';
+import { boltLogger } from './bolt-logger.js';
+import { registerCommand } from './command.js';
+import { SlackPlatform } from './delivery.js';
+import { registerEvents } from './events.js';
+import { ExpiringSet } from './expiring-set.js';
+import { UserDirectory } from './locale.js';
+import { registerModals } from './modals.js';
+import type { BotIdentity, SlackRuntime } from './runtime.js';
+import { readSlackSettings, type SlackSettings } from './settings.js';
+import { slackErrorCode } from './web-api-errors.js';
+
+export interface SlackAdapterOptions {
+  /**
+   * How the Web API client retries network failures and Slack's own faults (it always waits out a
+   * 429's `Retry-After`); default five retries within five minutes. Tests pass `{ retries: 0 }`.
+   */
+  readonly retryConfig?: webApi.RetryOptions;
+  /** The shortest time between two edits of one status message; default 1,000 ms. */
+  readonly progressIntervalMs?: number;
+}
+
+/** What both kinds of Bolt app are built with. */
+interface AppBase {
+  readonly token: string;
+  readonly botId: string;
+  readonly botUserId: string;
+  readonly clientOptions: webApi.WebClientOptions;
+  readonly logger: BoltLogger;
+}
+
+/** Where Slack sends events, commands and interactions in HTTP mode, on the shared server. */
+export const EVENTS_PATH = '/slack/events';
+
+/** Events and interactions are remembered this long, so a duplicate runs once. */
+const SEEN_TTL_MS = 60 * 60_000;
+/** Result threads are remembered this long, so a plain reply there is an edit. */
+const THREADS_TTL_MS = 7 * 24 * 60 * 60_000;
+
+/**
+ * The Slack adapter: a Bolt app receiving over Socket Mode (`SLACK_APP_TOKEN`) or on the shared
+ * HTTP server (`SLACK_SIGNING_SECRET`), and the engine's way to reach Slack.
+ */
+export function createSlackAdapter(options: SlackAdapterOptions = {}): AdapterFactory {
+  return (context) => {
+    const settings = readSlackSettings(context.env);
+    if (settings === undefined) {
+      throw new ConfigError(['SLACK_BOT_TOKEN: set the bot token (xoxb-…) to run the Slack bot']);
+    }
+    const logger = context.logger.child({ component: 'slack' });
+    const clientOptions = {
+      slackApiUrl: settings.apiUrl,
+      retryConfig: options.retryConfig ?? webApi.retryPolicies.fiveRetriesInFiveMinutes,
+      logger: boltLogger(logger.child({ source: 'web-api' })),
+    };
+    const client = new webApi.WebClient(settings.botToken, clientOptions);
+    const runtime: SlackRuntime = {
+      settings,
+      config: context.config,
+      engine: context.engine,
+      client,
+      logger,
+      users: new UserDirectory(client, logger.child({ source: 'users' })),
+      progress: new ProgressThrottle(options.progressIntervalMs ?? 1_000),
+      seen: new ExpiringSet(SEEN_TTL_MS, 50_000),
+      threads: new ExpiringSet(THREADS_TTL_MS, 50_000),
+      bot: { userId: '', botId: '', name: '' },
+    };
+    return new SlackServiceAdapter(runtime, context, clientOptions);
+  };
+}
+
+/** The adapter as the service runs it: `start()` connects, `stop()` lets go. */
+class SlackServiceAdapter implements ServiceAdapter {
+  readonly name = 'slack';
+  readonly platform: SlackPlatform;
+  readonly #runtime: SlackRuntime;
+  readonly #context: AdapterContext;
+  readonly #clientOptions: webApi.WebClientOptions;
+  #app: App | undefined;
+  #connected = false;
+  #accepting = false;
+
+  constructor(
+    runtime: SlackRuntime,
+    context: AdapterContext,
+    clientOptions: webApi.WebClientOptions,
+  ) {
+    this.#runtime = runtime;
+    this.#context = context;
+    this.#clientOptions = clientOptions;
+    this.platform = new SlackPlatform(runtime);
+  }
+
+  async start(): Promise<void> {
+    const { settings, logger, bot } = this.#runtime;
+    Object.assign(bot, await identify(this.#runtime.client, settings));
+    const log = boltLogger(logger.child({ source: 'bolt' }));
+    const appOptions: AppBase = {
+      token: settings.botToken,
+      // Known already: Bolt then skips its own `auth.test`.
+      botId: bot.botId,
+      botUserId: bot.userId,
+      clientOptions: this.#clientOptions,
+      logger: log,
+    };
+    if (settings.mode === 'socket') await this.#startSocketMode(settings, appOptions);
+    else this.#startHttp(settings, appOptions);
+    this.#accepting = true;
+    this.#connected = true;
+    logger.info(
+      { mode: settings.mode, bot: bot.name, command: settings.command },
+      'Slack bot connected',
+    );
+  }
+
+  async #startSocketMode(settings: SlackSettings, appOptions: AppBase): Promise<void> {
+    const receiver = new SocketModeReceiver({
+      appToken: settings.appToken ?? '',
+      logger: appOptions.logger,
+      // Its own client opens the connection: it must reach the same API URL.
+      installerOptions: { clientOptions: this.#clientOptions },
+    });
+    receiver.client.on('connected', () => {
+      this.#connected = true;
+    });
+    for (const state of ['reconnecting', 'disconnected']) {
+      receiver.client.on(state, () => {
+        this.#connected = false;
+      });
+    }
+    this.#app = this.#register(new App({ ...appOptions, receiver }));
+    try {
+      await this.#app.start();
+    } catch (error) {
+      throw new Error(
+        `Slack refused the Socket Mode connection (${slackErrorCode(error) ?? String(error)}): ` +
+          'check SLACK_APP_TOKEN, an app-level token (xapp-…) with the connections:write scope, ' +
+          'and that Socket Mode is enabled for the app',
+      );
+    }
+  }
+
+  /** Slack's requests come to the service's shared server; Bolt only reads them. */
+  #startHttp(settings: SlackSettings, appOptions: AppBase): void {
+    const receiver = new HTTPReceiver({
+      signingSecret: settings.signingSecret ?? '',
+      endpoints: EVENTS_PATH,
+      logger: appOptions.logger,
+    });
+    this.#app = this.#register(new App({ ...appOptions, receiver }));
+    this.#context.mount(EVENTS_PATH, (request, response) =>
+      this.#serve(receiver, request, response),
+    );
+  }
+
+  ready(): boolean {
+    return this.#accepting && this.#connected;
+  }
+
+  async stop(): Promise<void> {
+    this.#accepting = false;
+    this.#runtime.progress.close();
+    // Over HTTP there is nothing to close: the service's server stays the service's.
+    if (this.#runtime.settings.mode === 'socket') {
+      try {
+        await this.#app?.stop();
+      } catch (error) {
+        this.#runtime.logger.warn({ err: error }, 'Could not close the Socket Mode connection');
+      }
+    }
+    this.#connected = false;
+  }
+
+  #register(app: App): App {
+    registerCommand(app, this.#runtime);
+    registerEvents(app, this.#runtime);
+    registerActions(app, this.#runtime);
+    registerModals(app, this.#runtime);
+    app.error(async (error) => {
+      this.#runtime.logger.error({ err: error }, 'Bolt could not handle a Slack request');
+    });
+    return app;
+  }
+
+  /** HTTP mode: Bolt checks each request's signature and age, acks, and runs the handlers. */
+  #serve(receiver: HTTPReceiver, request: IncomingMessage, response: ServerResponse): void {
+    if (!this.#accepting) {
+      response.writeHead(503, { 'retry-after': '5' }).end();
+      return;
+    }
+    try {
+      receiver.requestListener(request, response);
+    } catch {
+      // Bolt throws for anything but a POST to its endpoint.
+      response.writeHead(404).end();
+    }
+  }
+}
+
+/**
+ * Asks Slack who the bot token belongs to (`auth.test`), and says plainly when the token is wrong:
+ * a bad token must stop the start, not surface later as failing messages.
+ */
+async function identify(client: webApi.WebClient, settings: SlackSettings): Promise<BotIdentity> {
+  let answer: webApi.AuthTestResponse;
+  try {
+    answer = await client.auth.test();
+  } catch (error) {
+    const code = slackErrorCode(error);
+    if (code !== undefined) {
+      throw new Error(
+        `Slack refused SLACK_BOT_TOKEN (${code}): copy the Bot User OAuth Token (xoxb-…) from the ` +
+          'app’s “OAuth & Permissions” page, and install the app to the workspace if it is not yet',
+      );
+    }
+    throw new Error(
+      `Could not reach Slack at ${settings.apiUrl} to check SLACK_BOT_TOKEN: ${String(error)}`,
+    );
+  }
+  if (answer.user_id === undefined || answer.bot_id === undefined) {
+    throw new Error('SLACK_BOT_TOKEN is not a bot token: use the Bot User OAuth Token (xoxb-…)');
+  }
+  return { userId: answer.user_id, botId: answer.bot_id, name: answer.user ?? 'nano-banana' };
+}

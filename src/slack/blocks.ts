@@ -1,0 +1,215 @@
+import type { types } from '@slack/bolt';
+import { type JobOptions, translate } from '../core/index.js';
+import { slackText } from './texts.js';
+
+/**
+ * The messages and modal the bot shows, as Block Kit. Buttons carry the job id in their value, so
+ * they work after a restart: everything else is read back from the store.
+ */
+
+export const ACTION_IDS = {
+  reroll: 'nb_reroll',
+  edit: 'nb_edit',
+  delete: 'nb_delete',
+  cancel: 'nb_cancel',
+} as const;
+
+export const VIEW_IDS = {
+  /** The Edit button's modal: edits one image of a result. */
+  editResult: 'nb_edit_result',
+  /** The Edit image shortcut's modal: edits a message's images. */
+  editMessage: 'nb_edit_message',
+} as const;
+
+/** The message shortcut's callback id, as in `slack/manifest.yml`. */
+export const SHORTCUT_CALLBACK_ID = 'edit_image';
+
+export const MODAL_FIELDS = {
+  promptBlock: 'nb_prompt',
+  promptAction: 'prompt',
+  imageBlock: 'nb_image',
+  imageAction: 'image',
+} as const;
+
+/** A section's text holds at most 3,000 characters; the quoted prompt is cut before. */
+const MAX_QUOTE_LENGTH = 2_800;
+
+export interface SlackMessage {
+  /** The notification and screen-reader text. */
+  readonly text: string;
+  readonly blocks: types.KnownBlock[];
+}
+
+/** What the status message shows of a request (a job, or one about to be). */
+export interface RequestSummary {
+  readonly requesterId: string;
+  readonly action: 'generate' | 'edit';
+  readonly prompt: string;
+  readonly options: JobOptions;
+  readonly locale: string;
+}
+
+/** Slack's mrkdwn reads `&`, `<` and `>` as markup; users' text must not. */
+export function escapeText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function mrkdwn(text: string): types.MrkdwnElement {
+  return { type: 'mrkdwn', text };
+}
+
+function plain(text: string): types.PlainTextElement {
+  return { type: 'plain_text', text, emoji: true };
+}
+
+function button(
+  actionId: string,
+  label: string,
+  value: string,
+  style?: 'danger' | 'primary',
+): types.Button {
+  return {
+    type: 'button',
+    action_id: actionId,
+    text: plain(label),
+    value,
+    ...(style === undefined ? {} : { style }),
+  };
+}
+
+/**
+ * The message showing a request and its progress: who asked, the prompt, the settings, one status
+ * line, and a Cancel button while it waits.
+ */
+export function statusMessage(
+  request: RequestSummary,
+  status: string,
+  cancelJobId?: string,
+): SlackMessage {
+  const { locale } = request;
+  const header = slackText(locale, request.action === 'edit' ? 'status.edit' : 'status.generate', {
+    user: request.requesterId,
+  });
+  const quoted = escapeText(request.prompt)
+    .split('\n')
+    .map((line) => `>${line}`)
+    .join('\n');
+  const shown = quoted.length > MAX_QUOTE_LENGTH ? `${quoted.slice(0, MAX_QUOTE_LENGTH)}…` : quoted;
+  const blocks: types.KnownBlock[] = [
+    { type: 'section', text: mrkdwn(`${header}\n${shown}`) },
+    { type: 'context', elements: [mrkdwn(describeSettings(request.options, locale))] },
+    { type: 'context', elements: [mrkdwn(status)] },
+  ];
+  if (cancelJobId !== undefined) {
+    blocks.push({
+      type: 'actions',
+      elements: [button(ACTION_IDS.cancel, translate(locale, 'button.cancel'), cancelJobId)],
+    });
+  }
+  const text = `${header} ${escapeText(request.prompt.slice(0, MAX_QUOTE_LENGTH))}\n${status}`;
+  return { text, blocks };
+}
+
+function describeSettings(options: JobOptions, locale: string): string {
+  const parts = [`${slackText(locale, 'settings.model')}: \`${options.model}\``];
+  if (options.aspectRatio !== undefined) {
+    parts.push(`${slackText(locale, 'settings.ratio')}: ${options.aspectRatio}`);
+  }
+  if (options.resolution !== undefined) {
+    parts.push(`${slackText(locale, 'settings.resolution')}: ${options.resolution}`);
+  }
+  if (options.count !== undefined && options.count > 1) {
+    parts.push(`${slackText(locale, 'settings.count')}: ${options.count}`);
+  }
+  return parts.join(' · ');
+}
+
+/** What replaces the status message once its result was deleted. */
+export function deletedMessage(locale: string, userId: string): SlackMessage {
+  const text = `🗑️ ${slackText(locale, 'status.deleted', { user: userId })}`;
+  return { text, blocks: [{ type: 'context', elements: [mrkdwn(text)] }] };
+}
+
+/** The message under the images: notes (a smaller format, fewer images), then the buttons. */
+export function resultMessage(
+  jobId: string,
+  locale: string,
+  requesterId: string,
+  notes: readonly string[],
+): SlackMessage {
+  const text = slackText(locale, 'result.text', { user: requesterId });
+  const lines = [text, ...notes.map((note) => `_${note}_`)];
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: mrkdwn(lines.join('\n')) },
+      {
+        type: 'actions',
+        elements: [
+          button(ACTION_IDS.reroll, `🔁 ${translate(locale, 'button.reroll')}`, jobId),
+          button(ACTION_IDS.edit, `✏️ ${translate(locale, 'button.edit')}`, jobId),
+          button(ACTION_IDS.delete, `🗑️ ${translate(locale, 'button.delete')}`, jobId, 'danger'),
+        ],
+      },
+    ],
+  };
+}
+
+/** The modal asking what to change; with several images, which one. */
+export function editModal(options: {
+  readonly callbackId: string;
+  readonly locale: string;
+  readonly privateMetadata: string;
+  readonly imageCount: number;
+}): types.ModalView {
+  const { locale } = options;
+  const blocks: types.KnownBlock[] = [
+    {
+      type: 'input',
+      block_id: MODAL_FIELDS.promptBlock,
+      label: plain(slackText(locale, 'modal.prompt')),
+      element: {
+        type: 'plain_text_input',
+        action_id: MODAL_FIELDS.promptAction,
+        multiline: true,
+        max_length: 3000,
+        placeholder: plain(slackText(locale, 'modal.placeholder')),
+      },
+    },
+  ];
+  if (options.imageCount > 1) {
+    const choices = Array.from({ length: options.imageCount }, (_, index) => ({
+      text: plain(slackText(locale, 'modal.image_option', { number: index + 1 })),
+      value: String(index),
+    }));
+    blocks.push({
+      type: 'input',
+      block_id: MODAL_FIELDS.imageBlock,
+      label: plain(slackText(locale, 'modal.image')),
+      element: {
+        type: 'static_select',
+        action_id: MODAL_FIELDS.imageAction,
+        options: choices,
+        ...(choices[0] === undefined ? {} : { initial_option: choices[0] }),
+      },
+    });
+  }
+  return {
+    type: 'modal',
+    callback_id: options.callbackId,
+    private_metadata: options.privateMetadata,
+    title: plain(slackText(locale, 'modal.title')),
+    submit: plain(slackText(locale, 'modal.submit')),
+    close: plain(slackText(locale, 'modal.close')),
+    blocks,
+  };
+}
+
+/** `--help`: the core's help, with the command's name, and what only Slack offers. */
+export function helpText(locale: string, command: string, models: readonly string[]): string {
+  return [
+    `*${translate(locale, 'help.title')}*`,
+    translate(locale, 'help.body', { command, models }),
+    slackText(locale, 'help.slack'),
+  ].join('\n');
+}

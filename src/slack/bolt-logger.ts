@@ -1,0 +1,31 @@
+import { type Logger as BoltLogger, LogLevel } from '@slack/bolt';
+import type { Logger } from '../core/index.js';
+
+/**
+ * Bolt's and the Web API client's logs, written through our pino logger so they share its level,
+ * format and secret redaction. Their level is pino's: `setLevel` only records what Bolt asked.
+ */
+export function boltLogger(logger: Logger): BoltLogger {
+  let level = LogLevel.INFO;
+  const write =
+    (method: 'debug' | 'info' | 'warn' | 'error') =>
+    (...messages: unknown[]): void => {
+      const error = messages.find((message) => message instanceof Error);
+      const text = messages
+        .filter((message) => !(message instanceof Error))
+        .map((message) => (typeof message === 'string' ? message : String(message)))
+        .join(' ');
+      logger[method](error === undefined ? {} : { err: error }, text);
+    };
+  return {
+    debug: write('debug'),
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
+    setLevel: (next) => {
+      level = next;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}

@@ -1,0 +1,32 @@
+import { describeError, type JobError, NanoBananaError } from '../core/index.js';
+import { SLACK_FILE_PROBLEMS } from './files.js';
+import { slackText } from './texts.js';
+
+/**
+ * One sentence for a user about a failure, in their locale, with the trace id when there is one.
+ * The core's catalogue covers every error code; the Slack-only file problems (a sign-in page
+ * instead of a file, a file elsewhere than Slack) get their own texts here.
+ */
+export function describeFailure(error: unknown, locale: string): string {
+  const params = errorParams(error);
+  const name = typeof params?.name === 'string' ? params.name : '';
+  if (params?.reason === SLACK_FILE_PROBLEMS.loginPage) {
+    return slackText(locale, 'files.login_page', { name });
+  }
+  if (params?.reason === SLACK_FILE_PROBLEMS.elsewhere) {
+    return slackText(locale, 'files.elsewhere', { name });
+  }
+  return describeError(error, locale);
+}
+
+/** The same for a failure stored with a job. */
+export function describeJobError(error: JobError, locale: string): string {
+  return describeFailure(
+    new NanoBananaError(error.code, error.code, { params: error.params, traceId: error.traceId }),
+    locale,
+  );
+}
+
+function errorParams(error: unknown): Readonly<Record<string, unknown>> | undefined {
+  return error instanceof NanoBananaError ? error.params : undefined;
+}

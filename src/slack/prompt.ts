@@ -1,0 +1,78 @@
+import { type JobOptions, parsePromptFlags, translate } from '../core/index.js';
+import { helpText } from './blocks.js';
+import { describeFailure } from './describe.js';
+import type { SlackRuntime } from './runtime.js';
+
+/** What a user's text asks for: a request, or something answered privately at once. */
+export type PromptReading =
+  | { readonly kind: 'request'; readonly prompt: string; readonly options: JobOptions }
+  | { readonly kind: 'answer'; readonly text: string };
+
+/**
+ * Reads a prompt and its flags (`a white cat --ar 16:9 --model pro`) with the core's parser.
+ * `--help`, `--usage` and a bad flag become answers; the rest of the checks (an empty prompt, the
+ * quota...) are the engine's, made before anything is posted.
+ */
+export function readPrompt(
+  runtime: SlackRuntime,
+  text: string,
+  who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
+  defaultModel: string = runtime.config.defaultModel,
+): PromptReading {
+  const { locale } = who;
+  let parsed: ReturnType<typeof parsePromptFlags>;
+  try {
+    parsed = parsePromptFlags(text, runtime.config.catalog);
+  } catch (error) {
+    return { kind: 'answer', text: describeFailure(error, locale) };
+  }
+  if (parsed.help) {
+    const models = runtime.config.catalog.modelIds;
+    return { kind: 'answer', text: helpText(locale, runtime.settings.command, models) };
+  }
+  if (parsed.usage) return { kind: 'answer', text: usageText(runtime, who) };
+  return {
+    kind: 'request',
+    prompt: parsed.prompt,
+    options: {
+      model: parsed.model ?? defaultModel,
+      aspectRatio: parsed.aspectRatio,
+      resolution: parsed.resolution,
+      count: parsed.count,
+    },
+  };
+}
+
+/** What the user has left today: the tightest of their own, the workspace's and the bot's quota. */
+function usageText(
+  runtime: SlackRuntime,
+  who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
+): string {
+  const usage = runtime.engine.usage(who.userId, who.serverId);
+  const left = [usage.user, usage.server, usage.total].filter(
+    (value): value is number => value !== undefined,
+  );
+  return left.length === 0
+    ? translate(who.locale, 'usage.unlimited')
+    : translate(who.locale, 'usage.remaining', { images: Math.min(...left) });
+}
+
+/**
+ * A message's text as the user wrote it: without the bot's mention (how the message addresses it,
+ * not what to draw), links and mentions as their labels, and Slack's `&amp;`, `&lt;`, `&gt;`
+ * turned back into characters.
+ */
+export function plainText(text: string, botUserId: string): string {
+  return text
+    .replace(
+      /<([^<>|]*)(?:\|([^<>]*))?>/g,
+      (_markup, target: string, label: string | undefined) => {
+        if (target === `@${botUserId}`) return ' ';
+        return label ?? target.replace(/^[@#!]/, '');
+      },
+    )
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .trim();
+}

@@ -1,0 +1,35 @@
+import type { webApi } from '@slack/bolt';
+import type { Config, JobEngine, Logger, ProgressThrottle } from '../core/index.js';
+import type { ExpiringSet } from './expiring-set.js';
+import type { UserDirectory } from './locale.js';
+import type { SlackSettings } from './settings.js';
+
+/** Who the bot is in this workspace, from `auth.test` at start-up. */
+export interface BotIdentity {
+  userId: string;
+  botId: string;
+  /** The bot user's name, for `/invite @name`. */
+  name: string;
+}
+
+/** What every part of the adapter shares: built once per adapter, passed to each handler. */
+export interface SlackRuntime {
+  readonly settings: SlackSettings;
+  readonly config: Config;
+  readonly engine: JobEngine;
+  /** The one Web API client the adapter calls Slack with (Bolt's own only receives). */
+  readonly client: webApi.WebClient;
+  readonly logger: Logger;
+  readonly users: UserDirectory;
+  /** Throttles status-message edits, per job. */
+  readonly progress: ProgressThrottle;
+  /** Events and interactions already taken, so that duplicates run once. */
+  readonly seen: ExpiringSet;
+  /** Threads the bot posted results into (`channel:ts`), where a plain reply is an edit. */
+  readonly threads: ExpiringSet;
+  readonly bot: BotIdentity;
+}
+
+export function threadKey(channel: string, threadTs: string): string {
+  return `${channel}:${threadTs}`;
+}

@@ -1,0 +1,109 @@
+import { type Locale, resolveLocale } from '../core/index.js';
+
+/**
+ * Texts only the Slack adapter shows, in English and French. Everything shared with the other
+ * front ends (errors, progress, buttons, help) comes from the core's catalogue instead.
+ */
+
+type Params = Readonly<Record<string, string | number>>;
+type Template = string | ((params: Params) => string);
+
+/** French puts a narrow no-break space before `: ; ! ?` and inside « ». */
+const NNBSP = '\u202F';
+
+const en = {
+  'status.generate': (p) => `<@${p.user}> asked for an image:`,
+  'status.edit': (p) => `<@${p.user}> asked for an edit:`,
+  'status.received': 'Request received…',
+  'status.deleted': (p) => `These images were deleted by <@${p.user}>.`,
+  'status.done_below': 'The images are in the thread.',
+  'settings.model': 'Model',
+  'settings.ratio': 'Aspect ratio',
+  'settings.resolution': 'Resolution',
+  'settings.count': 'Images',
+  'result.text': (p) => `<@${p.user}>, here are your images.`,
+  'result.upload_text': 'Result',
+  'failed.text': (p) => `<@${p.user}> ${p.error}`,
+  'post.not_in_channel': (p) =>
+    `I can’t post in this conversation yet. In a channel, add me with \`/invite @${p.bot}\` and try again. ` +
+    'I can’t join private chats between other people: use me in a channel, or in a direct message with me.',
+  'post.failed': (p) =>
+    `I couldn’t post in this conversation (Slack said “${p.code}”). Please try again.`,
+  'files.login_page': (p) =>
+    `I couldn’t download “${p.name}”: Slack sent a sign-in page instead of the file. ` +
+    'The app needs the `files:read` scope: ask a workspace admin to add it and reinstall the app.',
+  'files.elsewhere': (p) =>
+    `I can only read files stored on Slack, and “${p.name}” is somewhere else. Upload the image to Slack instead.`,
+  'delete.not_allowed': 'Only the person who asked for these images, or an admin, can delete them.',
+  'cancel.not_yours': 'Only the person who asked can cancel this request.',
+  'cancel.too_late': 'It’s too late to cancel: this request has already started.',
+  'job.unknown': 'I don’t have this request any more.',
+  'result.gone': 'These images were deleted, so there is nothing to edit.',
+  'shortcut.no_image': 'That message has no image I can edit.',
+  'modal.title': 'Edit image',
+  'modal.submit': 'Edit',
+  'modal.close': 'Cancel',
+  'modal.prompt': 'What should change?',
+  'modal.placeholder': 'Make the sky purple --ar 16:9',
+  'modal.image': 'Which image',
+  'modal.image_option': (p) => `Image ${p.number}`,
+  'help.slack': [
+    'In a thread where I posted images, just reply to edit the latest one (no mention needed).',
+    'Mention me with an image attached to edit it, or use the *Edit image* shortcut on any message with images.',
+    'In a direct message with me, no command is needed.',
+  ].join('\n'),
+} satisfies Record<string, Template>;
+
+export type SlackTextKey = keyof typeof en;
+
+const fr: Record<SlackTextKey, Template> = {
+  'status.generate': (p) => `<@${p.user}> a demandé une image${NNBSP}:`,
+  'status.edit': (p) => `<@${p.user}> a demandé une modification${NNBSP}:`,
+  'status.received': 'Demande reçue…',
+  'status.deleted': (p) => `Ces images ont été supprimées par <@${p.user}>.`,
+  'status.done_below': 'Les images sont dans le fil.',
+  'settings.model': 'Modèle',
+  'settings.ratio': 'Format',
+  'settings.resolution': 'Résolution',
+  'settings.count': 'Images',
+  'result.text': (p) => `<@${p.user}>, voici vos images.`,
+  'result.upload_text': 'Résultat',
+  'failed.text': (p) => `<@${p.user}> ${p.error}`,
+  'post.not_in_channel': (p) =>
+    `Je ne peux pas encore écrire dans cette conversation. Dans un salon, ajoutez-moi avec \`/invite @${p.bot}\` puis réessayez. ` +
+    `Je ne peux pas rejoindre les conversations privées entre d’autres personnes${NNBSP}: utilisez-moi dans un salon, ou en message direct avec moi.`,
+  'post.failed': (p) =>
+    `Je n’ai pas pu écrire dans cette conversation (Slack a répondu «${NNBSP}${p.code}${NNBSP}»). Veuillez réessayer.`,
+  'files.login_page': (p) =>
+    `Je n’ai pas pu télécharger «${NNBSP}${p.name}${NNBSP}»${NNBSP}: Slack a renvoyé une page de connexion au lieu du fichier. ` +
+    `L’application a besoin de la permission \`files:read\`${NNBSP}: demandez à un administrateur de l’espace de travail de l’ajouter et de réinstaller l’application.`,
+  'files.elsewhere': (p) =>
+    `Je ne lis que les fichiers stockés sur Slack, et «${NNBSP}${p.name}${NNBSP}» est ailleurs. Envoyez plutôt l’image sur Slack.`,
+  'delete.not_allowed':
+    'Seule la personne qui a demandé ces images, ou un administrateur, peut les supprimer.',
+  'cancel.not_yours': 'Seule la personne qui a fait la demande peut l’annuler.',
+  'cancel.too_late': `Trop tard pour annuler${NNBSP}: la demande a déjà commencé.`,
+  'job.unknown': 'Je n’ai plus cette demande.',
+  'result.gone': 'Ces images ont été supprimées, il n’y a plus rien à modifier.',
+  'shortcut.no_image': 'Ce message ne contient aucune image que je puisse modifier.',
+  'modal.title': 'Modifier l’image',
+  'modal.submit': 'Modifier',
+  'modal.close': 'Annuler',
+  'modal.prompt': `Que faut-il changer${NNBSP}?`,
+  'modal.placeholder': 'Rends le ciel violet --ar 16:9',
+  'modal.image': 'Quelle image',
+  'modal.image_option': (p) => `Image ${p.number}`,
+  'help.slack': [
+    'Dans un fil où j’ai publié des images, répondez simplement pour modifier la dernière (sans me mentionner).',
+    'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Modifier l’image* sur un message qui contient des images.',
+    'En message direct avec moi, aucune commande n’est nécessaire.',
+  ].join('\n'),
+};
+
+const TABLES: Readonly<Record<Locale, Readonly<Record<SlackTextKey, Template>>>> = { en, fr };
+
+/** A Slack-only text in the locale (English when the locale is unknown). */
+export function slackText(locale: string, key: SlackTextKey, params: Params = {}): string {
+  const template = TABLES[resolveLocale(locale)][key];
+  return typeof template === 'function' ? template(params) : template;
+}
