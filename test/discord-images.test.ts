@@ -1,0 +1,106 @@
+import { createServer, type Server } from 'node:http';
+import type { REST } from 'discord.js';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chunkFiles } from '../src/discord/delivery.js';
+import {
+  linkExpired,
+  readReference,
+  resolveInput,
+  toInputReference,
+} from '../src/discord/images.js';
+
+const HOUR = 3_600_000;
+const link = (expiresAtMs: number) =>
+  `https://cdn.discordapp.com/attachments/1/2/cat.png?ex=${Math.floor(expiresAtMs / 1000).toString(16)}&is=0&hm=abc&`;
+
+/** A REST stand-in that answers refresh-urls and records what it was asked. */
+function refreshingRest(): REST & { asked: string[][] } {
+  const asked: string[][] = [];
+  return {
+    asked,
+    post: async (route: string, options: { body: { attachment_urls: string[] } }) => {
+      expect(route).toBe('/attachments/refresh-urls');
+      asked.push(options.body.attachment_urls);
+      return {
+        refreshed_urls: options.body.attachment_urls.map((original) => ({
+          original,
+          refreshed: `${original}fresh=1`,
+        })),
+      };
+    },
+  } as unknown as REST & { asked: string[][] };
+}
+
+let server: Server;
+let origin = '';
+let big: Buffer;
+beforeAll(async () => {
+  const pixels = Buffer.alloc(2000 * 1800 * 3);
+  for (let index = 0; index < pixels.length; index++) pixels[index] = (index * 2654435761) >>> 24;
+  big = await sharp(pixels, { raw: { width: 2000, height: 1800, channels: 3 } })
+    .png({ compressionLevel: 0 })
+    .toBuffer();
+  server = createServer((_request, response) =>
+    response.writeHead(200, { 'content-type': 'image/png' }).end(big),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+describe('Discord input images', () => {
+  it('knows when a CDN link has expired or is about to', () => {
+    const now = Date.parse('2026-11-24T12:00:00Z');
+    expect(linkExpired(link(now - HOUR), now)).toBe(true);
+    expect(linkExpired(link(now + 60_000), now)).toBe(true);
+    expect(linkExpired(link(now + 20 * HOUR), now)).toBe(false);
+    expect(linkExpired('https://example.com/a.png', now)).toBe(false);
+  });
+
+  it('refreshes an expired link before passing it to the API, and passes a fresh one untouched', async () => {
+    const now = Date.now();
+    const rest = refreshingRest();
+    const reference = toInputReference({ url: link(now - HOUR), name: 'cat.png', size: 1000 });
+    if (reference.kind !== 'platform') throw new Error('expected a platform reference');
+    const stale = readReference(reference.ref);
+    expect(await resolveInput(rest, stale, AbortSignal.timeout(5000), now)).toEqual({
+      kind: 'url',
+      url: `${stale.url}fresh=1`,
+    });
+    const fresh = { url: link(now + 20 * HOUR), name: 'cat.png', size: 1000 };
+    expect(await resolveInput(rest, fresh, AbortSignal.timeout(5000), now)).toEqual({
+      kind: 'url',
+      url: fresh.url,
+    });
+    expect(rest.asked).toEqual([[stale.url]]);
+  });
+
+  it('fetches an attachment over the API limit so the core can shrink it', async () => {
+    expect(big.length).toBeGreaterThan(10_000_000);
+    const input = await resolveInput(
+      refreshingRest(),
+      { url: `${origin}/big.png`, name: 'big.png', size: big.length },
+      AbortSignal.timeout(10_000),
+      Date.now(),
+    );
+    expect(input.kind).toBe('bytes');
+    expect(input.kind === 'bytes' && input.bytes.length).toBe(big.length);
+  });
+
+  it('groups result files into messages of at most 10 files and 25 MiB', () => {
+    const mib = 1024 * 1024;
+    expect(
+      chunkFiles([9, 9, 9, 9].map((size) => ({ size: size * mib }))).map((chunk) => chunk.length),
+    ).toEqual([2, 2]);
+    expect(
+      chunkFiles(Array.from({ length: 12 }, () => ({ size: 1000 }))).map((chunk) => chunk.length),
+    ).toEqual([10, 2]);
+    expect(chunkFiles([{ size: 30 * mib }, { size: 1 }]).map((chunk) => chunk.length)).toEqual([
+      1, 1,
+    ]);
+  });
+});
