@@ -454,3 +454,22 @@ describe('checks before acknowledging', () => {
     );
   });
 });
+
+describe('timeouts after a restart', () => {
+  it('still tells a resumed job that runs too long, and delivers it when it finishes', async () => {
+    api.setDelay(60_000);
+    const first = createEngine(api);
+    first.engine.start();
+    const submitted = first.engine.submit(request('resumed and slow'));
+    await first.adapter.until(() => first.engine.getJob(submitted.job.id)?.state === 'running');
+    await first.close();
+
+    const second = engineFor({ storePath: first.storePath, limits: { jobTimeoutMs: 300 } });
+    second.engine.start();
+    await second.adapter.until(() =>
+      second.adapter.eventsOf(submitted.job.id).some((event) => event.kind === 'timeout'),
+    );
+    api.finishTask(second.engine.getJob(submitted.job.id)?.taskId ?? '');
+    await second.adapter.until(() => second.engine.getJob(submitted.job.id)?.state === 'done');
+  });
+});

@@ -142,7 +142,8 @@ export class JobEngine extends EventEmitter<EngineEvents> {
   /** Jobs whose task is followed past the timeout, outside the concurrency slots. */
   readonly #lateFollows = new Map<string, Running>();
   readonly #lastPositions = new Map<string, number>();
-  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Each unfinished job's timeout timers, cleared when it ends. */
+  readonly #timers = new Map<string, NodeJS.Timeout[]>();
   #pausedUntil = 0;
   #started = false;
   #accepting = true;
@@ -385,7 +386,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     clearInterval(this.#progressTimer);
     clearInterval(this.#pruneTimer);
     clearTimeout(this.#pauseTimer);
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timers of this.#timers.values()) for (const timer of timers) clearTimeout(timer);
     this.#timers.clear();
     const all = [...this.#running.values(), ...this.#lateFollows.values()];
     const waiting = Promise.allSettled(all.map((running) => running.done));
@@ -438,6 +439,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
           break;
         case 'running':
         case 'delivering':
+          this.#scheduleTimeout(job);
           this.#occupy(job, (signal) => this.#continue(job, signal));
           break;
         default:
@@ -719,6 +721,8 @@ export class JobEngine extends EventEmitter<EngineEvents> {
 
   #finished(job: Job): void {
     this.#lastPositions.delete(job.id);
+    for (const timer of this.#timers.get(job.id) ?? []) clearTimeout(timer);
+    this.#timers.delete(job.id);
     this.emit('finished', job);
   }
 
@@ -730,16 +734,13 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     const now = this.#clock.now();
     const notifyAt = job.createdAt + this.#limits.jobTimeoutMs;
     const giveUpAt = job.createdAt + this.#limits.giveUpAfterMs;
+    if (this.#timers.has(job.id)) return;
+    const timers: NodeJS.Timeout[] = [];
+    this.#timers.set(job.id, timers);
     const schedule = (at: number, action: () => void) => {
-      const timer = setTimeout(
-        () => {
-          this.#timers.delete(timer);
-          action();
-        },
-        Math.max(0, at - now),
-      );
+      const timer = setTimeout(action, Math.max(0, at - now));
       timer.unref();
-      this.#timers.add(timer);
+      timers.push(timer);
     };
     if (!job.timeoutNotified) schedule(notifyAt, () => this.#onTimeout(job.id));
     schedule(giveUpAt, () => this.#onGiveUp(job.id));
