@@ -446,4 +446,23 @@ describe('Discord buttons and restarts', () => {
         : undefined,
     );
   });
+
+  it('explains by DM when it cannot post where the request was made (an archived thread)', async () => {
+    await start();
+    const interaction = fake.sendSlashCommand({
+      name: 'imagine',
+      options: { prompt: 'a quiet harbour' },
+    });
+    const result = await resultOf(interaction.id);
+    const thread = await fake.waitFor(() => fake.thread(result.id));
+    // Locked, so that the member's own message does not reopen it (as on Discord).
+    fake.archiveThread(thread.id, { locked: true });
+    fake.postUserMessage({ channelId: thread.id, content: `<@${fake.botUserId}> with boats` });
+    const dm = fake.openDm(fake.userId);
+    const explained = await fake.waitFor(
+      () => fake.messages(dm).find((message) => message.author.id === fake.botUserId),
+      { timeoutMs: 20_000, description: 'the explanation by DM' },
+    );
+    expect(explained.content).toMatch(/archived/);
+  });
 });

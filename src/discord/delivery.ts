@@ -130,10 +130,35 @@ async function reportFailure(
   const locale = resolveLocale(job.locale);
   const text = failureText(locale, error);
   const body = failureBody(job, locale, text, error);
-  const shown = await editProgress(runtime, destination, body);
-  if (!shown && destination.kind === 'interaction' && !destination.ephemeral) {
-    await runtime.rest.post(Routes.channelMessages(destination.channelId), { body });
+  const shown = await editProgress(runtime, destination, body).catch(() => false);
+  if (shown) return;
+  const ephemeral = destination.kind === 'interaction' && destination.ephemeral;
+  if (!ephemeral) {
+    const replyTo =
+      destination.kind === 'message' ? destination.sourceMessageId : destination.messageId;
+    const posted = await runtime.rest
+      .post(Routes.channelMessages(destination.channelId), {
+        body: {
+          ...body,
+          ...(replyTo
+            ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } }
+            : {}),
+        },
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+    if (posted) return;
   }
+  // Nowhere to say it where it happened (missing permissions, an archived thread): say it in a DM
+  // rather than stay silent.
+  const channel = (await runtime.rest.post(Routes.userChannels(), {
+    body: { recipient_id: job.requesterId },
+  })) as { id: string };
+  await runtime.rest.post(Routes.channelMessages(channel.id), {
+    body: { content: body.content ?? text },
+  });
 }
 
 export function failureText(locale: ReturnType<typeof resolveLocale>, error: JobError): string {
@@ -244,7 +269,7 @@ async function deliver(
       const rawFiles = chunk.map((entry) => entry.file);
       posted.push(
         index === 0
-          ? await postFirst(runtime, job, destination, body, rawFiles)
+          ? await postFirstAfterProgress(runtime, job, destination, body, rawFiles)
           : await postMore(runtime, destination, body, rawFiles, posted[0]),
       );
     }
@@ -287,6 +312,27 @@ export function chunkFiles<T extends { size: number }>(files: readonly T[]): T[]
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/**
+ * The first message of a result usually replaces the progress message, so it goes through the
+ * throttle as its final edit: after any progress edit under way, and with the waiting one dropped.
+ * Posted beside the throttle, a progress edit falling due while the upload waits its turn would
+ * land after it and overwrite the result with "Working on it…".
+ */
+async function postFirstAfterProgress(
+  runtime: DiscordRuntime,
+  job: Job,
+  destination: Destination,
+  body: MessageBody,
+  files: RawFile[],
+): Promise<APIMessage> {
+  let posted: APIMessage | undefined;
+  await runtime.throttle.final(job.id, async () => {
+    posted = await postFirst(runtime, job, destination, body, files);
+  });
+  if (posted === undefined) throw new Error('The result message was not posted');
+  return posted;
 }
 
 /**
