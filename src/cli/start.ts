@@ -58,6 +58,11 @@ export async function startCommand(args: readonly string[], context: CliContext)
     context.stderr.write(`nano-banana start: ${refused}\n`);
     return EXIT_FAILED;
   }
+  // A library's stray rejection (a malformed event deep in a platform SDK, say) is logged, not
+  // allowed to end the process and every job in flight with it: the store has them all anyway.
+  const onStray = (reason: unknown) =>
+    logger.error({ err: reason }, 'Unhandled rejection; carrying on');
+  process.on('unhandledRejection', onStray);
   let service: Awaited<ReturnType<typeof startService>>;
   try {
     service = await startService({
@@ -77,6 +82,7 @@ export async function startCommand(args: readonly string[], context: CliContext)
     else context.stopSignal.addEventListener('abort', () => resolve(), { once: true });
   });
   await service.stop();
+  process.off('unhandledRejection', onStray);
   return EXIT_OK;
 }
 
