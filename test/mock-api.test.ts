@@ -467,6 +467,36 @@ describe('canned failures', () => {
     expect((await createImage(api, { prompt: 'fine' })).status).toBe(200);
   });
 
+  it('follows a fault plan by create index, after any queued failure', async () => {
+    const seen: number[] = [];
+    const api = await start({
+      createFaults: (createIndex) => {
+        seen.push(createIndex);
+        if (createIndex % 4 === 1) return { status: 429, retryAfter: 0 };
+        return createIndex % 4 === 3 ? { status: 500 } : undefined;
+      },
+    });
+    api.failNextCreates({ status: 403, code: 'used_up' });
+    const answers = [];
+    // Sequential, so that each create's index is its place in this loop.
+    for (let attempt = 0; attempt < 8; attempt += 1) {
+      answers.push(await createImage(api, { prompt: `plan ${attempt}`, async: true }));
+    }
+    expect(answers.map((answer) => answer.status)).toEqual([
+      403, 429, 200, 500, 200, 429, 200, 500,
+    ]);
+    // The queued failure took the first create: the plan was not asked about it.
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(answers[1]?.headers.get('retry-after')).toBe('0');
+    expect(answers[1]?.json).toMatchObject({ error: { code: 'too_many_requests' } });
+    expect(answers[3]?.json).toMatchObject({ error: { code: 'api_error' } });
+    // Refused creates make no task.
+    expect(api.tasks.size).toBe(3);
+    expect(api.creates().map((call) => call.status)).toEqual(
+      answers.map((answer) => answer.status),
+    );
+  });
+
   it('queues retrieval failures separately from creates', async () => {
     const api = await start({ delayMs: 60_000 });
     const created = await createImage(api, { prompt: 'a', async: true });

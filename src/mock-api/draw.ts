@@ -8,6 +8,8 @@ export interface ImageSpec {
   readonly prompt: string;
   /** Random noise instead of a flat picture, so that no encoder can make it small. */
   readonly incompressible: boolean;
+  /** Soft shapes with fine grain, like a photo: a large PNG that shrinks well as a JPEG. */
+  readonly photo: boolean;
   /** 1-based position in the task's `data`, so that the images of one task differ. */
   readonly index: number;
   readonly count: number;
@@ -15,9 +17,13 @@ export interface ImageSpec {
 
 const MAX_PROMPT_LINES = 8;
 
-/** Draws a PNG for a mock result: a flat colour from the prompt's hash with the prompt on it. */
+/**
+ * Draws a PNG for a mock result: by default a flat colour from the prompt's hash with the prompt
+ * on it; random noise when incompressible; a photo-like picture when asked for.
+ */
 export async function drawImage(spec: ImageSpec): Promise<Buffer> {
   if (spec.incompressible) return drawNoise(spec.width, spec.height);
+  if (spec.photo) return drawPhoto(spec.width, spec.height);
   const background = colourFromText(`${spec.prompt}\u0000${spec.index}`);
   const textColour = luminance(background) > 140 ? '#111111' : '#f5f5f5';
   const fontSize = Math.max(14, Math.round(Math.min(spec.width, spec.height) / 22));
@@ -58,6 +64,56 @@ async function drawNoise(width: number, height: number): Promise<Buffer> {
   return sharp(pixels, { raw: { width, height, channels: 3 } })
     .png({ compressionLevel: 0, adaptiveFiltering: false })
     .toBuffer();
+}
+
+/**
+ * Something a real result's encoder faces: broad soft shapes, mid-sized detail and a fine grain
+ * (a photo's sensor noise, or a model's texture). As a PNG it is as large as a real 4K result
+ * (about 25 MB at 4096×4096); as a quality-90 JPEG about a tenth of that. Drawn at a quarter of
+ * the size and scaled up, so that a 4K picture takes about two seconds rather than ten.
+ */
+async function drawPhoto(width: number, height: number): Promise<Buffer> {
+  const lowWidth = Math.max(2, Math.ceil(width / 4));
+  const lowHeight = Math.max(2, Math.ceil(height / 4));
+  const field = (across: number) => {
+    const down = Math.max(2, Math.round((across * height) / width));
+    const cells = Buffer.allocUnsafe(across * down * 3);
+    randomFillSync(cells);
+    return sharp(cells, { raw: { width: across, height: down, channels: 3 } })
+      .resize(lowWidth, lowHeight, { kernel: 'cubic', fit: 'fill' })
+      .raw()
+      .toBuffer();
+  };
+  const [shapes, detail] = await Promise.all([field(8), field(64)]);
+  const texture = Buffer.allocUnsafe(lowWidth * lowHeight * 3);
+  randomFillSync(texture);
+  const low = Buffer.allocUnsafe(texture.length);
+  for (let offset = 0; offset < low.length; offset += 1) {
+    low[offset] = clampByte(
+      40 +
+        (shapes[offset] ?? 0) * 0.6 +
+        ((detail[offset] ?? 128) - 128) * 0.35 +
+        ((texture[offset] ?? 128) - 128) * 0.12,
+    );
+  }
+  const pixels = await sharp(low, { raw: { width: lowWidth, height: lowHeight, channels: 3 } })
+    .resize(width, height, { kernel: 'cubic', fit: 'fill' })
+    .raw()
+    .toBuffer();
+  const grain = Buffer.allocUnsafe(pixels.length);
+  randomFillSync(grain);
+  for (let offset = 0; offset < pixels.length; offset += 1) {
+    pixels[offset] = clampByte((pixels[offset] ?? 0) + ((grain[offset] ?? 0) & 7) - 3);
+  }
+  // Filtered as real encoders do (that is what makes a photo's PNG smaller than its raw pixels);
+  // a low deflate level keeps drawing fast and costs only a little size.
+  return sharp(pixels, { raw: { width, height, channels: 3 } })
+    .png({ compressionLevel: 3, adaptiveFiltering: true })
+    .toBuffer();
+}
+
+function clampByte(value: number): number {
+  return Math.min(255, Math.max(0, value));
 }
 
 interface Colour {

@@ -6,7 +6,9 @@
  * Routes:
  *   POST /nano-banana/images   create (sync, `async: true`, or `callback_url`)
  *   POST /nano-banana/tasks    `retrieve` one task, `retrieve_batch` up to 50
- *   GET  /images/<id>.png      the result images, drawn on first request and cached
+ *   GET  /images/<id>.png      the result images, drawn on first request (or before the task
+ *                              finishes, with `drawBeforeFinish`) and cached; flat pictures,
+ *                              photo-like ones (`photo`) or noise (`incompressible`)
  *
  * Prompt directives, so that every path can be tried from a chat (also in `MOCK_DIRECTIVES`):
  *   mock:error=<code>    the create answers that API error at once (used_up→403, forbidden→403,
@@ -51,6 +53,24 @@ export interface MockApiOptions {
   delayMs?: number;
   /** Every image random noise (hard to compress), to test size limits; default false. */
   incompressible?: boolean;
+  /**
+   * Every image photo-like (soft shapes and fine grain: a large PNG that shrinks well as a JPEG,
+   * like a real result) instead of a flat colour; `mock:incompressible` still gives noise.
+   * Default false.
+   */
+  photo?: boolean;
+  /**
+   * Draw a task's images before it reports finished, as the real API has them ready when it says
+   * done; default false (drawn on first download). Benchmarks set it so that downloads time the
+   * bot, not the mock's drawing. `finishTask` still finishes at once.
+   */
+  drawBeforeFinish?: boolean;
+  /**
+   * A fault plan for creates, for load tests that need a steady, reproducible pattern: called with
+   * each create's index (0 for the first create received, every create counted) and answering
+   * that failure when it returns one. Failures queued by `failNextCreates` come first.
+   */
+  createFaults?: (createIndex: number) => MockFailure | undefined;
   /** The models accepted; default the built-in catalogue. */
   catalog?: ModelCatalog;
   logger?: { info(...args: unknown[]): void };
@@ -221,6 +241,10 @@ const MESSAGE_BY_CODE: Readonly<Record<string, string>> = {
 const CREATE_PATH = '/nano-banana/images';
 const TASKS_PATH = '/nano-banana/tasks';
 const IMAGE_PATH = /^\/images\/([0-9a-f-]{36})\.png$/;
+
+function imageIdOf(imageUrl: string): string {
+  return IMAGE_PATH.exec(new URL(imageUrl).pathname)?.[1] ?? '';
+}
 const MAX_BATCH_IDS = 50;
 /** The documented limit for one input image. */
 const MAX_INPUT_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -444,6 +468,7 @@ class TaskRecord implements MockTask {
     /** Where its images are served from: the address the client used. */
     readonly imageBase: string,
     readonly incompressible: boolean,
+    readonly photo: boolean,
     outcome: MockTaskOutcome,
   ) {
     this.outcome = outcome;
@@ -531,6 +556,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
   const rendering = new Map<string, Promise<Buffer>>();
   const createFailures: MockFailure[] = [];
   const retrievalFailures: MockFailure[] = [];
+  let createsReceived = 0;
   const sockets = new Set<Socket>();
   const closing = new AbortController();
   // Its own pool, so that close() can end callback connections and leave no handle behind.
@@ -591,13 +617,19 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     });
   }
 
-  /** Answers a queued failure; returns false when none is queued. */
+  /** The failure planned for this create: a queued one, else the fault plan's. */
+  function nextCreateFailure(): MockFailure | undefined {
+    const createIndex = createsReceived;
+    createsReceived += 1;
+    return createFailures.shift() ?? options.createFaults?.(createIndex);
+  }
+
+  /** Answers a planned failure; returns false when there is none. */
   function applyFailure(
-    queue: MockFailure[],
+    failure: MockFailure | undefined,
     call: RecordedCall,
     response: ServerResponse,
   ): boolean {
-    const failure = queue.shift();
     if (failure === undefined) return false;
     if (failure === 'drop') {
       response.socket?.destroy();
@@ -650,7 +682,8 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       send(call, response, 404, errorBody(apiError('no_api'), randomUUID()));
       return;
     }
-    if (applyFailure(route === 'create' ? createFailures : retrievalFailures, call, response)) {
+    const failure = route === 'create' ? nextCreateFailure() : retrievalFailures.shift();
+    if (applyFailure(failure, call, response)) {
       return;
     }
     if (!authorised(message)) {
@@ -716,6 +749,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       request.callbackUrl,
       host === undefined ? baseUrl : `http://${host}`,
       (options.incompressible ?? false) || directives.incompressible,
+      options.photo ?? false,
       outcome,
     );
     if (closed) {
@@ -744,14 +778,52 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       );
     }
     // Node turns a delay beyond 2^31-1 ms into 1 ms; no mock task needs to wait that long.
-    task.timer = setTimeout(() => finish(task), Math.min(task.delayMs, 2_147_483_647));
+    const end = options.drawBeforeFinish ? () => void drawThenFinish(task) : () => finish(task);
+    task.timer = setTimeout(end, Math.min(task.delayMs, 2_147_483_647));
   }
 
-  function finish(task: TaskRecord): void {
+  /** Registers a task's result images (drawn later, on demand or by `drawThenFinish`). */
+  function resultImages(task: TaskRecord): MockImage[] {
+    const request = task.request as { prompt: string; count?: number };
+    const count = task.outcome === 'noimage' ? 0 : (request.count ?? 1);
+    const data: MockImage[] = [];
+    for (let index = 1; index <= count; index += 1) {
+      const imageId = randomUUID();
+      images.set(imageId, {
+        width: task.width,
+        height: task.height,
+        prompt: request.prompt,
+        incompressible: task.incompressible,
+        photo: task.photo,
+        index,
+        count,
+      });
+      data.push({ prompt: request.prompt, image_url: `${task.imageBase}/images/${imageId}.png` });
+    }
+    return data;
+  }
+
+  async function drawThenFinish(task: TaskRecord): Promise<void> {
+    task.timer = undefined;
+    if (task.response !== undefined || task.outcome !== 'images') {
+      finish(task);
+      return;
+    }
+    const data = resultImages(task);
+    try {
+      await Promise.all(data.map((image) => imageBytes(imageIdOf(image.image_url))));
+    } catch (error) {
+      logger?.info(`mock api: drawing the images of ${task.id} failed: ${String(error)}`);
+    }
+    // Meanwhile it may have been finished by hand, or told to fail.
+    if (!closed && task.outcome === 'images') finish(task, data);
+    else if (!closed) finish(task);
+  }
+
+  function finish(task: TaskRecord, drawn?: MockImage[]): void {
     if (task.response !== undefined) return;
     clearTimeout(task.timer);
     task.timer = undefined;
-    const request = task.request as { prompt: string; count?: number };
     let result: MockTaskResponse;
     if (typeof task.outcome === 'object') {
       result = {
@@ -764,20 +836,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
         },
       };
     } else {
-      const count = task.outcome === 'noimage' ? 0 : (request.count ?? 1);
-      const data: MockImage[] = [];
-      for (let index = 1; index <= count; index += 1) {
-        const imageId = randomUUID();
-        images.set(imageId, {
-          width: task.width,
-          height: task.height,
-          prompt: request.prompt,
-          incompressible: task.incompressible,
-          index,
-          count,
-        });
-        data.push({ prompt: request.prompt, image_url: `${task.imageBase}/images/${imageId}.png` });
-      }
+      const data = drawn ?? resultImages(task);
       result = { success: true, task_id: task.id, trace_id: task.traceId, data };
     }
     task.finish(result);
@@ -865,17 +924,7 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       send(call, response, 404, errorBody(apiError('not_found', 'image not found'), randomUUID()));
       return;
     }
-    let bytes = imageCache.get(imageId);
-    if (bytes === undefined) {
-      // Concurrent downloads of one image share one rendering.
-      let pending = rendering.get(imageId);
-      if (pending === undefined) {
-        pending = drawImage(spec).finally(() => rendering.delete(imageId));
-        rendering.set(imageId, pending);
-      }
-      bytes = await pending;
-      imageCache.set(imageId, bytes);
-    }
+    const bytes = await imageBytes(imageId, spec);
     call.status = 200;
     if (response.destroyed) return;
     response.writeHead(200, {
@@ -884,6 +933,22 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       'cache-control': 'public, max-age=86400',
     });
     response.end(call.method === 'HEAD' ? undefined : bytes);
+  }
+
+  /** An image's PNG, from the cache or drawn (once, however many ask at the same time). */
+  async function imageBytes(imageId: string, known?: ImageSpec): Promise<Buffer> {
+    const cached = imageCache.get(imageId);
+    if (cached !== undefined) return cached;
+    const spec = known ?? images.get(imageId);
+    if (spec === undefined) throw new Error(`mock api: no image ${imageId}`);
+    let pending = rendering.get(imageId);
+    if (pending === undefined) {
+      pending = drawImage(spec).finally(() => rendering.delete(imageId));
+      rendering.set(imageId, pending);
+    }
+    const bytes = await pending;
+    imageCache.set(imageId, bytes);
+    return bytes;
   }
 
   function pendingTask(taskId: string): TaskRecord {

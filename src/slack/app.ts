@@ -193,18 +193,70 @@ class SlackServiceAdapter implements ServiceAdapter {
     return app;
   }
 
-  /** HTTP mode: Bolt checks each request's signature and age, acks, and runs the handlers. */
-  #serve(receiver: HTTPReceiver, request: IncomingMessage, response: ServerResponse): void {
+  /**
+   * HTTP mode: Bolt checks each request's signature and age, acks, and runs the handlers. The body
+   * is read here first (Bolt takes a request whose `rawBody` is already read), so that one Bolt
+   * cannot survive is refused before it gets there.
+   */
+  async #serve(
+    receiver: HTTPReceiver,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
     if (!this.#accepting) {
       response.writeHead(503, { 'retry-after': '5' }).end();
       return;
     }
+    const body = await readBody(request, MAX_BODY_BYTES);
+    if (body === undefined) {
+      response.writeHead(413).end();
+      return;
+    }
+    if (!boltCanRead(body, request.headers['content-type'])) {
+      response.writeHead(400).end();
+      return;
+    }
     try {
-      receiver.requestListener(request, response);
+      receiver.requestListener(Object.assign(request, { rawBody: body }), response);
     } catch {
       // Bolt throws for anything but a POST to its endpoint.
       response.writeHead(404).end();
     }
+  }
+}
+
+/** Bolt's own limit for a request body (its `bodyLimit` default). */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** The whole body, or undefined past `limit` (read to the end all the same, so that it can be answered). */
+async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    const bytes = chunk as Buffer;
+    size += bytes.length;
+    if (size <= limit) chunks.push(bytes);
+  }
+  return size <= limit ? Buffer.concat(chunks, size) : undefined;
+}
+
+/**
+ * Whether Bolt can take a body without failing where nothing catches it: it reads `ssl_check` of
+ * the parsed body (JSON, or a form's `payload` field as JSON) before anything else, so a body that
+ * parses to `null` would throw outside its error handling and end the process. Slack never sends
+ * one; everything else Bolt refuses or routes itself.
+ */
+function boltCanRead(body: Buffer, contentType: string | undefined): boolean {
+  const text = body.toString('utf8');
+  try {
+    const json =
+      contentType === 'application/x-www-form-urlencoded'
+        ? new URLSearchParams(text).get('payload')
+        : text;
+    return json === null || JSON.parse(json) !== null;
+  } catch {
+    // Not JSON: Bolt answers 400 itself.
+    return true;
   }
 }
 

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { NanoBananaError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { apiError, type Operation } from './api-errors.js';
+import { RequestEchoFilter } from './request-echo.js';
 import { backoffDelay, parseRetryAfter, type RetryPolicy } from './retry.js';
 
 export interface TransportOptions {
@@ -96,7 +97,13 @@ export class ApiTransport {
         },
         body: payload,
       });
-      const text = await readCapped(response.body, options.maxResponseBytes);
+      // A retrieval's answer carries each task's create body again (its inline images too),
+      // which nothing reads: it is left out as it arrives rather than held and parsed.
+      const text = await readCapped(
+        response.body,
+        options.maxResponseBytes,
+        operation === 'retrieve' ? new RequestEchoFilter() : undefined,
+      );
       const json = parseJson(text);
       logger.debug(
         {
@@ -151,12 +158,15 @@ export class ApiTransport {
   }
 }
 
+/** The answer as text; `maxBytes` counts what arrived, kept or not. */
 async function readCapped(
   body: Dispatcher.ResponseData['body'],
   maxBytes: number,
+  filter: RequestEchoFilter | undefined,
 ): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
+  let kept = 0;
   for await (const chunk of body) {
     const buffer = chunk as Buffer;
     total += buffer.length;
@@ -166,9 +176,12 @@ async function readCapped(
         params: { reason: 'response_too_large', max: maxBytes },
       });
     }
-    chunks.push(buffer);
+    for (const part of filter === undefined ? [buffer] : filter.push(buffer)) {
+      chunks.push(part);
+      kept += part.length;
+    }
   }
-  return Buffer.concat(chunks, total).toString('utf8');
+  return Buffer.concat(chunks, kept).toString('utf8');
 }
 
 function parseJson(text: string): unknown {

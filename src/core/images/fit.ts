@@ -124,8 +124,6 @@ export interface ShrinkOptions {
   prefer: 'jpeg' | 'webp';
   /** Try a lossless PNG at full size before anything lossy (for GIF frames: flat colours). */
   losslessFirst?: boolean | undefined;
-  /** Slower, smaller JPEG; worth it for results people look at. */
-  mozjpeg?: boolean | undefined;
   /** Added to the parameters of any refusal (the file name, for instance). */
   params?: ErrorParams | undefined;
   signal?: AbortSignal | undefined;
@@ -190,7 +188,7 @@ export async function shrinkImage(
         }
         let output: { data: Buffer; info: OutputInfo };
         try {
-          output = await encode(pipeline, format, options.mozjpeg ?? false).toBuffer({
+          output = await encode(pipeline, format).toBuffer({
             resolveWithObject: true,
           });
         } catch (error) {
@@ -223,14 +221,17 @@ export async function shrinkImage(
   }, options.signal);
 }
 
-function encode(pipeline: Sharp, format: ShrinkFormat, mozjpeg: boolean): Sharp {
+// libjpeg-turbo, not mozjpeg: mozjpeg makes files about a tenth smaller but is four times slower
+// (2 s instead of 0.5 s for a 4K photo, 18 s instead of 2 s for 4K noise, on 2 cores), and results
+// only need to fit the platform's limit, which quality 90 does either way.
+function encode(pipeline: Sharp, format: ShrinkFormat): Sharp {
   switch (format) {
     case 'png':
       return pipeline.png({ compressionLevel: 9 });
     case 'webp':
       return pipeline.webp({ quality: QUALITY });
     case 'jpeg':
-      return pipeline.jpeg({ quality: QUALITY, mozjpeg });
+      return pipeline.jpeg({ quality: QUALITY });
   }
 }
 
@@ -263,7 +264,6 @@ export async function fitImage(
   const result = await shrinkImage(image.bytes, {
     maxBytes,
     prefer: options.prefer ?? 'jpeg',
-    mozjpeg: true,
   });
   return { image: result.image, change: result.change, ...original };
 }

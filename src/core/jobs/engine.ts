@@ -1,8 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type NanoBananaClient, toApiBody } from '../api/client.js';
+import type { NanoBananaClient } from '../api/client.js';
 import { type Clock, systemClock } from '../clock.js';
 import { NanoBananaError as Failure, type NanoBananaError, toNanoBananaError } from '../errors.js';
+import { WorkLimiter } from '../images/fit.js';
 import {
   downloadImage,
   type ImageFile,
@@ -110,6 +111,9 @@ export interface EngineEvents {
 
 export const CALLBACK_PATH_PREFIX = '/callbacks/nano-banana/';
 
+/** Jobs fetching and sending inline input images at once (see `#run`). */
+const INLINE_INPUT_JOBS = 2;
+
 /** In flight: the job's own abort (for shutdown) and what it is doing now. */
 interface Running {
   readonly controller: AbortController;
@@ -144,6 +148,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
   readonly #lastPositions = new Map<string, number>();
   /** Each unfinished job's timeout timers, cleared when it ends. */
   readonly #timers = new Map<string, NodeJS.Timeout[]>();
+  readonly #inlineInputWork = new WorkLimiter(INLINE_INPUT_JOBS);
   #pausedUntil = 0;
   #started = false;
   #accepting = true;
@@ -502,15 +507,38 @@ export class JobEngine extends EventEmitter<EngineEvents> {
 
   /** One job's turn: fetch its inputs, create the task, follow it, deliver. */
   async #run(queued: Job, signal: AbortSignal): Promise<void> {
-    const log = this.#logger.child({ jobId: queued.id });
     await this.#notify(queued, { kind: 'started' });
+    let created: { job: Job; requestBytes: number } | undefined;
+    if (queued.inputs.some((input) => input.kind === 'platform')) {
+      // A platform's files go to the API inline, as data: URLs of up to 13 MB each, held several
+      // times over while they are downloaded, encoded and sent: a burst of edits takes its turn
+      // here, a few at a time. Nothing that big is kept once the task exists.
+      try {
+        created = await this.#inlineInputWork.run(() => this.#create(queued, signal), signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        throw error;
+      }
+    } else {
+      created = await this.#create(queued, signal);
+    }
+    if (created === undefined) return;
+    await this.#followAndDeliver(created.job, signal, created.requestBytes);
+  }
+
+  /** Fetches a job's inputs and creates its task; the running job, or undefined when it ended. */
+  async #create(
+    queued: Job,
+    signal: AbortSignal,
+  ): Promise<{ job: Job; requestBytes: number } | undefined> {
+    const log = this.#logger.child({ jobId: queued.id });
     let imageUrls: string[];
     try {
       imageUrls = await this.#prepareInputs(queued, signal);
     } catch (error) {
       if (signal.aborted) return;
       this.#fail(queued, toJobError(toNanoBananaError(error)), true);
-      return;
+      return undefined;
     }
     const request: ImageRequest = {
       action: queued.action,
@@ -529,7 +557,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       { state: 'creating', startedAt: this.#clock.now() },
       this.#clock.now(),
     );
-    if (creating === undefined) return;
+    if (creating === undefined) return undefined;
     const callbackUrl = this.callbackUrl(creating);
     const sentAt = this.#clock.now();
     let taskId: string;
@@ -542,7 +570,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     } catch (error) {
       this.emit('created', this.#clock.now() - sentAt, false);
       this.#onCreateFailed(creating, toNanoBananaError(error));
-      return;
+      return undefined;
     }
     const running = this.#store.transition(
       creating.id,
@@ -551,9 +579,8 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       this.#clock.now(),
     );
     log.info({ taskId, traceId }, 'Task created');
-    if (running === undefined) return;
-    const requestBytes = JSON.stringify(toApiBody(request, true, callbackUrl)).length;
-    await this.#followAndDeliver(running, signal, requestBytes);
+    if (running === undefined) return undefined;
+    return { job: running, requestBytes: requestSize(request) };
   }
 
   async #prepareInputs(job: Job, signal: AbortSignal): Promise<string[]> {
@@ -810,10 +837,14 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     this.#pauseTimer.unref();
   }
 
-  /** Tells each waiting job its new place in line, when it changed. */
+  /**
+   * Tells waiting jobs their new place in line when it is worth an edit (see `worthTelling`): each
+   * report becomes an edit on the chat platform, and telling every waiting job at every start costs
+   * edits quadratic in the length of the line, spending the rate limit that deliveries need.
+   */
   #reportPositions(): void {
     for (const [jobId, position] of this.#queue.positions()) {
-      if (this.#lastPositions.get(jobId) === position) continue;
+      if (!worthTelling(this.#lastPositions.get(jobId), position)) continue;
       this.#lastPositions.set(jobId, position);
       const job = this.#store.get(jobId);
       if (job !== undefined) void this.#notify(job, { kind: 'queued', position });
@@ -842,6 +873,30 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       );
     }
   }
+}
+
+/** Places from here to the front are told at every step. */
+const TELL_EVERY_PLACE_FROM = 5;
+
+/**
+ * Whether a waiting job's new place is worth telling: every change near the front, and further back
+ * only once the place has halved (or doubled) since it was last told, so that a job far back gets a
+ * few edits on its way to the front rather than one per job ahead of it.
+ */
+function worthTelling(told: number | undefined, position: number): boolean {
+  if (told === undefined) return true;
+  if (position === told) return false;
+  if (position <= TELL_EVERY_PLACE_FROM) return true;
+  return position * 2 <= told || position >= told * 2;
+}
+
+/**
+ * The size of a task's create body without serialising it again (its image URLs make nearly all
+ * of it): the follower sizes its retrievals by it, since the API sends the request back each time.
+ */
+function requestSize(request: ImageRequest): number {
+  const urls = request.imageUrls.reduce((sum, url) => sum + url.length + 3, 0);
+  return urls + JSON.stringify(request.prompt).length + 512;
 }
 
 export function toJobError(error: NanoBananaError): JobError {
