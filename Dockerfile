@@ -14,9 +14,14 @@ RUN npm ci --no-audit --no-fund && npm run build
 # Run stage: a production install from the lockfile plus the built output, as a non-root user.
 # (test/docker-steps.test.ts performs these steps in a clean folder, since CI has no Docker.)
 FROM node:22-bookworm-slim
+# glibc's malloc otherwise keeps the memory of large freed blocks (decoded images, 13 MB inline
+# inputs) in per-thread arenas: a burst of edits left the process at ~550 MB instead of ~350 MB
+# (npm run bench, README "Benchmarks").
 ENV NODE_ENV=production \
     DATA_DIR=/data \
-    PORT=3000
+    PORT=3000 \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY bin ./bin
