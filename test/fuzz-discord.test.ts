@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord } from './fakes/discord/index.js';
 import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-harness.js';
+import { seededRandom } from './helpers/seeded-random.js';
 
 /**
  * Hostile and random input through the real discord.js client: never a crash, always an answer,
@@ -23,18 +24,6 @@ afterAll(async () => {
   await fake.close();
   await api.close();
 });
-
-/** A small seeded generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   '--ar',
@@ -98,7 +87,7 @@ async function answerOf(interactionId: string) {
 
 describe('hostile input through Discord', () => {
   it('answers every random /imagine, and sends nothing to the API for the invalid ones', async () => {
-    const next = random(20261124);
+    const next = seededRandom(20261124);
     const interactions = [];
     for (let index = 0; index < 40; index++) {
       const prompt = hostilePrompt(next);
@@ -194,7 +183,7 @@ describe('hostile input through Discord', () => {
   });
 
   it('answers hostile replies that mention the bot without crashing', async () => {
-    const next = random(42);
+    const next = seededRandom(42);
     const posted = [];
     for (let index = 0; index < 10; index++) {
       posted.push(

@@ -9,6 +9,7 @@ import {
   type SignedRequest,
   type SlashCommandPayload,
 } from './fakes/slack/index.js';
+import { seededRandom } from './helpers/seeded-random.js';
 import { type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
 
 /**
@@ -46,18 +47,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await harness?.close();
 });
-
-/** A small seeded generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   '--ar',
@@ -199,7 +188,7 @@ async function generate(prompt: string, userId = ALICE): Promise<Job> {
 
 describe('hostile input through Slack', () => {
   it('answers every random command, and sends nothing to the API for the invalid ones', async () => {
-    const next = random(20261124);
+    const next = seededRandom(20261124);
     const before = creates();
     const commands = [];
     for (let index = 0; index < 40; index++) commands.push(signedCommand(hostilePrompt(next)));
@@ -420,7 +409,7 @@ describe('hostile input through Slack', () => {
     await expectPrivately(intrusions[3]?.payload ?? {}, 'cancel.not_yours');
 
     // Garbage in place of a job id, on every button.
-    const next = random(7);
+    const next = seededRandom(7);
     const garbage = [
       '',
       '../../etc/passwd',
