@@ -1,5 +1,5 @@
 import { NanoBananaClient } from '../core/api/client.js';
-import { readDotEnv } from '../core/config.js';
+import { environmentWithDotEnv } from '../core/config.js';
 import { ConfigError, createLogger, loadConfig } from '../core/index.js';
 import { startService } from '../service/service.js';
 import { type CliContext, EXIT_FAILED, EXIT_OK } from './context.js';
@@ -21,7 +21,7 @@ export async function startCommand(args: readonly string[], context: CliContext)
     return EXIT_OK;
   }
   // The same view of the settings the configuration has: .env first, the environment over it.
-  const environment = { ...readDotEnv(context.cwd), ...withoutUndefined(context.env) };
+  const environment = environmentWithDotEnv(context.env, context.cwd);
   const platforms = enabledPlatforms(environment);
   if (platforms.length === 0) {
     context.stderr.write(
@@ -108,12 +108,4 @@ async function checkApiToken(apiToken: string, baseUrl: string): Promise<string 
   } finally {
     await client.close();
   }
-}
-
-function withoutUndefined(environment: CliContext['env']): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(environment).filter(
-      (entry): entry is [string, string] => entry[1] !== undefined,
-    ),
-  );
 }

@@ -115,11 +115,19 @@ export function readDotEnv(directory: string): Record<string, string> {
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
+/** The settings as the configuration sees them: `.env` first, the environment over it. */
+export function environmentWithDotEnv(
+  environment: Environment,
+  directory: string,
+): Record<string, string> {
+  return { ...readDotEnv(directory), ...withoutUndefined(environment) };
+}
+
 export function loadConfig(
   environment: Environment = process.env,
   directory: string = process.cwd(),
 ): Config {
-  const merged = { ...readDotEnv(directory), ...withoutUndefined(environment) };
+  const merged = environmentWithDotEnv(environment, directory);
   const parsed = environmentSchema.safeParse(merged);
   if (!parsed.success) {
     throw new ConfigError(describeIssues(parsed.error));

@@ -6,6 +6,7 @@ import {
   type InputReference,
   type Job,
   type JobError,
+  type Locale,
   NanoBananaError,
   type PlatformAdapter,
   type ProgressEvent,
@@ -71,52 +72,40 @@ async function notify(runtime: DiscordRuntime, job: Job, event: ProgressEvent): 
         'Progress edit failed',
       );
     });
+  if (event.kind === 'failed') {
+    await runtime.throttle.final(job.id, () => reportFailure(runtime, job, current(), event.error));
+    return;
+  }
+  if (event.kind === 'cancelled') {
+    await runtime.throttle.final(
+      job.id,
+      edit(progressBody(locale, translate(locale, 'job.cancelled'))),
+    );
+    return;
+  }
+  runtime.throttle.schedule(job.id, edit(progressOf(job, locale, event)));
+}
+
+/** The progress message for an event that is not the last word. */
+function progressOf(
+  job: Job,
+  locale: Locale,
+  event: Exclude<ProgressEvent, { kind: 'failed' | 'cancelled' }>,
+): MessageBody {
   switch (event.kind) {
     case 'queued':
-      runtime.throttle.schedule(job.id, edit(queuedBody(job, locale, event.position)));
-      return;
+      return queuedBody(job, locale, event.position);
     case 'paused':
-      runtime.throttle.schedule(
-        job.id,
-        edit(progressBody(locale, translate(locale, 'job.paused'), { job })),
-      );
-      return;
+      return progressBody(locale, translate(locale, 'job.paused'), { job });
     case 'started':
-      runtime.throttle.schedule(
-        job.id,
-        edit(progressBody(locale, discordText(locale, 'progress.started'))),
-      );
-      return;
+      return progressBody(locale, discordText(locale, 'progress.started'));
     case 'running':
-      runtime.throttle.schedule(
-        job.id,
-        edit(
-          progressBody(
-            locale,
-            discordText(locale, 'progress.running', {
-              elapsed: elapsedText(locale, event.elapsedMs),
-            }),
-          ),
-        ),
+      return progressBody(
+        locale,
+        discordText(locale, 'progress.running', { elapsed: elapsedText(locale, event.elapsedMs) }),
       );
-      return;
     case 'timeout':
-      runtime.throttle.schedule(
-        job.id,
-        edit(progressBody(locale, translate(locale, 'job.timeout_notice'))),
-      );
-      return;
-    case 'cancelled':
-      await runtime.throttle.final(
-        job.id,
-        edit(progressBody(locale, translate(locale, 'job.cancelled'))),
-      );
-      return;
-    case 'failed':
-      await runtime.throttle.final(job.id, () =>
-        reportFailure(runtime, job, current(), event.error),
-      );
-      return;
+      return progressBody(locale, translate(locale, 'job.timeout_notice'));
   }
 }
 
