@@ -82,9 +82,6 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       serverId: message.guildId ?? undefined,
       channelId: message.channelId,
       locale,
-      requesterIsAdmin:
-        runtime.engine.isAdmin(message.author.id) ||
-        (message.member?.permissions.has('Administrator') ?? false),
       action: images.length > 0 ? 'edit' : 'generate',
       prompt: parsed.prompt,
       options: {
