@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/core/index.js';
 import type { FakeSlackMessage } from './fakes/slack/index.js';
-import { pngOf, type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
+import { type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
 
 /**
  * Who may do what on Slack, and what users' text may not do (issue 9): a workspace admin is a
