@@ -229,6 +229,25 @@ describe('Discord answers', () => {
     );
   });
 
+  it('escapes what a user typed when a public reply quotes it', async () => {
+    await start();
+    const message = fake.postUserMessage({
+      authorId: MEMBER,
+      content: `<@${fake.botUserId}> a cat --model [Re-authorise](https://evil.example)`,
+    });
+    const reply = await fake.waitFor(
+      () =>
+        fake
+          .messages(fake.channelId)
+          .find((candidate) => candidate.message_reference?.message_id === message.id),
+      { description: 'the reply to the message' },
+    );
+    expect(reply.content).toMatch(
+      /^I don’t know the model “\\\[Re-authorise\]\(https:\/\/evil\.example\)”\. Available models: /,
+    );
+    expect(createsWith('a cat')).toHaveLength(0);
+  });
+
   it('answers a command it does not know within 3 s, privately', async () => {
     await start({}, { ackDeadlineMs: 3_000 });
     const interaction = fake.sendSlashCommand({ name: 'retired-command', userId: MEMBER });

@@ -17,7 +17,6 @@ import {
   TextInputStyle,
 } from 'discord.js';
 import {
-  describeError,
   type Job,
   type Locale,
   MAX_INPUT_IMAGES,
@@ -29,6 +28,7 @@ import {
 import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { discordCode } from './delivery.js';
+import { describeFailure } from './describe.js';
 import {
   type ChannelKind,
   type InteractionDestination,
@@ -91,7 +91,7 @@ export class InteractionHandler {
         'Interaction failed',
       );
       if (interaction.isRepliable())
-        await this.#sayPrivately(interaction, describeError(error, interaction.locale)).catch(
+        await this.#sayPrivately(interaction, describeFailure(error, interaction.locale)).catch(
           () => {},
         );
     }
@@ -104,7 +104,7 @@ export class InteractionHandler {
     try {
       parsed = parsePromptFlags(interaction.options.getString('prompt', true), catalog);
     } catch (error) {
-      await this.#sayPrivately(interaction, describeError(error, locale));
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     if (parsed.help) return this.#help(interaction);
@@ -276,7 +276,7 @@ export class InteractionHandler {
     try {
       flags = parsePromptFlags(change, this.#runtime.config.catalog);
     } catch (error) {
-      await this.#sayPrivately(interaction, describeError(error, locale));
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     const draft = this.#draft(interaction, {
@@ -349,7 +349,7 @@ export class InteractionHandler {
     try {
       engine.check({ ...draft, destination: undefined });
     } catch (error) {
-      await this.#sayPrivately(interaction, describeError(error, locale));
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     const permissions = interaction.appPermissions;
@@ -371,7 +371,7 @@ export class InteractionHandler {
     try {
       submitted = engine.submit({ ...draft, destination });
     } catch (error) {
-      await interaction.editReply({ content: describeError(error, locale) });
+      await interaction.editReply({ content: describeFailure(error, locale) });
       return;
     }
     if (!submitted.created) return;
