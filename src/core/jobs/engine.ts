@@ -298,8 +298,8 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     checkBlockedWords(this.#access, validated.prompt);
     const images = validated.count ?? 1;
     const day = utcDay(this.#clock.now());
-    // Only the operator admins skip the daily quotas. A platform's own admin flag (a Discord
-    // server's Administrator, a Slack workspace admin) spends nothing extra: anyone can make a
+    // Only the operator admins skip the daily quotas. A platform's own admins (a Discord
+    // server's Administrator, a Slack workspace admin) get no exemption: anyone can create a
     // server and invite the bot, and the credits are the operator's.
     const isAdmin = this.isAdmin(request.requesterId);
     if (!isAdmin) {
