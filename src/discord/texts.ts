@@ -15,7 +15,7 @@ const en = {
   'result.no_thread':
     '(I couldn’t open a thread here: I need the Create Public Threads permission.)',
   'reply.no_image_other_user':
-    'I can’t see the image in that message: Discord only shows me images in messages that mention me, unless an admin enables the Message Content intent. Right-click the message → **Apps** → **Edit image** instead.',
+    'I can’t see the image in that message: Discord only shows me images in messages that mention me, unless the bot’s operator enables the Message Content intent. Right-click the message → **Apps** → **Edit image** instead.',
   'reply.no_image':
     'I found no image to edit there. Attach one, or reply to a message with an image.',
   'reply.no_image_in_thread': 'I found no image in this thread to edit.',
@@ -24,7 +24,7 @@ const en = {
   'attachment.missing':
     'Discord didn’t send me the image you attached. Please attach it again; nothing was made.',
   'permission.missing':
-    'I’m missing a permission in this channel: **{permission}**. Ask an admin to grant it, then try again.',
+    'I’m missing a permission in this channel: **{permission}**. Ask a server admin to grant it, then try again.',
   'permission.archived':
     'This thread is archived, so I can’t post in it. Unarchive it or use another channel.',
   'delete.done': 'Deleted.',
@@ -65,7 +65,7 @@ const fr: Record<DiscordTextKey, string> = {
   'result.no_thread':
     '(Je n’ai pas pu ouvrir de fil ici\u202F: il me faut la permission Créer des fils publics.)',
   'reply.no_image_other_user':
-    'Je ne vois pas l’image de ce message\u202F: Discord ne me montre que les images des messages qui me mentionnent, sauf si un administrateur active l’intent Message Content. Faites plutôt clic droit sur le message → **Applications** → **Edit image**.',
+    'Je ne vois pas l’image de ce message\u202F: Discord ne me montre que les images des messages qui me mentionnent, sauf si l’opérateur du bot active l’intent Message Content. Faites plutôt clic droit sur le message → **Applications** → **Edit image**.',
   'reply.no_image':
     'Je n’ai trouvé aucune image à modifier. Joignez-en une, ou répondez à un message qui en contient.',
   'reply.no_image_in_thread': 'Je n’ai trouvé aucune image à modifier dans ce fil.',
@@ -76,7 +76,7 @@ const fr: Record<DiscordTextKey, string> = {
   'attachment.missing':
     'Discord ne m’a pas transmis l’image jointe. Joignez-la de nouveau\u202F; rien n’a été créé.',
   'permission.missing':
-    'Il me manque une permission dans ce salon\u202F: **{permission}**. Demandez à un administrateur de l’accorder, puis réessayez.',
+    'Il me manque une permission dans ce salon\u202F: **{permission}**. Demandez à un administrateur du serveur de l’accorder, puis réessayez.',
   'permission.archived':
     'Ce fil est archivé, je ne peux pas y écrire. Désarchivez-le ou utilisez un autre salon.',
   'delete.done': 'Supprimé.',
