@@ -191,6 +191,18 @@ describe('JobEngine', () => {
     );
   });
 
+  it('exempts only the operator admins from quotas: an admin flag in the request skips nothing', () => {
+    const { engine } = engineFor({ quotas: { perUser: 1, perServer: 0, total: 0 } });
+    engine.submit(request('her one image'));
+    // What an adapter used to pass for a platform's own admins (a Discord server's Administrator).
+    const claimed = { ...request('claimed'), requesterIsAdmin: true };
+    expect(refusal(() => engine.check(claimed)).code).toBe('quota_exceeded');
+    expect(refusal(() => engine.submit(claimed)).code).toBe('quota_exceeded');
+    const operator = engine.submit(request('operator', { requesterId: 'admin' }));
+    expect(engine.submit(request('operator again', { requesterId: 'admin' })).created).toBe(true);
+    expect(operator.job).toMatchObject({ requesterIsAdmin: true, reservedImages: 0 });
+  });
+
   it('makes one job of the same platform event, even past a quota', async () => {
     const { engine } = engineFor({ quotas: { perUser: 1, perServer: 0, total: 0 } });
     const first = engine.submit(request('dedup', { dedupKey: 'slack:C1:123.456' }));

@@ -610,7 +610,7 @@ describe('the Slack bot over HTTP, end to end', () => {
       use.ephemeralsTo(BOB).find((m) => m.text.includes('can delete them')),
     );
     expect(refusal.text).toBe(
-      'Only the person who asked for these images, or an admin, can delete them.',
+      'Only the person who asked for these images, or a workspace admin, can delete them.',
     );
     expect(use.resultFiles(original)).toHaveLength(1);
 

@@ -4,6 +4,7 @@ import {
   type ButtonInteraction,
   ChannelType,
   type ChatInputCommandInteraction,
+  escapeMarkdown,
   type Interaction,
   type MessageContextMenuCommandInteraction,
   MessageFlags,
@@ -16,7 +17,6 @@ import {
   TextInputStyle,
 } from 'discord.js';
 import {
-  describeError,
   type Job,
   type Locale,
   MAX_INPUT_IMAGES,
@@ -28,6 +28,7 @@ import {
 import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { discordCode } from './delivery.js';
+import { describeFailure } from './describe.js';
 import {
   type ChannelKind,
   type InteractionDestination,
@@ -66,15 +67,19 @@ export class InteractionHandler {
 
   async handle(interaction: Interaction): Promise<void> {
     try {
-      if (interaction.isChatInputCommand()) {
-        if (interaction.commandName === IMAGINE) await this.#imagine(interaction);
-        else if (interaction.commandName === USAGE) await this.#usage(interaction);
-        else if (interaction.commandName === HELP) await this.#help(interaction);
+      if (interaction.isChatInputCommand() && interaction.commandName === IMAGINE) {
+        await this.#imagine(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === USAGE) {
+        await this.#usage(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === HELP) {
+        await this.#help(interaction);
       } else if (
         interaction.isMessageContextMenuCommand() &&
         interaction.commandName === EDIT_IMAGE
       ) {
         await this.#editFromContextMenu(interaction);
+      } else if (interaction.isCommand()) {
+        await this.#unavailable(interaction, interaction.commandName);
       } else if (interaction.isButton()) {
         await this.#button(interaction);
       } else if (interaction.isModalSubmit()) {
@@ -86,7 +91,7 @@ export class InteractionHandler {
         'Interaction failed',
       );
       if (interaction.isRepliable())
-        await this.#sayPrivately(interaction, describeError(error, interaction.locale)).catch(
+        await this.#sayPrivately(interaction, describeFailure(error, interaction.locale)).catch(
           () => {},
         );
     }
@@ -99,19 +104,26 @@ export class InteractionHandler {
     try {
       parsed = parsePromptFlags(interaction.options.getString('prompt', true), catalog);
     } catch (error) {
-      await this.#sayPrivately(interaction, describeError(error, locale));
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     if (parsed.help) return this.#help(interaction);
     if (parsed.usage) return this.#usage(interaction);
     const images: ImageReference[] = [];
     for (const name of ['image', 'image2', 'image3']) {
-      const attachment = interaction.options.getAttachment(name);
-      if (attachment === null) continue;
+      const option = interaction.options.get(name);
+      if (option === null) continue;
+      // An option naming an attachment Discord did not resolve is a broken request, not a text
+      // prompt: going on without the image would make a paid generate nobody asked for.
+      const attachment = option.attachment;
+      if (attachment === undefined) {
+        await this.#sayPrivately(interaction, discordText(locale, 'attachment.missing'));
+        return;
+      }
       if (!isImageAttachment(attachment)) {
         await this.#sayPrivately(
           interaction,
-          discordText(locale, 'attachment.not_image', { name: attachment.name }),
+          discordText(locale, 'attachment.not_image', { name: escapeMarkdown(attachment.name) }),
         );
         return;
       }
@@ -119,7 +131,7 @@ export class InteractionHandler {
         await this.#sayPrivately(
           interaction,
           discordText(locale, 'attachment.too_large', {
-            name: attachment.name,
+            name: escapeMarkdown(attachment.name),
             size: megabytes(attachment.size),
             max: megabytes(MAX_ATTACHMENT_BYTES),
           }),
@@ -151,7 +163,7 @@ export class InteractionHandler {
         ? translate(locale, 'usage.unlimited')
         : translate(locale, 'usage.remaining', { images: Math.min(...left) }),
     ];
-    if (this.#isAdmin(interaction) && usage.topUsers.length > 0) {
+    if (this.#seesTopUsers(interaction) && usage.topUsers.length > 0) {
       lines.push(
         discordText(locale, 'usage.top', {
           list: usage.topUsers.map((entry) => `<@${entry.requesterId}> ${entry.images}`).join(', '),
@@ -168,6 +180,22 @@ export class InteractionHandler {
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
     })}`;
     await this.#sayPrivately(interaction, text);
+  }
+
+  /**
+   * A command this process does not know: left registered after `DISCORD_GUILD_IDS` changed, or
+   * sent to an older process during a rollout. Answered, so that the member does not see "The
+   * application did not respond".
+   */
+  async #unavailable(interaction: RepliableInteraction, commandName: string): Promise<void> {
+    this.#runtime.logger.info(
+      { interactionId: interaction.id, command: commandName },
+      'An unknown command was used',
+    );
+    await this.#sayPrivately(
+      interaction,
+      discordText(resolveLocale(interaction.locale), 'command.unavailable'),
+    );
   }
 
   async #editFromContextMenu(interaction: MessageContextMenuCommandInteraction): Promise<void> {
@@ -248,7 +276,7 @@ export class InteractionHandler {
     try {
       flags = parsePromptFlags(change, this.#runtime.config.catalog);
     } catch (error) {
-      await this.#sayPrivately(interaction, describeError(error, locale));
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     const draft = this.#draft(interaction, {
@@ -284,8 +312,10 @@ export class InteractionHandler {
   }
 
   async #delete(interaction: ButtonInteraction, job: Job, locale: Locale): Promise<void> {
-    const manages = interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
-    if (!this.#runtime.engine.mayDelete(job, interaction.user.id, manages)) {
+    // Moderators: Manage Messages in this server (Administrator implies it).
+    const moderator =
+      interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
+    if (!this.#runtime.engine.mayDelete(job, interaction.user.id, moderator)) {
       await this.#sayPrivately(interaction, discordText(locale, 'delete.refused'));
       return;
     }
@@ -319,7 +349,7 @@ export class InteractionHandler {
     try {
       engine.check({ ...draft, destination: undefined });
     } catch (error) {
-      await this.#sayPrivately(interaction, describeError(error, locale));
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     const permissions = interaction.appPermissions;
@@ -341,7 +371,7 @@ export class InteractionHandler {
     try {
       submitted = engine.submit({ ...draft, destination });
     } catch (error) {
-      await interaction.editReply({ content: describeError(error, locale) });
+      await interaction.editReply({ content: describeFailure(error, locale) });
       return;
     }
     if (!submitted.created) return;
@@ -384,7 +414,6 @@ export class InteractionHandler {
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId ?? '',
       locale: interaction.locale,
-      requesterIsAdmin: this.#isAdmin(interaction),
       action: fields.images.length > 0 ? 'edit' : 'generate',
       prompt: fields.prompt,
       options: {
@@ -406,7 +435,6 @@ export class InteractionHandler {
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId,
       locale: interaction.locale,
-      requesterIsAdmin: this.#isAdmin(interaction),
       action: parent.action,
       prompt: parent.prompt,
       options: parent.options,
@@ -429,7 +457,11 @@ export class InteractionHandler {
     };
   }
 
-  #isAdmin(interaction: RepliableInteraction): boolean {
+  /**
+   * The top users of the day are shown to operator admins and to the server's Administrators: it
+   * is who spends in their server, and seeing it spends nothing.
+   */
+  #seesTopUsers(interaction: RepliableInteraction): boolean {
     return (
       this.#runtime.engine.isAdmin(interaction.user.id) ||
       (interaction.memberPermissions?.has(PermissionFlagsBits.Administrator) ?? false)

@@ -6,13 +6,13 @@ import {
   Routes,
 } from 'discord.js';
 import {
-  describeError,
   MAX_INPUT_IMAGES,
   type NewJob,
   parsePromptFlags,
   resolveLocale,
   translate,
 } from '../core/index.js';
+import { describeFailure } from './describe.js';
 import { readDestination } from './destination.js';
 import { type ImageReference, imagesOfMessage, toInputReference } from './images.js';
 import { channelKind, DEFAULT_UPLOAD_LIMIT } from './interactions.js';
@@ -82,9 +82,6 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       serverId: message.guildId ?? undefined,
       channelId: message.channelId,
       locale,
-      requesterIsAdmin:
-        runtime.engine.isAdmin(message.author.id) ||
-        (message.member?.permissions.has('Administrator') ?? false),
       action: images.length > 0 ? 'edit' : 'generate',
       prompt: parsed.prompt,
       options: {
@@ -129,7 +126,7 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       }
     });
   } catch (error) {
-    await reply(describeError(error, locale)).catch((failure: unknown) => {
+    await reply(describeFailure(error, locale)).catch((failure: unknown) => {
       runtime.logger.warn({ err: failure, messageId: message.id }, 'Could not answer a message');
     });
   }

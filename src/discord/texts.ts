@@ -15,18 +15,20 @@ const en = {
   'result.no_thread':
     '(I couldn’t open a thread here: I need the Create Public Threads permission.)',
   'reply.no_image_other_user':
-    'I can’t see the image in that message: Discord only shows me images in messages that mention me, unless an admin enables the Message Content intent. Right-click the message → **Apps** → **Edit image** instead.',
+    'I can’t see the image in that message: Discord only shows me images in messages that mention me, unless the bot’s operator enables the Message Content intent. Right-click the message → **Apps** → **Edit image** instead.',
   'reply.no_image':
     'I found no image to edit there. Attach one, or reply to a message with an image.',
   'reply.no_image_in_thread': 'I found no image in this thread to edit.',
   'attachment.not_image': '“{name}” isn’t an image I can use (PNG, JPEG, WebP or GIF).',
   'attachment.too_large': '“{name}” is too large ({size}); the limit is {max}.',
+  'attachment.missing':
+    'Discord didn’t send me the image you attached. Please attach it again; nothing was made.',
   'permission.missing':
-    'I’m missing a permission in this channel: **{permission}**. Ask an admin to grant it, then try again.',
+    'I’m missing a permission in this channel: **{permission}**. Ask a server admin to grant it, then try again.',
   'permission.archived':
     'This thread is archived, so I can’t post in it. Unarchive it or use another channel.',
   'delete.done': 'Deleted.',
-  'delete.refused': 'Only the person who asked, or an admin, can delete this result.',
+  'delete.refused': 'Only the person who asked, or a moderator, can delete this result.',
   'cancel.not_yours': 'Only the person who asked can cancel this.',
   'cancel.too_late': 'Too late to cancel: this one has already started.',
   gone: 'That result is no longer available.',
@@ -46,6 +48,7 @@ const en = {
   'command.private': 'Only you see the result',
   'command.usage': 'How many images you have left today',
   'command.help': 'How to use the bot',
+  'command.unavailable': 'This command is not available. Type / to see the bot’s commands.',
   'elapsed.seconds': '{seconds} s',
 };
 
@@ -62,7 +65,7 @@ const fr: Record<DiscordTextKey, string> = {
   'result.no_thread':
     '(Je n’ai pas pu ouvrir de fil ici\u202F: il me faut la permission Créer des fils publics.)',
   'reply.no_image_other_user':
-    'Je ne vois pas l’image de ce message\u202F: Discord ne me montre que les images des messages qui me mentionnent, sauf si un administrateur active l’intent Message Content. Faites plutôt clic droit sur le message → **Applications** → **Edit image**.',
+    'Je ne vois pas l’image de ce message\u202F: Discord ne me montre que les images des messages qui me mentionnent, sauf si l’opérateur du bot active l’intent Message Content. Faites plutôt clic droit sur le message → **Applications** → **Edit image**.',
   'reply.no_image':
     'Je n’ai trouvé aucune image à modifier. Joignez-en une, ou répondez à un message qui en contient.',
   'reply.no_image_in_thread': 'Je n’ai trouvé aucune image à modifier dans ce fil.',
@@ -70,13 +73,15 @@ const fr: Record<DiscordTextKey, string> = {
     '«\u202F{name}\u202F» n’est pas une image utilisable (PNG, JPEG, WebP ou GIF).',
   'attachment.too_large':
     '«\u202F{name}\u202F» est trop lourd ({size})\u202F; la limite est de {max}.',
+  'attachment.missing':
+    'Discord ne m’a pas transmis l’image jointe. Joignez-la de nouveau\u202F; rien n’a été créé.',
   'permission.missing':
-    'Il me manque une permission dans ce salon\u202F: **{permission}**. Demandez à un administrateur de l’accorder, puis réessayez.',
+    'Il me manque une permission dans ce salon\u202F: **{permission}**. Demandez à un administrateur du serveur de l’accorder, puis réessayez.',
   'permission.archived':
     'Ce fil est archivé, je ne peux pas y écrire. Désarchivez-le ou utilisez un autre salon.',
   'delete.done': 'Supprimé.',
   'delete.refused':
-    'Seule la personne qui a demandé, ou un administrateur, peut supprimer ce résultat.',
+    'Seule la personne qui a demandé, ou un modérateur, peut supprimer ce résultat.',
   'cancel.not_yours': 'Seule la personne qui a demandé peut annuler.',
   'cancel.too_late': 'Trop tard pour annuler\u202F: c’est déjà commencé.',
   gone: 'Ce résultat n’est plus disponible.',
@@ -96,6 +101,8 @@ const fr: Record<DiscordTextKey, string> = {
   'command.private': 'Vous seul voyez le résultat',
   'command.usage': 'Combien d’images il vous reste aujourd’hui',
   'command.help': 'Comment utiliser le bot',
+  'command.unavailable':
+    'Cette commande n’est pas disponible. Tapez / pour voir les commandes du bot.',
   'elapsed.seconds': '{seconds}\u202Fs',
 };
 

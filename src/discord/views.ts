@@ -3,6 +3,7 @@ import {
   type APIButtonComponent,
   ButtonStyle,
   ComponentType,
+  escapeMarkdown,
   type RESTPatchAPIWebhookWithTokenMessageJSONBody,
 } from 'discord.js';
 import { type Job, type JobError, type Locale, translate } from '../core/index.js';
@@ -111,7 +112,7 @@ export interface ResultNotes {
 
 export function resultContent(job: Job, locale: Locale, now: number, notes: ResultNotes): string {
   const lines = [
-    discordText(locale, 'result.header', { prompt: truncate(oneLine(job.prompt), 300) }),
+    discordText(locale, 'result.header', { prompt: boldSafe(truncate(oneLine(job.prompt), 300)) }),
     discordText(locale, 'result.details', {
       mention: mention(job),
       model: job.options.model,
@@ -140,6 +141,14 @@ export function mention(job: Job): string {
 export function truncate(text: string, max: number): string {
   const characters = [...text];
   return characters.length <= max ? text : `${characters.slice(0, max - 1).join('')}…`;
+}
+
+/**
+ * A prompt shown between `**`: its markdown escaped (masked links too), so that a prompt cannot
+ * close the bold, hide text behind a spoiler or dress a link up as something else.
+ */
+function boldSafe(text: string): string {
+  return escapeMarkdown(text, { maskedLink: true });
 }
 
 function oneLine(text: string): string {

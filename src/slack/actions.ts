@@ -125,7 +125,8 @@ async function openEditModal(runtime: SlackRuntime, press: Press, job: Job): Pro
 
 /**
  * Removes a result: its files, its buttons, and the prompt from the status message. Only the
- * requester, a bot admin (`NANO_BANANA_ADMIN_IDS`) or a workspace admin may.
+ * requester, an operator admin (`NANO_BANANA_ADMIN_IDS`) or a moderator (a workspace admin or
+ * owner) may. Being a moderator spends nothing: their own requests have the quotas of anyone.
  */
 async function deleteResult(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
   const { workspaceAdmin } = await runtime.users.lookup(press.userId);

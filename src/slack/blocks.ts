@@ -1,5 +1,6 @@
 import type { types } from '@slack/bolt';
 import { type JobOptions, translate } from '../core/index.js';
+import { escapeMrkdwn } from './mrkdwn.js';
 import { slackText } from './texts.js';
 
 /**
@@ -49,11 +50,6 @@ export interface RequestSummary {
   readonly locale: string;
 }
 
-/** Slack's mrkdwn reads `&`, `<` and `>` as markup; users' text must not. */
-export function escapeText(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
 function mrkdwn(text: string): types.MrkdwnElement {
   return { type: 'mrkdwn', text };
 }
@@ -90,7 +86,7 @@ export function statusMessage(
   const header = slackText(locale, request.action === 'edit' ? 'status.edit' : 'status.generate', {
     user: request.requesterId,
   });
-  const quoted = escapeText(request.prompt)
+  const quoted = escapeMrkdwn(request.prompt)
     .split('\n')
     .map((line) => `>${line}`)
     .join('\n');
@@ -106,7 +102,7 @@ export function statusMessage(
       elements: [button(ACTION_IDS.cancel, translate(locale, 'button.cancel'), cancelJobId)],
     });
   }
-  const text = `${header} ${escapeText(request.prompt.slice(0, MAX_QUOTE_LENGTH))}\n${status}`;
+  const text = `${header} ${escapeMrkdwn(request.prompt.slice(0, MAX_QUOTE_LENGTH))}\n${status}`;
   return { text, blocks };
 }
 

@@ -1,13 +1,24 @@
 import { describeError, type JobError, NanoBananaError } from '../core/index.js';
 import { SLACK_FILE_PROBLEMS } from './files.js';
+import { escapeMrkdwn } from './mrkdwn.js';
 import { slackText } from './texts.js';
 
 /**
- * One sentence for a user about a failure, in their locale, with the trace id when there is one.
- * The core's catalogue covers every error code; the Slack-only file problems (a sign-in page
- * instead of a file, a file elsewhere than Slack) get their own texts here.
+ * One sentence for a user about a failure, in their locale, with the trace id when there is one,
+ * as mrkdwn (a message's text, a section): it may quote what the user gave (a file's name or
+ * title, a flag, a model name), so it is escaped whole. The catalogue's own texts hold no `<`,
+ * `>` or `&` markup, so escaping the whole sentence changes only the quoted values.
  */
 export function describeFailure(error: unknown, locale: string): string {
+  return escapeMrkdwn(describeFailureText(error, locale));
+}
+
+/**
+ * The same sentence as plain text, for a modal's error field (Slack shows it as it is). The core's
+ * catalogue covers every error code; the Slack-only file problems (a sign-in page instead of a
+ * file, a file elsewhere than Slack) get their own texts here.
+ */
+export function describeFailureText(error: unknown, locale: string): string {
   const params = errorParams(error);
   const name = typeof params?.name === 'string' ? params.name : '';
   if (params?.reason === SLACK_FILE_PROBLEMS.loginPage) {
@@ -19,7 +30,7 @@ export function describeFailure(error: unknown, locale: string): string {
   return describeError(error, locale);
 }
 
-/** The same for a failure stored with a job. */
+/** The mrkdwn sentence for a failure stored with a job. */
 export function describeJobError(error: JobError, locale: string): string {
   return describeFailure(
     new NanoBananaError(error.code, error.code, { params: error.params, traceId: error.traceId }),

@@ -2,7 +2,7 @@ import type { App } from '@slack/bolt';
 import { z } from 'zod';
 import type { InputReference } from '../core/index.js';
 import { editModal, MODAL_FIELDS, SHORTCUT_CALLBACK_ID, VIEW_IDS } from './blocks.js';
-import { describeFailure } from './describe.js';
+import { describeFailureText } from './describe.js';
 import { readDelivery, readDestination } from './destination.js';
 import { imageFiles } from './files.js';
 import { completeFiles, imageInputs } from './inputs.js';
@@ -198,7 +198,8 @@ async function decide(
   try {
     runtime.engine.check({ ...fields, platform: 'slack', destination: undefined });
   } catch (error) {
-    return { kind: 'error', text: describeFailure(error, locale) };
+    // A modal's error field is plain text, not mrkdwn: nothing to escape there.
+    return { kind: 'error', text: describeFailureText(error, locale) };
   }
   const { channel, threadTs, responseUrl } = target;
   return { kind: 'start', request: { fields, channel, threadTs, responseUrl } };

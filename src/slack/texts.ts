@@ -34,7 +34,8 @@ const en = {
     'The app needs the `files:read` scope: ask a workspace admin to add it and reinstall the app.',
   'files.elsewhere': (p) =>
     `I can only read files stored on Slack, and “${p.name}” is somewhere else. Upload the image to Slack instead.`,
-  'delete.not_allowed': 'Only the person who asked for these images, or an admin, can delete them.',
+  'delete.not_allowed':
+    'Only the person who asked for these images, or a workspace admin, can delete them.',
   'cancel.not_yours': 'Only the person who asked can cancel this request.',
   'cancel.too_late': 'It’s too late to cancel: this request has already started.',
   'job.unknown': 'I don’t have this request any more.',
@@ -80,7 +81,7 @@ const fr: Record<SlackTextKey, Template> = {
   'files.elsewhere': (p) =>
     `Je ne lis que les fichiers stockés sur Slack, et «${NNBSP}${p.name}${NNBSP}» est ailleurs. Envoyez plutôt l’image sur Slack.`,
   'delete.not_allowed':
-    'Seule la personne qui a demandé ces images, ou un administrateur, peut les supprimer.',
+    'Seule la personne qui a demandé ces images, ou un administrateur de l’espace de travail, peut les supprimer.',
   'cancel.not_yours': 'Seule la personne qui a fait la demande peut l’annuler.',
   'cancel.too_late': `Trop tard pour annuler${NNBSP}: la demande a déjà commencé.`,
   'job.unknown': 'Je n’ai plus cette demande.',

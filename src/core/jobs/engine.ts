@@ -208,6 +208,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     return this.#store.get(jobId);
   }
 
+  /** Whether the user is an operator admin (`NANO_BANANA_ADMIN_IDS`). */
   isAdmin(userId: string): boolean {
     return this.#access.adminIds.has(userId);
   }
@@ -297,7 +298,10 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     checkBlockedWords(this.#access, validated.prompt);
     const images = validated.count ?? 1;
     const day = utcDay(this.#clock.now());
-    const isAdmin = request.requesterIsAdmin === true || this.isAdmin(request.requesterId);
+    // Only the operator admins skip the daily quotas. A platform's own admins (a Discord
+    // server's Administrator, a Slack workspace admin) get no exemption: anyone can create a
+    // server and invite the bot, and the credits are the operator's.
+    const isAdmin = this.isAdmin(request.requesterId);
     if (!isAdmin) {
       checkQuota(this.#store, this.#quotas, {
         day,
@@ -309,7 +313,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     return { validated, images, day, isAdmin };
   }
 
-  /** Cancels a waiting job. Only its requester (or an admin) may. */
+  /** Cancels a waiting job. Only its requester (or an operator admin) may. */
   cancel(jobId: string, userId: string): 'cancelled' | 'not_found' | 'not_yours' | 'too_late' {
     const job = this.#store.get(jobId);
     if (job === undefined) return 'not_found';
@@ -342,9 +346,13 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     };
   }
 
-  /** Whether a user may delete a job's result: its requester, or an admin. */
-  mayDelete(job: Job, userId: string, platformAdmin: boolean): boolean {
-    return job.requesterId === userId || platformAdmin || this.isAdmin(userId);
+  /**
+   * Whether a user may delete a job's result: its requester, a moderator (the adapter knows who
+   * moderates where it is: Manage Messages on Discord, a workspace admin on Slack), or an
+   * operator admin. Deleting spends nothing, so moderators may.
+   */
+  mayDelete(job: Job, userId: string, moderator: boolean): boolean {
+    return job.requesterId === userId || moderator || this.isAdmin(userId);
   }
 
   /** Forgets what the store keeps of a result (after the adapter removed its messages). */

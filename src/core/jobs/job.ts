@@ -64,7 +64,7 @@ export interface Job {
   readonly serverId: string | undefined;
   readonly channelId: string;
   readonly locale: string;
-  /** The requester was an admin when asking (quota-exempt). */
+  /** The requester was an operator admin when asking (quota-exempt). */
   readonly requesterIsAdmin: boolean;
   readonly action: ImageAction;
   readonly prompt: string;
@@ -97,7 +97,10 @@ export interface Job {
   readonly timeoutNotified: boolean;
 }
 
-/** What an adapter gives to create a job; the engine fills in the rest. */
+/**
+ * What an adapter gives to create a job; the engine fills in the rest. There is no admin flag:
+ * the engine itself knows the operator admins by their ids, and nothing else skips a quota.
+ */
 export interface NewJob {
   readonly platform: string;
   readonly dedupKey?: string | undefined;
@@ -105,7 +108,6 @@ export interface NewJob {
   readonly serverId?: string | undefined;
   readonly channelId: string;
   readonly locale: string;
-  readonly requesterIsAdmin?: boolean;
   readonly action: ImageAction;
   readonly prompt: string;
   readonly options: JobOptions;
@@ -165,7 +167,7 @@ export interface JobStore {
   listByState(states: readonly JobState[]): Job[];
   /** Images reserved on that day by the scope (a user, a server, or everyone). */
   reservedImages(scope: QuotaScope): number;
-  /** The users who reserved most images that day, for admins. */
+  /** The users who reserved most images that day, for moderators and operator admins. */
   topUsers(
     day: string,
     serverId: string | undefined,

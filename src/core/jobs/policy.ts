@@ -3,7 +3,7 @@ import type { JobStore } from './job.js';
 
 /** Who may ask, where, for what; every refusal here is polite and sends nothing to the API. */
 export interface AccessPolicy {
-  /** User ids (any platform) who are admins: quota-exempt, may delete any result. */
+  /** The operator admins' user ids (any platform): quota-exempt, may delete any result. */
   readonly adminIds: ReadonlySet<string>;
   /** When set, only these servers (guilds, workspaces) may use the bot. */
   readonly allowedServers: ReadonlySet<string> | undefined;
