@@ -9,8 +9,10 @@ import {
   resolveInput,
   toInputReference,
 } from '../src/discord/images.js';
+import { DISCORD_IMAGE_ORIGINS } from '../src/discord/settings.js';
 
 const HOUR = 3_600_000;
+const CDN = [...DISCORD_IMAGE_ORIGINS];
 const link = (expiresAtMs: number) =>
   `https://cdn.discordapp.com/attachments/1/2/cat.png?ex=${Math.floor(expiresAtMs / 1000).toString(16)}&is=0&hm=abc&`;
 
@@ -67,12 +69,12 @@ describe('Discord input images', () => {
     const reference = toInputReference({ url: link(now - HOUR), name: 'cat.png', size: 1000 });
     if (reference.kind !== 'platform') throw new Error('expected a platform reference');
     const stale = readReference(reference.ref);
-    expect(await resolveInput(rest, stale, AbortSignal.timeout(5000), now)).toEqual({
+    expect(await resolveInput(rest, stale, AbortSignal.timeout(5000), now, CDN)).toEqual({
       kind: 'url',
       url: `${stale.url}fresh=1`,
     });
     const fresh = { url: link(now + 20 * HOUR), name: 'cat.png', size: 1000 };
-    expect(await resolveInput(rest, fresh, AbortSignal.timeout(5000), now)).toEqual({
+    expect(await resolveInput(rest, fresh, AbortSignal.timeout(5000), now, CDN)).toEqual({
       kind: 'url',
       url: fresh.url,
     });
@@ -86,6 +88,7 @@ describe('Discord input images', () => {
       { url: `${origin}/big.png`, name: 'big.png', size: big.length },
       AbortSignal.timeout(10_000),
       Date.now(),
+      [origin],
     );
     expect(input.kind).toBe('bytes');
     expect(input.kind === 'bytes' && input.bytes.length).toBe(big.length);
