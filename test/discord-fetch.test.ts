@@ -148,9 +148,12 @@ describe('Discord embedded images', () => {
       content: 'holder',
       attachments: [{ filename: 'proxied.png', bytes: await png('#00aa00') }],
     });
-    const read = await fetch(`${fake.apiUrl}/v10/channels/${fake.channelId}/messages/${holder.id}`, {
-      headers: { authorization: `Bot ${fake.botToken}` },
-    });
+    const read = await fetch(
+      `${fake.apiUrl}/v10/channels/${fake.channelId}/messages/${holder.id}`,
+      {
+        headers: { authorization: `Bot ${fake.botToken}` },
+      },
+    );
     const proxied = ((await read.json()) as { attachments: { proxy_url: string }[] }).attachments[0]
       ?.proxy_url;
     expect(proxied).toMatch(new RegExp(`^${fake.cdnUrl}/`));
