@@ -112,13 +112,10 @@ export async function downloadImage(
             next.origin === first.origin));
       if (!allowed) throw refused(host, 'redirect');
       if (hop >= MAX_REDIRECTIONS) {
-        throw new NanoBananaError(
-          'upstream_error',
-          `Downloading from ${host} redirected too often`,
-          {
-            params: { reason: 'too_many_redirects' },
-          },
-        );
+        const message = `Downloading from ${host} redirected too often`;
+        throw new NanoBananaError('upstream_error', message, {
+          params: { reason: 'too_many_redirects' },
+        });
       }
       current = next;
     }
