@@ -185,8 +185,14 @@ describe('downloading from outside the trusted origins', () => {
     expect(shut.message.replace(String(closedPort), 'PORT')).toBe(
       open.message.replace(String(metadata.port), 'PORT'),
     );
-    const ipv6 = await caught(downloadImage('http://[::1]:9/latest/meta-data/', options));
-    expect(ipv6.params).toEqual({ reason: 'blocked_address' });
+    // Other spellings of loopback, as URL parsing normalises them.
+    for (const host of ['[::1]', '[::ffff:127.0.0.1]', '0x7f000001', '2130706433', '127.1']) {
+      const error = await caught(
+        downloadImage(`http://${host}:${metadata.port}/latest/meta-data/`, options),
+      );
+      expect([host, error.params]).toEqual([host, { reason: 'blocked_address' }]);
+    }
+    expect(metadata.seen).toEqual([]);
   });
 
   it('never connects to a host name that resolves to a loopback address', async () => {
