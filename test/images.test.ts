@@ -481,13 +481,15 @@ describe('downloadImage', () => {
       else route(request, response);
     });
     base = `http://127.0.0.1:${await listen(server)}`;
+    // A loopback test server is reached only as a trusted origin (see test/download-guard.test.ts).
+    options.trustedOrigins.push(base);
   });
 
   afterAll(async () => {
     await close(server);
   });
 
-  const options = { maxBytes: 1_000_000, timeoutMs: 5_000 };
+  const options = { maxBytes: 1_000_000, timeoutMs: 5_000, trustedOrigins: [] as string[] };
 
   it('downloads an image through the given dispatcher, with headers and redirects', async () => {
     const dispatcher = new Agent();
@@ -547,7 +549,10 @@ describe('downloadImage', () => {
 
   it('reports a refused connection as a retryable network error', async () => {
     const port = await closedPort();
-    const error = await caught(downloadImage(`http://127.0.0.1:${port}/x.png`, options));
+    const origin = `http://127.0.0.1:${port}`;
+    const error = await caught(
+      downloadImage(`${origin}/x.png`, { ...options, trustedOrigins: [origin] }),
+    );
     expect(error).toMatchObject({ code: 'network', retryable: true });
   });
 

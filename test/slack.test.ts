@@ -154,6 +154,7 @@ describe('the Slack settings', () => {
       signingSecret: undefined,
       apiUrl: 'https://slack.com/api/',
       fileOrigins: ['https://files.slack.com'],
+      responseUrlOrigins: ['https://hooks.slack.com'],
       command: '/imagine',
       mode: 'socket',
     });
@@ -170,6 +171,7 @@ describe('the Slack settings', () => {
       mode: 'http',
       apiUrl: 'http://127.0.0.1:9999/api/',
       fileOrigins: ['https://files.slack.com', 'http://127.0.0.1:9999'],
+      responseUrlOrigins: ['https://hooks.slack.com', 'http://127.0.0.1:9999'],
       command: '/draw',
     });
   });
@@ -224,17 +226,18 @@ describe('Slack file downloads', () => {
     };
   }
 
-  it('send the token to the file host only, also across a redirect', async () => {
+  it('send the token to the file host only, and follow a redirect only within it', async () => {
     const png = await pngOf('#123456');
     const elsewhere = await recordingServer(() => ({
       status: 200,
       headers: { 'content-type': 'image/png' },
       body: png,
     }));
-    const slack = await recordingServer(() => ({
-      status: 302,
-      headers: { location: `${elsewhere.origin}/moved.png` },
-    }));
+    const slack = await recordingServer((path) =>
+      path.startsWith('/files-pri/')
+        ? { status: 302, headers: { location: path.replace('/files-pri/', '/moved/') } }
+        : { status: 200, headers: { 'content-type': 'image/png' }, body: png },
+    );
     try {
       const options = { token: 'xoxb-secret', fileOrigins: [slack.origin] };
       const bytes = await downloadSlackFile(
@@ -243,14 +246,43 @@ describe('Slack file downloads', () => {
         options,
       );
       expect(bytes.equals(png)).toBe(true);
-      expect(slack.seen[0]?.headers.authorization).toBe('Bearer xoxb-secret');
-      expect(elsewhere.seen).toHaveLength(1);
-      expect(elsewhere.seen[0]?.headers.authorization).toBeUndefined();
+      expect(slack.seen.map((seen) => [seen.path, seen.headers.authorization])).toEqual([
+        ['/files-pri/T1-F1/a.png', 'Bearer xoxb-secret'],
+        ['/moved/T1-F1/a.png', 'Bearer xoxb-secret'],
+      ]);
 
       await expect(
         downloadSlackFile(`${elsewhere.origin}/direct.png`, 'direct.png', options),
       ).rejects.toMatchObject({ params: { reason: 'slack_file_elsewhere', name: 'direct.png' } });
-      expect(elsewhere.seen).toHaveLength(1);
+      expect(elsewhere.seen).toHaveLength(0);
+    } finally {
+      await slack.close();
+      await elsewhere.close();
+    }
+  });
+
+  it('refuse a redirect off the file host, and read one to Slack’s sign-in as the missing scope', async () => {
+    const elsewhere = await recordingServer(() => ({ status: 200, headers: {} }));
+    const slack = await recordingServer((path) => ({
+      status: 302,
+      headers: {
+        location: path.includes('signin')
+          ? 'https://acme.slack.com/?redir=%2Ffiles-pri%2FT1-F1%2Fa.png'
+          : `${elsewhere.origin}/latest/meta-data/`,
+      },
+    }));
+    try {
+      const options = { token: 'xoxb-secret', fileOrigins: [slack.origin] };
+      await expect(
+        downloadSlackFile(`${slack.origin}/files-pri/T1-F1/a.png`, 'a.png', options),
+      ).rejects.toMatchObject({
+        code: 'invalid_input',
+        params: { reason: 'slack_file_elsewhere', name: 'a.png' },
+      });
+      expect(elsewhere.seen).toHaveLength(0);
+      await expect(
+        downloadSlackFile(`${slack.origin}/files-pri/T1-F1/signin.png`, 'signin.png', options),
+      ).rejects.toMatchObject({ params: { reason: 'slack_login_page', name: 'signin.png' } });
     } finally {
       await slack.close();
       await elsewhere.close();

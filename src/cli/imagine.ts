@@ -9,6 +9,7 @@ import {
   prepareInputImage,
   readImageFile,
 } from '../core/images/index.js';
+import { trustedOrigins } from '../core/net/index.js';
 import { validateRequest } from '../core/request.js';
 import { TaskFollower } from '../core/task-follower.js';
 import { splitArguments } from './arguments.js';
@@ -127,6 +128,8 @@ export async function imagineCommand(
       const file: ImageFile = await downloadImage(image.url, {
         maxBytes: MAX_RESULT_BYTES,
         timeoutMs: DOWNLOAD_TIMEOUT_MS,
+        // The API's own origin as it is (its mock serves results on loopback); others public only.
+        trustedOrigins: trustedOrigins(config.acedata.baseUrl),
         ...(context.stopSignal ? { signal: context.stopSignal } : {}),
       });
       const name = `${slug(request.prompt)}-${shortId(created.taskId)}-${index + 1}.${extension(file.mime)}`;

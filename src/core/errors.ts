@@ -48,6 +48,8 @@ export const INPUT_PROBLEMS = [
   'unknown_flag',
   'missing_flag_value',
   'bad_image_url',
+  /** An input image outside the chat platform's own hosts, or redirected away from them. */
+  'untrusted_image_host',
   'unsupported_image',
   'image_too_large',
   'image_unreadable',

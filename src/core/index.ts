@@ -19,6 +19,7 @@ export {
 export type { ParsedPrompt } from './flags.js';
 export { FLAG_NAMES, parsePromptFlags } from './flags.js';
 export type {
+  DownloadRefusal,
   FittedImage,
   ImageChange,
   ImageFile,
@@ -51,6 +52,7 @@ export {
   outputSize,
   RESOLUTIONS,
 } from './models.js';
+export { isTrustedUrl, originOf, trustedOrigins } from './net/index.js';
 export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from './request.js';
 export { validateRequest } from './request.js';
 export * as settings from './settings.js';

@@ -96,6 +96,10 @@ const en = {
   'input.unknown_flag': 'I don’t know the option {flag}. Valid options: {valid}.',
   'input.missing_flag_value': 'The option {flag} needs a value right after it.',
   'input.bad_image_url': 'One of the input images isn’t a link I can use.',
+  /** `{name}`: the file name, optional. */
+  'input.untrusted_image_host': (p) =>
+    (p.has('name') ? `I can’t fetch “${p.text('name')}”` : 'I can’t fetch one of the images') +
+    ': I only download images stored on this chat platform. Upload the image here instead.',
   'input.unsupported_image': (p) =>
     p.has('name')
       ? `“${p.text('name')}” isn’t an image format I can use. Try PNG, JPEG or WebP.`
@@ -211,6 +215,11 @@ const fr: Record<MessageKey, Template> = {
   'input.unknown_flag': `Je ne connais pas l’option {flag}. Options valides${NNBSP}: {valid}.`,
   'input.missing_flag_value': 'L’option {flag} doit être suivie d’une valeur.',
   'input.bad_image_url': 'L’une des images fournies n’est pas un lien utilisable.',
+  'input.untrusted_image_host': (p) =>
+    (p.has('name')
+      ? `Je ne peux pas récupérer «${NNBSP}${p.text('name')}${NNBSP}»`
+      : 'Je ne peux pas récupérer l’une des images') +
+    `${NNBSP}: je ne télécharge que les images stockées sur cette plateforme de discussion. Envoyez plutôt l’image ici.`,
   'input.unsupported_image': (p) =>
     p.has('name')
       ? `Le format de «${NNBSP}${p.text('name')}${NNBSP}» n’est pas pris en charge. Essayez PNG, JPEG ou WebP.`

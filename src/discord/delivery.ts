@@ -57,7 +57,13 @@ async function fetchInput(
   input: Extract<InputReference, { kind: 'platform' }>,
   signal: AbortSignal,
 ): Promise<InputImage> {
-  return resolveInput(runtime.rest, readReference(input.ref), signal, runtime.now());
+  return resolveInput(
+    runtime.rest,
+    readReference(input.ref),
+    signal,
+    runtime.now(),
+    runtime.settings.imageOrigins,
+  );
 }
 
 async function notify(runtime: DiscordRuntime, job: Job, event: ProgressEvent): Promise<void> {

@@ -5,6 +5,8 @@ import {
   type InputImage,
   type InputReference,
   invalidInput,
+  isNanoBananaError,
+  isTrustedUrl,
   MAX_INPUT_IMAGE_BYTES,
 } from '../core/index.js';
 
@@ -12,7 +14,9 @@ import {
  * Images on Discord, as job inputs. An input is stored as a reference (its CDN URL, name, size);
  * when the job's turn comes a URL that expired is refreshed, and a file over the API's limit is
  * fetched so the core can shrink it. Otherwise the URL goes to the API untouched (Discord's CDN is
- * public).
+ * public). Only Discord's own hosts are ever fetched (`DiscordSettings.imageOrigins`): an embedded
+ * image through Discord's media proxy, never from the address its author wrote, so a message
+ * cannot point the bot at a host of its choosing (an internal address, a metadata service).
  */
 
 const referenceSchema = z.object({
@@ -38,7 +42,11 @@ export function attachmentReference(
   return { url: attachment.url, name: attachment.name, size: attachment.size };
 }
 
-/** The images a message carries: attachments, then embedded images. */
+/**
+ * The images a message carries: attachments, then embedded images by their `proxy_url` (Discord
+ * fetched the original itself and serves a copy from its media proxy; the original `url` is
+ * whatever the message's author wrote). An embed without a proxy copy is left out.
+ */
 export function imagesOfMessage(
   message: Pick<Message, 'attachments' | 'embeds'>,
 ): ImageReference[] {
@@ -47,7 +55,7 @@ export function imagesOfMessage(
     if (isImageAttachment(attachment)) images.push(attachmentReference(attachment));
   }
   for (const embed of message.embeds) {
-    const url = embed.image?.url ?? embed.thumbnail?.url;
+    const url = embed.image?.proxyURL ?? embed.thumbnail?.proxyURL;
     if (url !== undefined) images.push({ url, name: fileNameOf(url) });
   }
   return images;
@@ -86,22 +94,45 @@ export async function refreshLinks(
   return new Map((answer.refreshed_urls ?? []).map((entry) => [entry.original, entry.refreshed]));
 }
 
-/** Turns a stored reference into what the core sends: the URL, or the bytes when too big. */
+/**
+ * Turns a stored reference into what the core sends: the URL, or the bytes when too big. A URL
+ * outside `imageOrigins` (Discord's hosts), or a download redirected away from them, fails with
+ * `invalid_input` / `untrusted_image_host`, which tells the member to upload the image instead.
+ */
 export async function resolveInput(
   rest: REST,
   image: ImageReference,
   signal: AbortSignal,
   now: number,
+  imageOrigins: readonly string[],
 ): Promise<InputImage> {
   let url = image.url;
+  if (!isTrustedUrl(url, imageOrigins)) throw untrustedImage(image.name);
   if (linkExpired(url, now)) url = (await refreshLinks(rest, [url])).get(url) ?? url;
+  if (!isTrustedUrl(url, imageOrigins)) throw untrustedImage(image.name);
   if (image.size !== undefined && image.size <= MAX_INPUT_IMAGE_BYTES) return { kind: 'url', url };
-  const file = await downloadImage(url, {
-    maxBytes: MAX_ATTACHMENT_BYTES,
-    timeoutMs: 60_000,
-    signal,
+  try {
+    const file = await downloadImage(url, {
+      maxBytes: MAX_ATTACHMENT_BYTES,
+      timeoutMs: 60_000,
+      signal,
+      trustedOrigins: imageOrigins,
+      outside: 'refuse',
+    });
+    return { kind: 'bytes', bytes: file.bytes, name: image.name };
+  } catch (error) {
+    const reason = isNanoBananaError(error) ? error.params.reason : undefined;
+    if (reason === 'untrusted_host' || reason === 'blocked_address') {
+      throw untrustedImage(image.name);
+    }
+    throw error;
+  }
+}
+
+function untrustedImage(name: string) {
+  return invalidInput('untrusted_image_host', 'An input image is not on Discord’s hosts', {
+    name,
   });
-  return { kind: 'bytes', bytes: file.bytes, name: image.name };
 }
 
 function fileNameOf(url: string): string {

@@ -1,9 +1,22 @@
 import { z } from 'zod';
-import { ConfigError, type Environment, settings } from '../core/index.js';
+import { ConfigError, type Environment, settings, trustedOrigins } from '../core/index.js';
+
+const DEFAULT_DISCORD_API_URL = 'https://discord.com/api';
+
+/**
+ * Where Discord serves images: attachments on its CDN, embedded images through its media proxy.
+ * The bot downloads input images from these origins only (see `images.ts`).
+ */
+export const DISCORD_IMAGE_ORIGINS = [
+  'https://cdn.discordapp.com',
+  'https://media.discordapp.net',
+  'https://images-ext-1.discordapp.net',
+  'https://images-ext-2.discordapp.net',
+] as const;
 
 const schema = z.object({
   DISCORD_TOKEN: settings.optionalText,
-  DISCORD_API_URL: settings.httpUrl('https://discord.com/api'),
+  DISCORD_API_URL: settings.httpUrl(DEFAULT_DISCORD_API_URL),
   DISCORD_GUILD_IDS: settings.list,
   DISCORD_MESSAGE_CONTENT: settings.boolean(false),
   DISCORD_RESULT_THREADS: settings.boolean(true),
@@ -20,6 +33,11 @@ export interface DiscordSettings {
   readonly messageContent: boolean;
   /** Open a thread on each result message in a text channel. */
   readonly resultThreads: boolean;
+  /**
+   * The only origins input images are fetched from: Discord's CDN and media proxy, and the origin
+   * of `DISCORD_API_URL` when it is replaced (a proxy or a test server serves the files there).
+   */
+  readonly imageOrigins: readonly string[];
 }
 
 export function readDiscordSettings(environment: Environment): DiscordSettings {
@@ -32,5 +50,9 @@ export function readDiscordSettings(environment: Environment): DiscordSettings {
     guildIds: values.DISCORD_GUILD_IDS,
     messageContent: values.DISCORD_MESSAGE_CONTENT,
     resultThreads: values.DISCORD_RESULT_THREADS,
+    imageOrigins:
+      values.DISCORD_API_URL === DEFAULT_DISCORD_API_URL
+        ? [...DISCORD_IMAGE_ORIGINS]
+        : trustedOrigins(...DISCORD_IMAGE_ORIGINS, values.DISCORD_API_URL),
   };
 }

@@ -7,6 +7,7 @@ import { JobEngine } from '../core/jobs/engine.js';
 import type { JobStore } from '../core/jobs/job.js';
 import { openSqliteStore } from '../core/jobs/sqlite-store.js';
 import type { Logger } from '../core/logger.js';
+import { trustedOrigins } from '../core/net/index.js';
 import { TaskFollower } from '../core/task-follower.js';
 import { type HttpService, type RequestListener, startHttpServer } from './http-server.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -91,6 +92,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     quotas: config.quotas,
     limits: config.engine,
     publicUrl: config.service.publicUrl,
+    resultOrigins: trustedOrigins(config.acedata.baseUrl),
     logger: logger.child({ component: 'engine' }),
     ...(options.download ? { download: options.download } : {}),
   });

@@ -26,7 +26,7 @@ export const SLACK_FILE_PROBLEMS = {
 /** Larger files are refused while downloading; the core then shrinks what it keeps to 10 MB. */
 const MAX_DOWNLOAD_BYTES = 50_000_000;
 const DOWNLOAD_TIMEOUT_MS = 60_000;
-/** Slack's file host may redirect (to a sign-in page, say); a few hops are plenty. */
+/** Slack's file host may redirect within itself; a few hops are plenty. */
 const MAX_REDIRECTS = 3;
 
 export interface SlackDownloadOptions {
@@ -83,19 +83,27 @@ export async function downloadSlackFile(
 
   try {
     for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
-      const trusted = options.fileOrigins.includes(current.origin);
       const response = await request(current, {
         method: 'GET',
         signal,
-        headers: trusted ? { authorization: `Bearer ${options.token}` } : {},
+        headers: { authorization: `Bearer ${options.token}` },
       });
       const status = response.statusCode;
       const location = response.headers.location;
       if (status >= 300 && status < 400 && typeof location === 'string') {
         await response.body.dump();
-        // Followed without the token unless the new origin is Slack's own file host.
-        current = parseHttpUrl(new URL(location, current).href);
-        if (current === undefined) throw unreadable(name);
+        const next = parseHttpUrl(new URL(location, current).href);
+        if (next === undefined) throw unreadable(name);
+        // Never followed off Slack's file host: the user chose the file, so a redirect elsewhere
+        // would be a fetch they steer (to an internal address, say). Slack itself redirects to
+        // its sign-in page when the token may not read files: that is the missing scope.
+        if (!options.fileOrigins.includes(next.origin)) {
+          if (isSlackSignIn(next)) throw loginPage(name);
+          throw new NanoBananaError('invalid_input', `A Slack file redirected to ${next.host}`, {
+            params: { reason: SLACK_FILE_PROBLEMS.elsewhere, name },
+          });
+        }
+        current = next;
         continue;
       }
       if (status < 200 || status > 299) {
@@ -145,6 +153,14 @@ async function readCapped(
     chunks.push(buffer);
   }
   return Buffer.concat(chunks, length);
+}
+
+/** Slack's own pages (`slack.com`, `<workspace>.slack.com`), where a refused download lands. */
+function isSlackSignIn(url: URL): boolean {
+  return (
+    url.protocol === 'https:' &&
+    (url.hostname === 'slack.com' || url.hostname.endsWith('.slack.com'))
+  );
 }
 
 function looksLikeHtml(bytes: Buffer): boolean {

@@ -1,3 +1,4 @@
+import { isTrustedUrl } from '../core/index.js';
 import type { SlackRuntime } from './runtime.js';
 
 /** Where a private answer goes: the request's `response_url` when it has one, else an ephemeral. */
@@ -11,14 +12,25 @@ export interface PrivateTarget {
 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
-/** Tells one user something only they see. Never throws: a lost notice is logged, not fatal. */
+/**
+ * Tells one user something only they see. Never throws: a lost notice is logged, not fatal. A
+ * `response_url` comes from a payload (or a modal's `private_metadata`): it is posted to only on
+ * Slack's hooks host, else the answer goes as an ephemeral message, so no payload can make the
+ * bot send requests to a host of its choosing.
+ */
 export async function replyPrivately(
   runtime: SlackRuntime,
   target: PrivateTarget,
   text: string,
 ): Promise<void> {
   const { responseUrl } = target;
-  if (responseUrl !== undefined && (await postToResponseUrl(runtime, responseUrl, text))) return;
+  if (responseUrl !== undefined) {
+    if (!isTrustedUrl(responseUrl, runtime.settings.responseUrlOrigins)) {
+      runtime.logger.warn('A response URL outside Slack was ignored');
+    } else if (await postToResponseUrl(runtime, responseUrl, text)) {
+      return;
+    }
+  }
   try {
     await runtime.client.chat.postEphemeral({
       channel: target.channel,
@@ -41,6 +53,8 @@ async function postToResponseUrl(
       method: 'POST',
       headers: { 'content-type': 'application/json; charset=utf-8' },
       body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text }),
+      // A redirect is not followed: it could lead off Slack's hooks host.
+      redirect: 'manual',
       signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
     });
     await response.body?.cancel();

@@ -5,6 +5,8 @@ import { ConfigError, type Environment, settings } from '../core/index.js';
 export const DEFAULT_SLACK_API_URL = 'https://slack.com/api/';
 /** Where Slack serves `url_private`: the only host that ever gets the bot token for a download. */
 export const SLACK_FILE_HOST = 'https://files.slack.com';
+/** Where Slack's `response_url`s point (`https://hooks.slack.com/commands/…`, `/actions/…`). */
+export const SLACK_HOOKS_HOST = 'https://hooks.slack.com';
 
 export interface SlackSettings {
   /** `SLACK_BOT_TOKEN` (`xoxb-…`): turns the adapter on. */
@@ -17,6 +19,11 @@ export interface SlackSettings {
   readonly apiUrl: string;
   /** Origins whose file URLs get the bot token: Slack's file host, and that of `SLACK_API_URL`. */
   readonly fileOrigins: readonly string[];
+  /**
+   * The only origins a `response_url` from a payload (or a modal's `private_metadata`) is posted
+   * to: Slack's hooks host, and that of `SLACK_API_URL` when it is replaced.
+   */
+  readonly responseUrlOrigins: readonly string[];
   /** `SLACK_COMMAND`, default `/imagine`. */
   readonly command: string;
   readonly mode: 'socket' | 'http';
@@ -69,6 +76,8 @@ export function readSlackSettings(env: Environment): SlackSettings | undefined {
     // Slack's own API host serves no files; a replaced API URL (a proxy, a test server) does.
     fileOrigins:
       apiUrl === DEFAULT_SLACK_API_URL ? [SLACK_FILE_HOST] : [SLACK_FILE_HOST, apiOrigin],
+    responseUrlOrigins:
+      apiUrl === DEFAULT_SLACK_API_URL ? [SLACK_HOOKS_HOST] : [SLACK_HOOKS_HOST, apiOrigin],
     command: values.SLACK_COMMAND,
     mode: values.SLACK_APP_TOKEN === undefined ? 'http' : 'socket',
   };

@@ -119,6 +119,8 @@ export function createEngine(
       blockedWords: [],
     },
     quotas: { perUser: 0, perServer: 0, total: 0 },
+    // The mock API serves results on loopback: trusted, as the service trusts ACEDATA_BASE_URL.
+    resultOrigins: [new URL(api.url).origin],
     ...overrides,
     limits: { progressEveryMs: 60_000, ...overrides.limits },
   });

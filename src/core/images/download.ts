@@ -1,5 +1,7 @@
-import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import { Agent, type Dispatcher, request } from 'undici';
 import { isNanoBananaError, NanoBananaError } from '../errors.js';
+import { BLOCKED_ADDRESS_CODE, createGuardedAgent } from '../net/guarded-agent.js';
+import { isTrustedUrl } from '../net/trusted-origins.js';
 import { describeContent, describeImage, detectImageType, type ImageFile } from './image-type.js';
 
 export interface DownloadImageOptions {
@@ -8,11 +10,29 @@ export interface DownloadImageOptions {
   /** Time allowed for the whole download, headers and body, in milliseconds. */
   timeoutMs: number;
   signal?: AbortSignal | undefined;
-  /** Where requests go (default: this module's own keep-alive pool); tests pass a local one. */
+  /** Where requests to trusted origins go (default: this module's own keep-alive pool). */
   dispatcher?: Dispatcher | undefined;
-  /** Sent with the request (a chat platform's private files need a token); never logged. */
+  /**
+   * Sent with the request (a chat platform's private files need a token); never logged, and
+   * dropped as soon as a redirect changes origin.
+   */
   headers?: Record<string, string> | undefined;
+  /**
+   * Origins fetched as they are (`https://cdn.discordapp.com`, the API's origin): they may sit on
+   * a private network (a proxy, a test server). A redirect is followed only to one of these.
+   */
+  trustedOrigins?: readonly string[] | undefined;
+  /**
+   * A URL outside the trusted origins is refused (`refuse`: a chat platform's inputs, which only
+   * ever come from its own hosts), or fetched from public addresses only (`public-only`, the
+   * default: results on the API's CDN, whose host we cannot list).
+   */
+  outside?: 'refuse' | 'public-only' | undefined;
+  /** The connection for outside URLs (default: the module's own guarded pool); tests inject one. */
+  outsideDispatcher?: Dispatcher | undefined;
 }
+
+export type DownloadRefusal = 'untrusted_host' | 'blocked_address';
 
 /**
  * Our own pool rather than undici's process-wide dispatcher: that one is shared by every undici
@@ -24,7 +44,14 @@ function defaultDispatcher(): Agent {
   return downloadAgent;
 }
 
-/** CDNs move files around; undici drops `Authorization` when a redirect changes origin. */
+/** Checks every address it connects to: only public ones (see `net/guarded-agent.ts`). */
+let guardedAgent: Agent | undefined;
+function defaultOutsideDispatcher(): Agent {
+  guardedAgent ??= createGuardedAgent();
+  return guardedAgent;
+}
+
+/** CDNs move files around; a few hops are plenty. */
 const MAX_REDIRECTIONS = 5;
 
 /**
@@ -32,29 +59,66 @@ const MAX_REDIRECTIONS = 5;
  * is an image. Errors are `NanoBananaError`s: `upstream_error` for an HTTP error status
  * (`status`, retryable from 500 and on 429), a body over `maxBytes` (`reason: result_too_large`)
  * or content that is not an image (`reason: not_an_image`); `network` and `timeout` (retryable);
- * `cancelled` when the caller's signal aborts. Messages name the host only: URLs may be signed
- * and headers may carry tokens.
+ * `cancelled` when the caller's signal aborts. A URL or redirect the bot will not follow is an
+ * `upstream_error` with `reason: untrusted_host` (outside the trusted origins where they are
+ * required, or a redirect leaving them) or `reason: blocked_address` (an outside host on a
+ * non-public address); neither is retryable, and neither says more (no port, no address), so the
+ * errors cannot be used to map a network. Messages name the host only: URLs may be signed and
+ * headers may carry tokens.
  */
 export async function downloadImage(
   url: string,
   options: DownloadImageOptions,
 ): Promise<ImageFile> {
-  const host = checkedHost(url);
+  const first = checkedUrl(url);
+  const host = first.host;
+  const trusted = options.trustedOrigins ?? [];
+  const outside = options.outside ?? 'public-only';
+  if (outside === 'refuse' && !isTrustedUrl(first, trusted)) throw refused(host);
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal =
     options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
-  const dispatcher = (options.dispatcher ?? defaultDispatcher()).compose(
-    interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }),
-  );
 
   let bytes: Buffer;
   try {
-    const response = await request(url, {
-      method: 'GET',
-      dispatcher,
-      signal,
-      ...(options.headers === undefined ? {} : { headers: options.headers }),
-    });
+    let current = first;
+    let response: Dispatcher.ResponseData | undefined;
+    for (let hop = 0; response === undefined; hop += 1) {
+      const answer = await request(current, {
+        method: 'GET',
+        dispatcher: isTrustedUrl(current, trusted)
+          ? (options.dispatcher ?? defaultDispatcher())
+          : (options.outsideDispatcher ?? defaultOutsideDispatcher()),
+        signal,
+        // The caller's headers (a token) go to the first URL's origin only.
+        ...(options.headers === undefined || current.origin !== first.origin
+          ? {}
+          : { headers: options.headers }),
+      });
+      const location = answer.headers.location;
+      if (answer.statusCode < 300 || answer.statusCode > 399 || typeof location !== 'string') {
+        response = answer;
+        break;
+      }
+      discard(answer.body);
+      const next = redirectTarget(location, current);
+      // Within the trusted origins only; an outside first URL may also move within its origin,
+      // which reaches no new host and still goes through the address check.
+      const allowed =
+        next !== undefined &&
+        (isTrustedUrl(next, trusted) ||
+          (outside === 'public-only' &&
+            !isTrustedUrl(first, trusted) &&
+            next.origin === first.origin));
+      if (!allowed) throw refused(host, 'redirect');
+      if (hop >= MAX_REDIRECTIONS) {
+        const message = `Downloading from ${host} redirected too often`;
+        throw new NanoBananaError('upstream_error', message, {
+          params: { reason: 'too_many_redirects' },
+        });
+      }
+      current = next;
+    }
     if (response.statusCode < 200 || response.statusCode > 299) {
       // Free the connection without reading what may be a large error page.
       discard(response.body);
@@ -113,7 +177,27 @@ function tooLarge(host: string, max: number): NanoBananaError {
   });
 }
 
-function checkedHost(url: string): string {
+/** A refused URL or redirect: not retryable, and no more said than the first host. */
+function refused(host: string, what: 'url' | 'redirect' = 'url'): NanoBananaError {
+  const message =
+    what === 'url'
+      ? `Refused to download from ${host}: not a trusted origin`
+      : `Refused a redirect from ${host} that leaves the trusted origins`;
+  return new NanoBananaError('upstream_error', message, {
+    params: { reason: 'untrusted_host' satisfies DownloadRefusal },
+  });
+}
+
+function redirectTarget(location: string, base: URL): URL | undefined {
+  try {
+    const next = new URL(location, base);
+    return next.protocol === 'http:' || next.protocol === 'https:' ? next : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function checkedUrl(url: string): URL {
   let parsed: URL | undefined;
   try {
     parsed = new URL(url);
@@ -125,7 +209,7 @@ function checkedHost(url: string): string {
       params: { reason: 'bad_url' },
     });
   }
-  return parsed.host;
+  return parsed;
 }
 
 const TIMEOUT_CODES = new Set([
@@ -148,6 +232,12 @@ function downloadFailure(
     });
   }
   const code = (error as { code?: unknown } | undefined)?.code;
+  if (code === BLOCKED_ADDRESS_CODE) {
+    return new NanoBananaError('upstream_error', `Refused to connect to ${host}: not public`, {
+      params: { reason: 'blocked_address' satisfies DownloadRefusal },
+      cause: error,
+    });
+  }
   if (timeout.aborted || (typeof code === 'string' && TIMEOUT_CODES.has(code))) {
     return new NanoBananaError('timeout', `Downloading from ${host} took too long`, {
       retryable: true,

@@ -1,4 +1,4 @@
-export { type DownloadImageOptions, downloadImage } from './download.js';
+export { type DownloadImageOptions, type DownloadRefusal, downloadImage } from './download.js';
 export { type FitImageOptions, type FittedImage, fitImage, type ImageChange } from './fit.js';
 export {
   describeImage,

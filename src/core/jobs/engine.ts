@@ -82,6 +82,11 @@ export interface JobEngineOptions {
   readonly logger?: Logger;
   /** Downloads a result image; injected by tests and benchmarks. */
   readonly download?: (url: string, signal: AbortSignal) => Promise<ImageFile>;
+  /**
+   * Origins the default download fetches results from as they are (the API's own: its mock
+   * serves them on loopback); results elsewhere (the API's CDN) come from public addresses only.
+   */
+  readonly resultOrigins?: readonly string[];
   readonly prepareInput?: (image: InputImage, signal: AbortSignal) => Promise<PreparedInputImage>;
 }
 
@@ -172,7 +177,12 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     this.#download =
       options.download ??
       ((url, signal) =>
-        downloadImage(url, { maxBytes: this.#limits.maxResultBytes, timeoutMs: 120_000, signal }));
+        downloadImage(url, {
+          maxBytes: this.#limits.maxResultBytes,
+          timeoutMs: 120_000,
+          signal,
+          trustedOrigins: options.resultOrigins,
+        }));
     this.#prepareInput =
       options.prepareInput ?? ((image, signal) => prepareInputImage(image, { signal }));
   }

@@ -172,10 +172,11 @@ export interface RecordedResponse {
 /** A fault for the next call to a target. A string is a Web API error code (`{ok: false,
  * error}`); `status` answers that HTTP status (`retryAfter` seconds as `Retry-After`, Slack's
  * rate limit when 429); `drop` closes the connection without an answer. For 'upload',
- * 'download' and 'response_url' a string is answered as HTTP 500 with that text. */
+ * 'download' and 'response_url' a string is answered as HTTP 500 with that text. `headers` are
+ * added to the answer (a `location`, to make a download redirect). */
 export type FakeSlackFault =
   | string
-  | { status: number; retryAfter?: number; body?: string }
+  | { status: number; retryAfter?: number; body?: string; headers?: Record<string, string> }
   | { drop: true };
 
 export type DeliveryTarget = { url: string } | 'socket';
@@ -387,7 +388,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       response.socket?.destroy();
       return true;
     }
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...fault.headers };
     if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
     if (fault.body !== undefined) sendText(response, fault.status, fault.body, headers);
     else if (fault.status === 429) {
