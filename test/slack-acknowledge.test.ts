@@ -342,6 +342,30 @@ describe('a result thread’s latest image', () => {
     expect(imageUrlsOf('give it a hat')).toEqual([dataUrl(photoBytes)]);
   });
 
+  it('leaves out a bad photo the thread hangs under once the reply attaches its own', async () => {
+    const broken = await shareFile('z.png', Buffer.from('text, not a photo'));
+    const post = fake.userMessage({ channel: GENERAL, user: BOB, text: 'look', files: [broken] });
+    const mention = (text: string, files: FakeSlackFile[] = []) => {
+      const message = fake.userMessage({
+        channel: GENERAL,
+        user: ALICE,
+        text: `<@${fake.botUserId}> ${text}`,
+        threadTs: post.ts,
+        files,
+      });
+      return fake.deliverEvent(fake.messageEvent(GENERAL, message));
+    };
+    // Asked about the photo itself: the refusal is about it.
+    await mention('make it pop');
+    const failed = await waitForPrompt('make it pop');
+    expect(failed).toMatchObject({ state: 'failed', error: { params: { name: 'z.png' } } });
+    // A reply with its own image edits that image, not the broken one again.
+    const ownBytes = await pngOf('#0055aa');
+    await mention('use mine instead', [await shareFile('mine.png', ownBytes)]);
+    expect((await waitForPrompt('use mine instead')).state).toBe('done');
+    expect(imageUrlsOf('use mine instead')).toEqual([dataUrl(ownBytes)]);
+  });
+
   it('tells the user privately when Slack will not give the thread, and sends nothing', async () => {
     const parent = await generate('a quiet pond');
     const threadTs = destinationOf(parent).threadTs;

@@ -119,7 +119,13 @@ async function handle(
 
   const inputs: InputReference[] = imageInputs(files);
   if (route.kind === 'follow_up') {
-    const latest = await latestThreadImage(runtime, channel, route.threadTs, message.ts);
+    const latest = await latestThreadImage(
+      runtime,
+      channel,
+      route.threadTs,
+      message.ts,
+      inputs.length,
+    );
     if (latest.kind === 'unreadable') {
       // Without the thread's image this would quietly become another (paid) request.
       await replyPrivately(runtime, privately, unreadableThreadText(runtime, locale, latest));

@@ -65,14 +65,16 @@ export type ThreadImage =
  * a user's file that a job already downloaded as an image (`usableFiles`). A user's file nobody
  * has used yet (a text file named `y.png`, a file since deleted) is left out: it would fail every
  * later edit in the thread with a message about itself rather than the file just attached. Only
- * when neither exists does the message the thread hangs off count, as the image a reply there
- * means (a reply mentioning the bot under someone's photo).
+ * when neither exists, and the reply attaches no image of its own (`attachedImages`), does the
+ * message the thread hangs off count, as the image the reply means (a reply mentioning the bot
+ * under someone's photo).
  */
 export async function latestThreadImage(
   runtime: SlackRuntime,
   channel: string,
   threadTs: string,
   beforeTs: string,
+  attachedImages: number,
 ): Promise<ThreadImage> {
   let latest: InputReference | undefined;
   let parent: InputReference | undefined;
@@ -104,7 +106,7 @@ export async function latestThreadImage(
     runtime.logger.warn({ err: error, channel }, 'Could not read a thread for its latest image');
     return unreadable(error);
   }
-  return { kind: 'found', input: latest ?? parent };
+  return { kind: 'found', input: latest ?? (attachedImages === 0 ? parent : undefined) };
 }
 
 /** Remembers that a job downloaded a user's file as an image: it may be a thread's latest. */
