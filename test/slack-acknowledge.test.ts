@@ -379,6 +379,10 @@ describe('a result thread’s latest image', () => {
         expected: slackText('en', 'thread.not_in_channel', { bot: 'nano-banana' }),
       },
       { fault: { status: 429, retryAfter: 1 }, expected: slackText('en', 'thread.rate_limited') },
+      {
+        fault: 'thread_not_found',
+        expected: slackText('en', 'thread.unreadable', { code: 'thread_not_found' }),
+      },
     ] as const;
     for (const [index, { fault, expected }] of cases.entries()) {
       const prompt = `add ducks ${index}`;

@@ -46,8 +46,8 @@ export const QUICK_RETRIES: webApi.RetryOptions = {
   maxTimeout: 800,
   maxRetryTime: 2_500,
 };
-/** One attempt of a quick call may take this long. */
-const QUICK_TIMEOUT_MS = 2_500;
+/** One attempt of a quick call may take this long (a long thread's page of replies included). */
+const QUICK_TIMEOUT_MS = 5_000;
 
 /** What both kinds of Bolt app are built with. */
 interface AppBase {

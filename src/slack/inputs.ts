@@ -58,7 +58,12 @@ export function imageInputs(files: readonly SlackFile[]): InputReference[] {
 export type ThreadImage =
   | { readonly kind: 'found'; readonly input: InputReference | undefined }
   /** Slack would not give the thread: the user is told why, and nothing is sent. */
-  | { readonly kind: 'unreadable'; readonly code: string; readonly neededScope?: string };
+  | {
+      readonly kind: 'unreadable';
+      /** Slack's error code; undefined when Slack could not be reached or did not answer. */
+      readonly code: string | undefined;
+      readonly neededScope?: string;
+    };
 
 /**
  * The thread's latest image before a given message: the latest image the bot delivered there, or
@@ -120,7 +125,7 @@ function isUsable(runtime: SlackRuntime, input: InputReference): boolean {
 
 function unreadable(error: unknown): ThreadImage {
   if (isRateLimited(error)) return { kind: 'unreadable', code: 'ratelimited' };
-  const code = slackErrorCode(error) ?? 'error';
+  const code = slackErrorCode(error);
   const needed = (error as { data?: { needed?: unknown } } | undefined)?.data?.needed;
   return typeof needed === 'string' && needed !== ''
     ? { kind: 'unreadable', code, neededScope: needed }
@@ -142,7 +147,9 @@ export function unreadableThreadText(
     return slackText(locale, 'thread.not_in_channel', { bot: runtime.bot.name });
   }
   if (problem.code === 'ratelimited') return slackText(locale, 'thread.rate_limited');
-  return slackText(locale, 'thread.unreadable', { code: problem.code });
+  return problem.code === undefined
+    ? slackText(locale, 'thread.unreachable')
+    : slackText(locale, 'thread.unreadable', { code: problem.code });
 }
 
 /** Orders Slack timestamps (`<seconds>.<micro>`) without floating-point rounding. */

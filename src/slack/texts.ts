@@ -49,6 +49,8 @@ const en = {
     'Slack is limiting how fast I can read this thread, so I couldn’t find its latest image. Nothing was sent: please try again in a minute.',
   'thread.unreadable': (p) =>
     `I couldn’t read this thread to find its latest image (Slack said “${p.code}”). Nothing was sent: please try again.`,
+  'thread.unreachable':
+    'I couldn’t reach Slack to read this thread and find its latest image. Nothing was sent: please try again.',
   'modal.title': 'Edit image',
   'modal.submit': 'Edit',
   'modal.close': 'Cancel',
@@ -107,6 +109,7 @@ const fr: Record<SlackTextKey, Template> = {
   'thread.rate_limited': `Slack limite la vitesse à laquelle je peux lire ce fil, je n’ai donc pas trouvé sa dernière image. Rien n’a été envoyé${NNBSP}: réessayez dans une minute.`,
   'thread.unreadable': (p) =>
     `Je n’ai pas pu lire ce fil pour trouver sa dernière image (Slack a répondu «${NNBSP}${p.code}${NNBSP}»). Rien n’a été envoyé${NNBSP}: veuillez réessayer.`,
+  'thread.unreachable': `Je n’ai pas pu joindre Slack pour lire ce fil et trouver sa dernière image. Rien n’a été envoyé${NNBSP}: veuillez réessayer.`,
   'modal.title': 'Modifier l’image',
   'modal.submit': 'Modifier',
   'modal.close': 'Annuler',
