@@ -161,7 +161,7 @@ export function editModal(options: {
   readonly locale: string;
   readonly privateMetadata: string;
   readonly imageCount: number;
-  /** Shown above the fields: why the last submission was refused. */
+  /** Shown above the fields: why the last submission was refused, or what it asked (`--help`). */
   readonly notice?: string | undefined;
   /** The fields as the user left them, when the modal is shown again. */
   readonly prompt?: string | undefined;
@@ -172,7 +172,7 @@ export function editModal(options: {
   if (options.notice !== undefined) {
     blocks.push({
       type: 'section',
-      text: mrkdwn(`⚠️ ${options.notice.slice(0, MAX_QUOTE_LENGTH)}`),
+      text: mrkdwn(options.notice.slice(0, MAX_QUOTE_LENGTH)),
     });
   }
   blocks.push({

@@ -272,7 +272,7 @@ async function decide(
   const userId = submission.user.id;
   const serverId = submission.team?.id ?? undefined;
   const target = await findTarget(runtime, submission, locale);
-  if ('error' in target) return { kind: 'refused', text: target.error };
+  if ('error' in target) return { kind: 'refused', text: `⚠️ ${target.error}` };
   const text = fieldValue(submission, MODAL_FIELDS.promptBlock, MODAL_FIELDS.promptAction) ?? '';
   const reading = readPrompt(runtime, text, { userId, serverId, locale }, target.model);
   // `--help`, `--usage` or a bad flag: answered in the form, where the prompt can be fixed.
@@ -292,7 +292,7 @@ async function decide(
   try {
     runtime.engine.check({ ...fields, platform: 'slack', destination: undefined });
   } catch (error) {
-    return { kind: 'refused', text: describeFailure(error, locale) };
+    return { kind: 'refused', text: `⚠️ ${describeFailure(error, locale)}` };
   }
   const { channel, threadTs, responseUrl } = target;
   return { kind: 'start', request: { fields, channel, threadTs, responseUrl } };
