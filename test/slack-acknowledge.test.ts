@@ -228,6 +228,47 @@ describe('Slack modals acknowledge first', () => {
     }
   });
 
+  it('opens the ✏️ Edit button’s modal before a slow users.info, then the form', async () => {
+    const original = await generate('a green door');
+    const { channel, threadTs } = destinationOf(original);
+    const buttons = fake
+      .thread(channel, threadTs)
+      .find((message) => JSON.stringify(message.blocks ?? []).includes(`"value":"${original.id}"`));
+    if (buttons === undefined) throw new Error('no result buttons');
+    const dave = 'U0DAVE0001';
+    fake.addUser({ id: dave, name: 'dave', locale: 'fr-FR' });
+    fake.setLatency('users.info', SLOW_MS);
+    try {
+      const press = fake.blockActionsPayload({
+        userId: dave,
+        channel: GENERAL,
+        message: buttons,
+        actionId: 'nb_edit',
+        value: original.id,
+      });
+      await fake.deliverInteraction(press);
+      const form = await fake.waitFor(
+        () =>
+          fake
+            .views()
+            .find(
+              (view) =>
+                view.callback_id === 'nb_edit_result' &&
+                JSON.parse(view.private_metadata).jobId === original.id,
+            ),
+        { timeoutMs: 15_000 },
+      );
+      // In Dave's French once users.info has answered.
+      expect(viewText(form.title)).toContain(slackText('fr', 'modal.title'));
+      const [opened] = fake
+        .callsTo('views.open')
+        .filter((call) => call.args.trigger_id === press.trigger_id);
+      expect(opened?.response).toMatchObject({ ok: true });
+    } finally {
+      fake.setLatency('users.info', 0);
+    }
+  });
+
   it('retries opening a modal for seconds, not minutes', async () => {
     const original = await generate('a red barn');
     const { channel, threadTs } = destinationOf(original);
