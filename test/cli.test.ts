@@ -173,6 +173,26 @@ describe('nano-banana imagine', () => {
     expect(refused.stderr).not.toContain(TOKEN);
   });
 
+  it('speaks to the operator: names ACEDATA_API_TOKEN when refused, says the account has no credits', async () => {
+    const refused = await run(['imagine', 'a cat'], { ACEDATA_API_TOKEN: 'not-the-token' });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('The API refused ACEDATA_API_TOKEN.');
+    expect(refused.stderr).not.toMatch(/tell an admin/i);
+    expect(refused.stderr).not.toContain('not-the-token');
+    const usedUp = await run(['imagine', 'a cat mock:error=used_up']);
+    expect(usedUp.code).toBe(1);
+    expect(usedUp.stderr).toContain('has no credits left');
+    expect(usedUp.stderr).not.toMatch(/ask an admin/i);
+    const refusedInFrench = await run(['imagine', 'a cat'], {
+      ACEDATA_API_TOKEN: 'not-the-token',
+      LANG: 'fr_FR.UTF-8',
+    });
+    expect(refusedInFrench.stderr).toContain('L’API a refusé ACEDATA_API_TOKEN.');
+    const task = await run(['task', 'some-task-id'], { ACEDATA_API_TOKEN: 'not-the-token' });
+    expect(task.code).toBe(1);
+    expect(task.stderr).toContain('The API refused ACEDATA_API_TOKEN.');
+  });
+
   it('exits 1 when the API cannot be reached', async () => {
     const result = await run(['imagine', 'a cat'], { ACEDATA_BASE_URL: 'http://127.0.0.1:9' });
     expect(result.code).toBe(1);

@@ -378,6 +378,41 @@ describe('private file downloads without the files:read scope', () => {
   });
 });
 
+describe('trigger ids', () => {
+  it('open a view within 3 s only, as Slack’s do; one method can be slowed down', async () => {
+    let clock = 1_700_000_000_000;
+    const fake = await startFakeSlack({ now: () => clock });
+    try {
+      const client = new webApi.WebClient(fake.botToken, clientOptions(fake));
+      const view = { type: 'modal', title: { type: 'plain_text', text: 'x' }, blocks: [] };
+      const trigger = () =>
+        fake.messageShortcutPayload({
+          userId: USER,
+          channel: CHANNEL,
+          message: fake.userMessage({ channel: CHANNEL, user: USER, text: 'hi' }),
+          callbackId: 'edit_image',
+        }).trigger_id as string;
+
+      const fresh = trigger();
+      clock += 2_900;
+      expect((await client.views.open({ trigger_id: fresh, view: view as never })).ok).toBe(true);
+      const stale = trigger();
+      clock += 3_100;
+      expect(await apiError(client.views.open({ trigger_id: stale, view: view as never }))).toBe(
+        'expired_trigger_id',
+      );
+
+      fake.setLatency('users.info', 300);
+      const started = Date.now();
+      await client.users.info({ user: USER });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+      fake.setLatency('users.info', 0);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
 describe('fake Slack with the real Bolt in Socket Mode', () => {
   let fake: FakeSlack;
   let app: App;

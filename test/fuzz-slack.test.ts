@@ -461,10 +461,15 @@ describe('hostile input through Slack', () => {
         }),
       ),
     );
-    expect(JSON.parse(submitted.body)).toEqual({
-      response_action: 'errors',
-      errors: { nb_prompt: slackText('en', 'job.unknown') },
+    // Acknowledged at once with a "one moment" modal; the refusal then replaces it.
+    expect(JSON.parse(submitted.body)).toMatchObject({
+      response_action: 'update',
+      view: { type: 'modal' },
     });
+    const refusal = await fake.waitFor(() =>
+      fake.callsTo('views.update').find((call) => call.args.view_id === view.id),
+    );
+    expect(JSON.stringify(refusal.args.view)).toContain(slackText('en', 'job.unknown'));
 
     expect(creates()).toBe(before);
     // Alice's result is whole: its file, its buttons, its status message.

@@ -69,7 +69,10 @@ function allKeys(): MessageKey[] {
     'job.timeout_notice',
     'job.expired_token_notice',
   ];
-  return [...new Set([...errorKeys, ...inputKeys, ...uiKeys])];
+  const operatorKeys = ERROR_CODES.map((code) =>
+    errorMessageKey(new NanoBananaError(code, 'x'), 'operator'),
+  );
+  return [...new Set([...errorKeys, ...inputKeys, ...uiKeys, ...operatorKeys])];
 }
 
 function expectClean(text: string, context: string): void {
@@ -253,6 +256,35 @@ describe('describeError', () => {
   it('uses the generic text for an invalid_input without a known reason', () => {
     const error = new NanoBananaError('invalid_input', 'x', { params: { reason: 'nonsense' } });
     expect(errorMessageKey(error)).toBe('error.invalid_input');
+  });
+
+  it('speaks to the operator about settings, while chat users keep their wording', () => {
+    const refused = new NanoBananaError('auth_failed', '401', { traceId: 't-1' });
+    const usedUp = new NanoBananaError('balance_used_up', 'used_up');
+    // Chat users: unchanged.
+    expect(describeError(refused, 'en')).toBe(
+      'The bot’s API key is misconfigured. Please tell an admin. (trace id: t-1)',
+    );
+    expect(describeError(refused, 'en', { audience: 'user' })).toBe(describeError(refused, 'en'));
+    expect(describeError(usedUp, 'en')).toBe(
+      'The bot has used up its image credits. Ask an admin to top up.',
+    );
+    // The operator: the setting is named, nobody is asked to tell an admin.
+    const forOperator = describeError(refused, 'en', { audience: 'operator' });
+    expect(forOperator).toContain('ACEDATA_API_TOKEN');
+    expect(forOperator).toMatch(/\(trace id: t-1\)$/);
+    expect(forOperator).not.toMatch(/admin/i);
+    expect(describeError(usedUp, 'en', { audience: 'operator' })).toMatch(/no credits left/);
+    expect(describeError(refused, 'fr', { audience: 'operator' })).toMatch(
+      /^L’API a refusé ACEDATA_API_TOKEN/,
+    );
+    // A code without an operator text falls back to the users' one.
+    const blocked = new NanoBananaError('moderation_blocked', 'x');
+    expect(describeError(blocked, 'en', { audience: 'operator' })).toBe(
+      describeError(blocked, 'en'),
+    );
+    expect(errorMessageKey(refused, 'operator')).toBe('operator.error.auth_failed');
+    expect(errorMessageKey(refused)).toBe('error.auth_failed');
   });
 
   it('never shows a stack, a message or [object Object] for other errors', () => {

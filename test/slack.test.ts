@@ -703,7 +703,11 @@ describe('the Slack bot over HTTP, end to end', () => {
 
     const viewsBefore = fake.views().length;
     await use.press(buttons, 'nb_edit', ALICE, original.id);
-    const view = await fake.waitFor(() => fake.views()[viewsBefore]);
+    // The modal opens as "one moment", then shows the form.
+    const view = await fake.waitFor(() => {
+      const opened = fake.views()[viewsBefore];
+      return opened?.callback_id === 'nb_edit_result' ? opened : undefined;
+    });
     await fake.deliverInteraction(
       fake.viewSubmissionPayload({
         userId: ALICE,

@@ -85,9 +85,18 @@ export function apiClient(
   });
 }
 
-/** Says what failed, from the catalogue in the terminal's language; with --json also on stdout. */
+/**
+ * What failed, from the catalogue in the terminal's language, worded for the operator: the person
+ * at the terminal runs the bot, so a refused token names ACEDATA_API_TOKEN rather than "tell an
+ * admin".
+ */
+export function describeForOperator(error: unknown, env: Environment): string {
+  return describeError(error, cliLocale(env), { audience: 'operator' });
+}
+
+/** Says what failed (see `describeForOperator`); with --json also on stdout. */
 export function reportFailure(context: CliContext, error: unknown, json: boolean): void {
   const failure = toNanoBananaError(error);
-  context.stderr.write(`nano-banana: ${describeError(failure, cliLocale(context.env))}\n`);
+  context.stderr.write(`nano-banana: ${describeForOperator(failure, context.env)}\n`);
   if (json) context.stdout.write(`${JSON.stringify({ ok: false, error: failure.toJSON() })}\n`);
 }

@@ -1,9 +1,8 @@
-import { describeError } from '../core/messages.js';
 import { splitArguments } from './arguments.js';
 import {
   apiClient,
   type CliContext,
-  cliLocale,
+  describeForOperator,
   EXIT_FAILED,
   EXIT_OK,
   EXIT_USAGE,
@@ -33,7 +32,6 @@ export async function taskCommand(args: readonly string[], context: CliContext):
   const { config, logger } = loaded;
   const client = apiClient(config, logger, context);
   if (client === undefined) return EXIT_USAGE;
-  const locale = cliLocale(context.env);
   try {
     const snapshot = await client.retrieveTask(taskId, { signal: context.stopSignal });
     const { status } = snapshot;
@@ -57,7 +55,7 @@ export async function taskCommand(args: readonly string[], context: CliContext):
       );
     } else {
       context.stdout.write(`${snapshot.id}: failed\n`);
-      context.stderr.write(`nano-banana: ${describeError(status.error, locale)}\n`);
+      context.stderr.write(`nano-banana: ${describeForOperator(status.error, context.env)}\n`);
     }
     return status.state === 'failed' ? EXIT_FAILED : EXIT_OK;
   } catch (error) {

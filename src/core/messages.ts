@@ -81,6 +81,22 @@ const en = {
     'This is taking much longer than usual. I’ll post the images here if they still come.',
   'job.expired_token_notice': '{mention} here are your images:',
   'error.trace_id': '(trace id: {traceId})',
+  /**
+   * The operator's wording (the command line): the person reading is the admin, so the text names
+   * the setting to fix instead of asking them to tell an admin. Chat users keep `error.*`.
+   */
+  'operator.error.auth_failed':
+    'The API refused ACEDATA_API_TOKEN. Check the token from your AceData Cloud console, in the environment or .env.',
+  'operator.error.balance_used_up':
+    'The AceData Cloud account behind ACEDATA_API_TOKEN has no credits left. Top it up, then try again.',
+  'operator.error.rate_limited': (p) =>
+    p.has('retryAfterSeconds')
+      ? `The API is rate-limiting this account. Try again in about ${p.duration('retryAfterSeconds')}.`
+      : 'The API is rate-limiting this account. Try again shortly.',
+  'operator.error.network':
+    'Could not reach the API (ACEDATA_BASE_URL) or its image host. Check the address and the network, then try again.',
+  'operator.error.timeout':
+    'The API or its image host took too long to answer. Try again; NANO_BANANA_REQUEST_TIMEOUT sets how long one API call may take.',
 
   'input.empty_prompt': 'Please describe the image you want.',
   'input.prompt_too_long': 'Your prompt is too long: {length} characters, the limit is {max}.',
@@ -200,6 +216,17 @@ const fr: Record<MessageKey, Template> = {
     'Cela prend bien plus de temps que d’habitude. Je publierai les images ici si elles arrivent.',
   'job.expired_token_notice': `{mention} voici vos images${NNBSP}:`,
   'error.trace_id': `(identifiant de trace${NNBSP}: {traceId})`,
+  'operator.error.auth_failed':
+    'L’API a refusé ACEDATA_API_TOKEN. Vérifiez le jeton de votre console AceData Cloud, dans l’environnement ou le fichier .env.',
+  'operator.error.balance_used_up':
+    'Le compte AceData Cloud de ACEDATA_API_TOKEN n’a plus de crédits. Rechargez-le, puis réessayez.',
+  'operator.error.rate_limited': (p) =>
+    p.has('retryAfterSeconds')
+      ? `L’API limite le débit de ce compte. Réessayez dans ${p.duration('retryAfterSeconds')} environ.`
+      : 'L’API limite le débit de ce compte. Réessayez dans un instant.',
+  'operator.error.network':
+    'Impossible de joindre l’API (ACEDATA_BASE_URL) ou son hébergeur d’images. Vérifiez l’adresse et le réseau, puis réessayez.',
+  'operator.error.timeout': `L’API ou son hébergeur d’images a mis trop de temps à répondre. Réessayez${NNBSP}; NANO_BANANA_REQUEST_TIMEOUT fixe la durée permise pour un appel à l’API.`,
 
   'input.empty_prompt': 'Décrivez l’image que vous voulez.',
   'input.prompt_too_long': `Votre description est trop longue${NNBSP}: {length} caractères, la limite est de {max}.`,
@@ -319,8 +346,29 @@ export function translate(
   );
 }
 
+/**
+ * Who reads a text: a chat `user`, or the `operator` at the command line, who runs the bot and can
+ * fix its settings. One catalogue serves both: an `operator.<key>` entry, where there is one,
+ * replaces `<key>` for the operator.
+ */
+export type Audience = 'user' | 'operator';
+
+export interface DescribeOptions {
+  /** Default `user`. */
+  readonly audience?: Audience;
+}
+
 /** The catalogue entry for an error: its input problem for `invalid_input`, else its code. */
-export function errorMessageKey(error: NanoBananaError): MessageKey {
+export function errorMessageKey(error: NanoBananaError, audience: Audience = 'user'): MessageKey {
+  const key = userMessageKey(error);
+  if (audience === 'operator') {
+    const operatorKey = `operator.${key}`;
+    if (isMessageKey(operatorKey)) return operatorKey;
+  }
+  return key;
+}
+
+function userMessageKey(error: NanoBananaError): MessageKey {
   if (error.code === 'invalid_input') {
     const reason = error.params.reason;
     return typeof reason === 'string' && isInputProblem(reason)
@@ -330,12 +378,21 @@ export function errorMessageKey(error: NanoBananaError): MessageKey {
   return isErrorCode(error.code) ? `error.${error.code}` : 'error.upstream_error';
 }
 
+function isMessageKey(key: string): key is MessageKey {
+  return Object.hasOwn(en, key);
+}
+
 /**
- * One short sentence for a user, with the trace id for support when there is one. Never a stack
+ * One short sentence for a user (or, with `audience: 'operator'`, for the person running the bot),
+ * with the trace id for support when there is one. Never a stack
  * trace or `[object Object]`: anything that is not a NanoBananaError reads as a generic failure
  * (an `AbortError` as a cancellation).
  */
-export function describeError(error: unknown, locale?: Locale | string): string {
+export function describeError(
+  error: unknown,
+  locale?: Locale | string,
+  options: DescribeOptions = {},
+): string {
   try {
     if (!(error instanceof NanoBananaError)) {
       const aborted = error instanceof Error && error.name === 'AbortError';
@@ -345,7 +402,7 @@ export function describeError(error: unknown, locale?: Locale | string): string 
       error.retryAfterMs === undefined
         ? error.params
         : { ...error.params, retryAfterSeconds: Math.ceil(error.retryAfterMs / 1000) };
-    const text = translate(locale, errorMessageKey(error), params);
+    const text = translate(locale, errorMessageKey(error, options.audience), params);
     const traceId = typeof error.traceId === 'string' ? error.traceId.trim() : '';
     return traceId === '' ? text : `${text} ${translate(locale, 'error.trace_id', { traceId })}`;
   } catch {

@@ -1,8 +1,8 @@
 import type { App } from '@slack/bolt';
 import type { Job } from '../core/index.js';
-import { ACTION_IDS, deletedMessage } from './blocks.js';
+import { ACTION_IDS, deletedMessage, noticeModal } from './blocks.js';
 import { readDelivery, readDestination } from './destination.js';
-import { openResultEditModal } from './modals.js';
+import { openLoadingModal, showModal, showResultEditModal } from './modals.js';
 import { type BlockActionPayload, blockActionSchema } from './payloads.js';
 import { type PrivateTarget, replyPrivately } from './replies.js';
 import type { SlackRuntime } from './runtime.js';
@@ -22,22 +22,33 @@ interface Press {
   readonly teamId: string | undefined;
   readonly locale: string;
   readonly privately: PrivateTarget;
+  /** The modal the press opened (the ✏️ Edit button's): answers then show there. */
+  readonly viewId?: string | undefined;
 }
 
 type PressHandler = (runtime: SlackRuntime, press: Press, job: Job) => Promise<void>;
 
+interface Button {
+  readonly handler: PressHandler;
+  /**
+   * Whether the press opens a modal for this job. It must open with the press's trigger within
+   * 3 s: before any lookup in Slack (the store is local, and answers at once).
+   */
+  readonly opensModal?: (job: Job) => boolean;
+}
+
 export function registerActions(app: App, runtime: SlackRuntime): void {
-  const handlers: Record<string, PressHandler> = {
-    [ACTION_IDS.reroll]: reroll,
-    [ACTION_IDS.edit]: openEditModal,
-    [ACTION_IDS.delete]: deleteResult,
-    [ACTION_IDS.cancel]: cancel,
+  const buttons: Record<string, Button> = {
+    [ACTION_IDS.reroll]: { handler: reroll },
+    [ACTION_IDS.edit]: { handler: showEditModal, opensModal: hasResult },
+    [ACTION_IDS.delete]: { handler: deleteResult },
+    [ACTION_IDS.cancel]: { handler: cancel },
   };
-  for (const [actionId, handler] of Object.entries(handlers)) {
+  for (const [actionId, button] of Object.entries(buttons)) {
     app.action(actionId, async ({ ack, body }) => {
       await ack();
       try {
-        await onPress(runtime, body, handler);
+        await onPress(runtime, body, button);
       } catch (error) {
         runtime.logger.error({ err: error, actionId }, 'A Slack button failed');
       }
@@ -45,7 +56,7 @@ export function registerActions(app: App, runtime: SlackRuntime): void {
   }
 }
 
-async function onPress(runtime: SlackRuntime, body: unknown, handler: PressHandler) {
+async function onPress(runtime: SlackRuntime, body: unknown, button: Button) {
   const parsed = blockActionSchema.safeParse(body);
   if (!parsed.success) return;
   const payload = parsed.data;
@@ -55,29 +66,40 @@ async function onPress(runtime: SlackRuntime, body: unknown, handler: PressHandl
   // The same press delivered twice (a Socket Mode redelivery) acts once.
   if (!runtime.seen.add(`slack:action:${action.action_ts}`)) return;
   const userId = payload.user.id;
+  const privately: PrivateTarget = {
+    channel,
+    userId,
+    threadTs: payload.container.thread_ts,
+    responseUrl: payload.response_url,
+  };
+  const job = runtime.engine.getJob(action.value);
+  const opensModal = job !== undefined && button.opensModal?.(job) === true;
+  const viewId = opensModal
+    ? await openLoadingModal(runtime, payload.trigger_id, privately)
+    : undefined;
+  if (opensModal && viewId === undefined) return;
   const press: Press = {
     payload,
     jobId: action.value,
     userId,
     teamId: payload.team?.id ?? undefined,
     locale: await runtime.users.locale(userId),
-    privately: {
-      channel,
-      userId,
-      threadTs: payload.container.thread_ts,
-      responseUrl: payload.response_url,
-    },
+    privately,
+    viewId,
   };
-  const job = runtime.engine.getJob(press.jobId);
   if (job === undefined) {
     await tell(runtime, press, 'job.unknown');
     return;
   }
-  await handler(runtime, press, job);
+  await button.handler(runtime, press, job);
 }
 
+/** Answers the presser: in the modal the press opened, else privately in the conversation. */
 function tell(runtime: SlackRuntime, press: Press, key: SlackTextKey): Promise<void> {
-  return replyPrivately(runtime, press.privately, slackText(press.locale, key));
+  const text = slackText(press.locale, key);
+  return press.viewId === undefined
+    ? replyPrivately(runtime, press.privately, text)
+    : showModal(runtime, press.viewId, noticeModal(press.locale, text));
 }
 
 /** The same request again, on the presser's quota, into the same thread. */
@@ -107,17 +129,20 @@ async function reroll(runtime: SlackRuntime, press: Press, job: Job): Promise<vo
   });
 }
 
+function hasResult(job: Job): boolean {
+  return (readDelivery(job.delivery)?.files.length ?? 0) > 0;
+}
+
 /** Asks what to change (and, with several images, which one); the modal makes the edit job. */
-async function openEditModal(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
-  const delivery = readDelivery(job.delivery);
-  if (delivery === undefined || delivery.files.length === 0) {
+async function showEditModal(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
+  const files = readDelivery(job.delivery)?.files ?? [];
+  if (files.length === 0 || press.viewId === undefined) {
     await tell(runtime, press, 'result.gone');
     return;
   }
-  await openResultEditModal(runtime, {
-    triggerId: press.payload.trigger_id,
+  await showResultEditModal(runtime, press.viewId, {
     jobId: job.id,
-    imageCount: delivery.files.length,
+    imageCount: files.length,
     locale: press.locale,
     responseUrl: press.payload.response_url,
   });

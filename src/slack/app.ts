@@ -28,7 +28,26 @@ export interface SlackAdapterOptions {
   readonly retryConfig?: webApi.RetryOptions;
   /** The shortest time between two edits of one status message; default 1,000 ms. */
   readonly progressIntervalMs?: number;
+  /**
+   * How calls a person is waiting on retry (opening and updating modals, reading a thread for its
+   * latest image); default `QUICK_RETRIES`, a few seconds at most.
+   */
+  readonly quickRetryConfig?: webApi.RetryOptions;
 }
+
+/**
+ * A `trigger_id` lasts 3 s: `views.open` gets a couple of quick retries within that, never the
+ * five-minute budget, which would only open a modal nobody is waiting for any more.
+ */
+export const QUICK_RETRIES: webApi.RetryOptions = {
+  retries: 2,
+  factor: 2,
+  minTimeout: 200,
+  maxTimeout: 800,
+  maxRetryTime: 2_500,
+};
+/** One attempt of a quick call may take this long (a long thread's page of replies included). */
+const QUICK_TIMEOUT_MS = 5_000;
 
 /** What both kinds of Bolt app are built with. */
 interface AppBase {
@@ -64,16 +83,24 @@ export function createSlackAdapter(options: SlackAdapterOptions = {}): AdapterFa
       logger: boltLogger(logger.child({ source: 'web-api' })),
     };
     const client = new webApi.WebClient(settings.botToken, clientOptions);
+    const quickClient = new webApi.WebClient(settings.botToken, {
+      ...clientOptions,
+      retryConfig: options.quickRetryConfig ?? QUICK_RETRIES,
+      rejectRateLimitedCalls: true,
+      timeout: QUICK_TIMEOUT_MS,
+    });
     const runtime: SlackRuntime = {
       settings,
       config: context.config,
       engine: context.engine,
       client,
+      quickClient,
       logger,
       users: new UserDirectory(client, logger.child({ source: 'users' })),
       progress: new ProgressThrottle(options.progressIntervalMs ?? 1_000),
       seen: new ExpiringSet(SEEN_TTL_MS, 50_000),
       threads: new ExpiringSet(THREADS_TTL_MS, 50_000),
+      usableFiles: new ExpiringSet(THREADS_TTL_MS, 50_000),
       bot: { userId: '', botId: '', name: '' },
     };
     return new SlackServiceAdapter(runtime, context, clientOptions);

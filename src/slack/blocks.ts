@@ -157,27 +157,41 @@ export function editModal(options: {
   readonly locale: string;
   readonly privateMetadata: string;
   readonly imageCount: number;
+  /** Shown above the fields: why the last submission was refused, or what it asked (`--help`). */
+  readonly notice?: string | undefined;
+  /** The fields as the user left them, when the modal is shown again. */
+  readonly prompt?: string | undefined;
+  readonly image?: number | undefined;
 }): types.ModalView {
   const { locale } = options;
-  const blocks: types.KnownBlock[] = [
-    {
-      type: 'input',
-      block_id: MODAL_FIELDS.promptBlock,
-      label: plain(slackText(locale, 'modal.prompt')),
-      element: {
-        type: 'plain_text_input',
-        action_id: MODAL_FIELDS.promptAction,
-        multiline: true,
-        max_length: 3000,
-        placeholder: plain(slackText(locale, 'modal.placeholder')),
-      },
+  const blocks: types.KnownBlock[] = [];
+  if (options.notice !== undefined) {
+    blocks.push({
+      type: 'section',
+      text: mrkdwn(options.notice.slice(0, MAX_QUOTE_LENGTH)),
+    });
+  }
+  blocks.push({
+    type: 'input',
+    block_id: MODAL_FIELDS.promptBlock,
+    label: plain(slackText(locale, 'modal.prompt')),
+    element: {
+      type: 'plain_text_input',
+      action_id: MODAL_FIELDS.promptAction,
+      multiline: true,
+      max_length: 3000,
+      placeholder: plain(slackText(locale, 'modal.placeholder')),
+      ...(options.prompt === undefined || options.prompt === ''
+        ? {}
+        : { initial_value: options.prompt }),
     },
-  ];
+  });
   if (options.imageCount > 1) {
     const choices = Array.from({ length: options.imageCount }, (_, index) => ({
       text: plain(slackText(locale, 'modal.image_option', { number: index + 1 })),
       value: String(index),
     }));
+    const initial = choices[options.image ?? 0] ?? choices[0];
     blocks.push({
       type: 'input',
       block_id: MODAL_FIELDS.imageBlock,
@@ -186,7 +200,7 @@ export function editModal(options: {
         type: 'static_select',
         action_id: MODAL_FIELDS.imageAction,
         options: choices,
-        ...(choices[0] === undefined ? {} : { initial_option: choices[0] }),
+        ...(initial === undefined ? {} : { initial_option: initial }),
       },
     });
   }
@@ -198,6 +212,19 @@ export function editModal(options: {
     submit: plain(slackText(locale, 'modal.submit')),
     close: plain(slackText(locale, 'modal.close')),
     blocks,
+  };
+}
+
+/**
+ * A modal that only shows a line: "one moment" while the bot looks things up (a `trigger_id` does
+ * not wait for them), then how it ended.
+ */
+export function noticeModal(locale: string, text: string): types.ModalView {
+  return {
+    type: 'modal',
+    title: plain(slackText(locale, 'modal.title')),
+    close: plain(slackText(locale, 'modal.done')),
+    blocks: [{ type: 'section', text: mrkdwn(text.slice(0, MAX_QUOTE_LENGTH)) }],
   };
 }
 

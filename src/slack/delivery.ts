@@ -14,6 +14,7 @@ import { resultMessage } from './blocks.js';
 import { describeJobError } from './describe.js';
 import { type DeliveryRecord, readDestination } from './destination.js';
 import { downloadSlackFile } from './files.js';
+import { markUsable } from './inputs.js';
 import { postInThread } from './replies.js';
 import { type SlackRuntime, threadKey } from './runtime.js';
 import { finalStatus, scheduleStatus } from './status.js';
@@ -55,6 +56,8 @@ export class SlackPlatform implements PlatformAdapter {
       fileOrigins: this.#runtime.settings.fileOrigins,
       signal,
     });
+    // An image now known good: later replies in its thread may edit it.
+    markUsable(this.#runtime, input);
     return { kind: 'bytes', bytes, name };
   }
 

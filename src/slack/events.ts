@@ -2,7 +2,7 @@ import type { App } from '@slack/bolt';
 import { type InputReference, invalidInput } from '../core/index.js';
 import { describeFailure } from './describe.js';
 import { fileName, otherFiles } from './files.js';
-import { completeFiles, imageInputs, latestThreadImage } from './inputs.js';
+import { completeFiles, imageInputs, latestThreadImage, unreadableThreadText } from './inputs.js';
 import { type MessageEvent, messageEventSchema } from './payloads.js';
 import { plainText, readPrompt } from './prompt.js';
 import { replyPrivately } from './replies.js';
@@ -119,8 +119,19 @@ async function handle(
 
   const inputs: InputReference[] = imageInputs(files);
   if (route.kind === 'follow_up') {
-    const latest = await latestThreadImage(runtime, channel, route.threadTs, message.ts);
-    if (latest !== undefined) inputs.unshift(latest);
+    const latest = await latestThreadImage(
+      runtime,
+      channel,
+      route.threadTs,
+      message.ts,
+      inputs.length,
+    );
+    if (latest.kind === 'unreadable') {
+      // Without the thread's image this would quietly become another (paid) request.
+      await replyPrivately(runtime, privately, unreadableThreadText(runtime, locale, latest));
+      return;
+    }
+    if (latest.input !== undefined) inputs.unshift(latest.input);
   }
   await startJob(runtime, {
     fields: {

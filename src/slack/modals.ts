@@ -1,8 +1,8 @@
-import type { App } from '@slack/bolt';
+import type { App, types } from '@slack/bolt';
 import { z } from 'zod';
 import type { InputReference } from '../core/index.js';
-import { editModal, MODAL_FIELDS, SHORTCUT_CALLBACK_ID, VIEW_IDS } from './blocks.js';
-import { describeFailureText } from './describe.js';
+import { editModal, MODAL_FIELDS, noticeModal, SHORTCUT_CALLBACK_ID, VIEW_IDS } from './blocks.js';
+import { describeFailure } from './describe.js';
 import { readDelivery, readDestination } from './destination.js';
 import { imageFiles } from './files.js';
 import { completeFiles, imageInputs } from './inputs.js';
@@ -15,10 +15,20 @@ import { slackText } from './texts.js';
 
 /**
  * The edit modals: the ✏️ Edit button's (one image of a result) and the *Edit image* message
- * shortcut's (the images of any message). A refusal shows in the modal itself, before it closes.
+ * shortcut's (the images of any message).
+ *
+ * Slack gives 3 s for both steps, and lookups (`users.info`, `files.info`) can take longer: a
+ * `trigger_id` opens a "one moment" modal before anything is looked up, and a submission is
+ * acknowledged by turning the modal into that same notice. `views.update` then shows the form, the
+ * refusal with the user's text kept, or that the edit is on its way.
  */
 
-const editResultSchema = z.object({ jobId: z.string(), responseUrl: z.string().optional() });
+const editResultSchema = z.object({
+  jobId: z.string(),
+  responseUrl: z.string().optional(),
+  /** For showing the form again after a refusal; modals opened before it was kept have 1. */
+  imageCount: z.number().int().positive().optional(),
+});
 type EditResultMetadata = z.infer<typeof editResultSchema>;
 
 /** File ids only: `private_metadata` holds 3,000 characters, not enough for many file URLs. */
@@ -43,11 +53,10 @@ function decodeMetadata<T>(schema: z.ZodType<T>, text: string): T | undefined {
   }
 }
 
-/** What a submission should do: close with a job to start, or stay open with an error. */
+/** What a submission should do: start a job, or show the form again with why it was refused. */
 type Outcome =
   | { readonly kind: 'start'; readonly request: JobRequest }
-  | { readonly kind: 'error'; readonly text: string }
-  | { readonly kind: 'answer'; readonly text: string; readonly privately: PrivateTarget };
+  | { readonly kind: 'refused'; readonly text: string };
 
 export function registerModals(app: App, runtime: SlackRuntime): void {
   app.shortcut(SHORTCUT_CALLBACK_ID, async ({ ack, body }) => {
@@ -69,33 +78,80 @@ export function registerModals(app: App, runtime: SlackRuntime): void {
         await ack();
         return;
       }
+      const submission = parsed.data;
+      // Acknowledged before any lookup: past 3 s Bolt's HTTP receiver answers on its own, and a
+      // later ack() throws, so the job would never start.
+      const loadingLocale = await knownLocale(runtime, submission.user.id);
+      await ack({ response_action: 'update', view: loadingModal(loadingLocale) });
+      const locale = await runtime.users.locale(submission.user.id);
       let outcome: Outcome;
       try {
-        outcome = await decide(runtime, parsed.data, findTarget);
+        outcome = await decide(runtime, submission, findTarget, locale);
       } catch (error) {
         runtime.logger.error({ err: error, callbackId }, 'An edit modal failed');
-        await ack();
+        await showModal(
+          runtime,
+          submission.view.id,
+          noticeModal(locale, describeFailure(error, locale)),
+        );
         return;
       }
-      if (outcome.kind === 'error') {
-        await ack({
-          response_action: 'errors',
-          errors: { [MODAL_FIELDS.promptBlock]: outcome.text },
-        });
+      if (outcome.kind === 'refused') {
+        await showModal(runtime, submission.view.id, refusedForm(submission, locale, outcome.text));
         return;
       }
-      await ack();
-      if (outcome.kind === 'answer') await replyPrivately(runtime, outcome.privately, outcome.text);
-      else await startJob(runtime, outcome.request);
+      await showModal(
+        runtime,
+        submission.view.id,
+        noticeModal(locale, slackText(locale, 'modal.sent')),
+      );
+      await startJob(runtime, outcome.request);
     });
   }
 }
 
-/** The ✏️ Edit button's modal for a result of `imageCount` images. */
-export async function openResultEditModal(
+/**
+ * Opens the "one moment" modal at once with a trigger (good for 3 s). Its id, or undefined when
+ * Slack would not open it in time (the user is then told privately).
+ */
+export async function openLoadingModal(
   runtime: SlackRuntime,
+  triggerId: string,
+  privately: PrivateTarget,
+): Promise<string | undefined> {
+  const locale = await knownLocale(runtime, privately.userId);
+  try {
+    const opened = await runtime.quickClient.views.open({
+      trigger_id: triggerId,
+      view: loadingModal(locale),
+    });
+    if (opened.view?.id !== undefined) return opened.view.id;
+  } catch (error) {
+    runtime.logger.warn({ err: error }, 'Could not open a modal');
+  }
+  const userLocale = await runtime.users.locale(privately.userId);
+  await replyPrivately(runtime, privately, slackText(userLocale, 'modal.failed'));
+  return undefined;
+}
+
+/** Replaces what an open modal shows. Never throws: a modal the user closed is no failure. */
+export async function showModal(
+  runtime: SlackRuntime,
+  viewId: string,
+  view: types.ModalView,
+): Promise<void> {
+  try {
+    await runtime.quickClient.views.update({ view_id: viewId, view });
+  } catch (error) {
+    runtime.logger.warn({ err: error, viewId }, 'Could not update a modal');
+  }
+}
+
+/** The ✏️ Edit button's form, in the modal opened for it, for a result of `imageCount` images. */
+export async function showResultEditModal(
+  runtime: SlackRuntime,
+  viewId: string,
   request: {
-    readonly triggerId: string;
     readonly jobId: string;
     readonly imageCount: number;
     readonly locale: string;
@@ -104,17 +160,19 @@ export async function openResultEditModal(
 ): Promise<void> {
   const metadata: EditResultMetadata = {
     jobId: request.jobId,
+    imageCount: request.imageCount,
     ...(request.responseUrl === undefined ? {} : { responseUrl: request.responseUrl }),
   };
-  await runtime.client.views.open({
-    trigger_id: request.triggerId,
-    view: editModal({
+  await showModal(
+    runtime,
+    viewId,
+    editModal({
       callbackId: VIEW_IDS.editResult,
       locale: request.locale,
       privateMetadata: encodeMetadata(metadata),
       imageCount: request.imageCount,
     }),
-  });
+  );
 }
 
 async function openShortcutModal(runtime: SlackRuntime, body: unknown): Promise<void> {
@@ -122,14 +180,22 @@ async function openShortcutModal(runtime: SlackRuntime, body: unknown): Promise<
   if (!parsed.success) return;
   const shortcut = parsed.data;
   const userId = shortcut.user.id;
-  const locale = await runtime.users.locale(userId);
-  const files = imageFiles(await completeFiles(runtime, shortcut.message.files));
+  const privately = { channel: shortcut.channel.id, userId, responseUrl: shortcut.response_url };
+  if (shortcut.message.files.length === 0) {
+    // Nothing to look up and nothing to edit: no modal.
+    const locale = await runtime.users.locale(userId);
+    await replyPrivately(runtime, privately, slackText(locale, 'shortcut.no_image'));
+    return;
+  }
+  const viewId = await openLoadingModal(runtime, shortcut.trigger_id, privately);
+  if (viewId === undefined) return;
+  const [locale, completed] = await Promise.all([
+    runtime.users.locale(userId),
+    completeFiles(runtime, shortcut.message.files),
+  ]);
+  const files = imageFiles(completed);
   if (files.length === 0) {
-    await replyPrivately(
-      runtime,
-      { channel: shortcut.channel.id, userId, responseUrl: shortcut.response_url },
-      slackText(locale, 'shortcut.no_image'),
-    );
+    await showModal(runtime, viewId, noticeModal(locale, slackText(locale, 'shortcut.no_image')));
     return;
   }
   const metadata: EditMessageMetadata = {
@@ -138,15 +204,45 @@ async function openShortcutModal(runtime: SlackRuntime, body: unknown): Promise<
     responseUrl: shortcut.response_url,
     fileIds: files.map((file) => file.id),
   };
-  await runtime.client.views.open({
-    trigger_id: shortcut.trigger_id,
-    view: editModal({
+  await showModal(
+    runtime,
+    viewId,
+    editModal({
       callbackId: VIEW_IDS.editMessage,
       locale,
       privateMetadata: encodeMetadata(metadata),
       // Every image of the message is edited together: no choice to make.
       imageCount: 1,
     }),
+  );
+}
+
+function loadingModal(locale: string): types.ModalView {
+  return noticeModal(locale, `⏳ ${slackText(locale, 'modal.loading')}`);
+}
+
+/**
+ * The user's locale when it is known already (looked up earlier, cached), else English: a
+ * `trigger_id` or an acknowledgement does not wait for `users.info`. A settled lookup wins the
+ * race, being first; a pending one loses to the settled `undefined`.
+ */
+async function knownLocale(runtime: SlackRuntime, userId: string): Promise<string> {
+  const user = await Promise.race([runtime.users.lookup(userId), Promise.resolve(undefined)]);
+  return user?.locale ?? 'en';
+}
+
+/** The form again, as the user left it, with why it was refused above it. */
+function refusedForm(submission: ViewSubmission, locale: string, notice: string): types.ModalView {
+  const result = decodeMetadata(editResultSchema, submission.view.private_metadata);
+  const chosen = Number(fieldValue(submission, MODAL_FIELDS.imageBlock, MODAL_FIELDS.imageAction));
+  return editModal({
+    callbackId: submission.view.callback_id,
+    locale,
+    privateMetadata: submission.view.private_metadata,
+    imageCount: submission.view.callback_id === VIEW_IDS.editResult ? (result?.imageCount ?? 1) : 1,
+    notice,
+    prompt: fieldValue(submission, MODAL_FIELDS.promptBlock, MODAL_FIELDS.promptAction),
+    image: Number.isInteger(chosen) ? chosen : undefined,
   });
 }
 
@@ -171,18 +267,16 @@ async function decide(
   runtime: SlackRuntime,
   submission: ViewSubmission,
   findTarget: TargetFinder,
+  locale: string,
 ): Promise<Outcome> {
   const userId = submission.user.id;
   const serverId = submission.team?.id ?? undefined;
-  const locale = await runtime.users.locale(userId);
   const target = await findTarget(runtime, submission, locale);
-  if ('error' in target) return { kind: 'error', text: target.error };
+  if ('error' in target) return { kind: 'refused', text: `⚠️ ${target.error}` };
   const text = fieldValue(submission, MODAL_FIELDS.promptBlock, MODAL_FIELDS.promptAction) ?? '';
   const reading = readPrompt(runtime, text, { userId, serverId, locale }, target.model);
-  if (reading.kind === 'answer') {
-    const privately = { channel: target.channel, userId, responseUrl: target.responseUrl };
-    return { kind: 'answer', text: reading.text, privately };
-  }
+  // `--help`, `--usage` or a bad flag: answered in the form, where the prompt can be fixed.
+  if (reading.kind === 'answer') return { kind: 'refused', text: reading.text };
   const fields: JobRequest['fields'] = {
     dedupKey: `slack:view:${submission.view.id}`,
     requesterId: userId,
@@ -198,8 +292,7 @@ async function decide(
   try {
     runtime.engine.check({ ...fields, platform: 'slack', destination: undefined });
   } catch (error) {
-    // A modal's error field is plain text, not mrkdwn: nothing to escape there.
-    return { kind: 'error', text: describeFailureText(error, locale) };
+    return { kind: 'refused', text: `⚠️ ${describeFailure(error, locale)}` };
   }
   const { channel, threadTs, responseUrl } = target;
   return { kind: 'start', request: { fields, channel, threadTs, responseUrl } };

@@ -17,8 +17,14 @@ export interface SlackRuntime {
   readonly settings: SlackSettings;
   readonly config: Config;
   readonly engine: JobEngine;
-  /** The one Web API client the adapter calls Slack with (Bolt's own only receives). */
+  /** The Web API client the adapter calls Slack with (Bolt's own only receives). */
   readonly client: webApi.WebClient;
+  /**
+   * The same, for calls a person is waiting on (a `trigger_id` lasts 3 s; a modal shows "one
+   * moment"): it retries for a few seconds only, and a rate limit fails the call instead of
+   * holding it for minutes.
+   */
+  readonly quickClient: webApi.WebClient;
   readonly logger: Logger;
   readonly users: UserDirectory;
   /** Throttles status-message edits, per job. */
@@ -27,6 +33,8 @@ export interface SlackRuntime {
   readonly seen: ExpiringSet;
   /** Threads the bot posted results into (`channel:ts`), where a plain reply is an edit. */
   readonly threads: ExpiringSet;
+  /** Users' files a job downloaded as images (by URL): they may be a thread's latest image. */
+  readonly usableFiles: ExpiringSet;
   readonly bot: BotIdentity;
 }
 

@@ -41,9 +41,24 @@ const en = {
   'job.unknown': 'I don’t have this request any more.',
   'result.gone': 'These images were deleted, so there is nothing to edit.',
   'shortcut.no_image': 'That message has no image I can edit.',
+  'thread.missing_scope': (p) =>
+    `I can’t read this thread to find its latest image: the app lacks the \`${p.scope}\` scope. ` +
+    'Nothing was sent. Ask a workspace admin to add it and reinstall the app.',
+  'thread.not_in_channel': (p) =>
+    `I can’t read this thread to find its latest image: I’m not in this conversation. Nothing was sent. Add me with \`/invite @${p.bot}\` and try again.`,
+  'thread.rate_limited':
+    'Slack is limiting how fast I can read this thread, so I couldn’t find its latest image. Nothing was sent: please try again in a minute.',
+  'thread.unreadable': (p) =>
+    `I couldn’t read this thread to find its latest image (Slack said “${p.code}”). Nothing was sent: please try again.`,
+  'thread.unreachable':
+    'I couldn’t reach Slack to read this thread and find its latest image. Nothing was sent: please try again.',
   'modal.title': 'Edit image',
   'modal.submit': 'Edit',
   'modal.close': 'Cancel',
+  'modal.done': 'Close',
+  'modal.loading': 'One moment…',
+  'modal.sent': 'Got it. Your edit will show in the conversation.',
+  'modal.failed': 'Slack didn’t open the form in time. Please try again.',
   'modal.prompt': 'What should change?',
   'modal.placeholder': 'Make the sky purple --ar 16:9',
   'modal.image': 'Which image',
@@ -87,9 +102,22 @@ const fr: Record<SlackTextKey, Template> = {
   'job.unknown': 'Je n’ai plus cette demande.',
   'result.gone': 'Ces images ont été supprimées, il n’y a plus rien à modifier.',
   'shortcut.no_image': 'Ce message ne contient aucune image que je puisse modifier.',
+  'thread.missing_scope': (p) =>
+    `Je ne peux pas lire ce fil pour trouver sa dernière image${NNBSP}: il manque à l’application la permission \`${p.scope}\`. ` +
+    `Rien n’a été envoyé. Demandez à un administrateur de l’espace de travail de l’ajouter et de réinstaller l’application.`,
+  'thread.not_in_channel': (p) =>
+    `Je ne peux pas lire ce fil pour trouver sa dernière image${NNBSP}: je ne suis pas dans cette conversation. Rien n’a été envoyé. Ajoutez-moi avec \`/invite @${p.bot}\` puis réessayez.`,
+  'thread.rate_limited': `Slack limite la vitesse à laquelle je peux lire ce fil, je n’ai donc pas trouvé sa dernière image. Rien n’a été envoyé${NNBSP}: réessayez dans une minute.`,
+  'thread.unreadable': (p) =>
+    `Je n’ai pas pu lire ce fil pour trouver sa dernière image (Slack a répondu «${NNBSP}${p.code}${NNBSP}»). Rien n’a été envoyé${NNBSP}: veuillez réessayer.`,
+  'thread.unreachable': `Je n’ai pas pu joindre Slack pour lire ce fil et trouver sa dernière image. Rien n’a été envoyé${NNBSP}: veuillez réessayer.`,
   'modal.title': 'Modifier l’image',
   'modal.submit': 'Modifier',
   'modal.close': 'Annuler',
+  'modal.done': 'Fermer',
+  'modal.loading': 'Un instant…',
+  'modal.sent': 'C’est noté. Votre modification apparaîtra dans la conversation.',
+  'modal.failed': 'Slack n’a pas ouvert le formulaire à temps. Veuillez réessayer.',
   'modal.prompt': `Que faut-il changer${NNBSP}?`,
   'modal.placeholder': 'Rends le ciel violet --ar 16:9',
   'modal.image': 'Quelle image',

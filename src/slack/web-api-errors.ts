@@ -34,6 +34,12 @@ export function slackErrorCode(error: unknown): string | undefined {
   return typeof data?.error === 'string' ? data.error : undefined;
 }
 
+/** Slack refused the call for its rate limit (a client that rejects rate-limited calls says so). */
+export function isRateLimited(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return code === webApi.ErrorCode.RateLimitedError || slackErrorCode(error) === 'ratelimited';
+}
+
 export function cannotPost(error: unknown): boolean {
   return CANNOT_POST.has(slackErrorCode(error) ?? '');
 }

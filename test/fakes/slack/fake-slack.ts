@@ -40,7 +40,9 @@
  *
  * Faults: `failNext(target, fault)` for a Web API method or for 'upload' / 'download' /
  * 'response_url'; `requestSocketReconnect()`, `dropSocketConnections()`; `latencyMs` delays every
- * Web API, upload and download answer (benchmarks).
+ * Web API, upload and download answer (benchmarks); `setLatency(method, ms)` one Web API method's
+ * (a slow `users.info`). A `trigger_id` opens a view within 3 s, as Slack's: later,
+ * `views.open` answers `expired_trigger_id`.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
@@ -287,6 +289,8 @@ export interface FakeSlack {
 
   // Faults and waiting:
   failNext(target: string, fault: FakeSlackFault): void;
+  /** Delays every answer of one Web API method by `ms` from now on (0: back to `latencyMs`). */
+  setLatency(method: string, ms: number): void;
   /** Polls `predicate` until it returns something other than undefined/false (bounded). */
   waitFor<T>(predicate: () => T | undefined | false, options?: { timeoutMs?: number }): Promise<T>;
   close(): Promise<void>;
@@ -352,6 +356,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const downloads: RecordedDownload[] = [];
   const responses: RecordedResponse[] = [];
   const faults = new Map<string, FakeSlackFault[]>();
+  const methodLatencies = new Map<string, number>();
   const sockets = new Set<Socket>();
   // Its own pool for deliveries to the app, so that close() leaves no connection behind.
   const agent = new Agent({ keepAliveTimeout: 1_000 });
@@ -415,7 +420,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       response: undefined,
     };
     calls.push(call);
-    if (latencyMs > 0) await sleep(latencyMs);
+    const delay = methodLatencies.get(method) ?? latencyMs;
+    if (delay > 0) await sleep(delay);
     const fault = takeFault(method);
     if (fault !== undefined) {
       call.status = typeof fault === 'string' ? 200 : 'drop' in fault ? 0 : fault.status;
@@ -732,6 +738,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     requestSocketReconnect: (reason) => hub.requestReconnect(reason),
     dropSocketConnections: () => hub.dropConnections(),
 
+    setLatency: (method, ms) => {
+      if (ms > 0) methodLatencies.set(method, ms);
+      else methodLatencies.delete(method);
+    },
     failNext: (target, fault) => {
       const queue = faults.get(target) ?? [];
       queue.push(fault);

@@ -4,6 +4,7 @@
  * handle: `not_authed`, `invalid_auth`, `not_allowed_token_type`, `missing_scope` (with `needed`
  * and `provided`), `channel_not_found`, `not_in_channel`, `message_not_found`, `no_text`,
  * `invalid_blocks`, `msg_too_long`, `invalid_trigger_id`, `exchanged_trigger_id`,
+ * `expired_trigger_id` (a trigger older than 3 s),
  * `file_not_found`, `cant_delete_file`, `unknown_method`.
  */
 import {
@@ -11,6 +12,7 @@ import {
   dropUndefined,
   type FakeSlackMessage,
   type FakeSlackView,
+  TRIGGER_LIFETIME_MS,
   toSlackFile,
   toSlackMessage,
   type Workspace,
@@ -221,6 +223,9 @@ function exchangeTrigger(args: ApiArgs, context: WebApiContext): string {
   const trigger = triggerId === undefined ? undefined : context.workspace.triggers.get(triggerId);
   if (trigger === undefined) throw new ApiError('invalid_trigger_id');
   if (trigger.used) throw new ApiError('exchanged_trigger_id');
+  if (context.workspace.settings.now() - trigger.issuedAt > TRIGGER_LIFETIME_MS) {
+    throw new ApiError('expired_trigger_id');
+  }
   trigger.used = true;
   return trigger.userId;
 }

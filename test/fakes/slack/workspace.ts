@@ -202,6 +202,9 @@ export interface WorkspaceSettings {
   now: () => number;
 }
 
+/** Slack's `trigger_id` opens a view within this long (3 s), then `expired_trigger_id`. */
+export const TRIGGER_LIFETIME_MS = 3_000;
+
 /** Slack's `response_url` works this many times (within 30 minutes). */
 export const RESPONSE_URL_USES = 5;
 
@@ -214,7 +217,8 @@ export class Workspace {
   readonly messagesByChannel = new Map<string, FakeSlackMessage[]>();
   readonly files = new Map<string, FakeSlackFile>();
   readonly views = new Map<string, FakeSlackView>();
-  readonly triggers = new Map<string, { userId: string; used: boolean }>();
+  /** `issuedAt` in ms since the epoch: a trigger is good for `TRIGGER_LIFETIME_MS`. */
+  readonly triggers = new Map<string, { userId: string; used: boolean; issuedAt: number }>();
   readonly responseUrls = new Map<string, ResponseUrlRecord>();
   private lastTsMicros = 0;
   private idCounter = 0;
@@ -385,7 +389,7 @@ export class Workspace {
   issueTrigger(userId: string): string {
     this.idCounter += 1;
     const id = `${this.nowSeconds()}.${this.idCounter}.${randomBytes(8).toString('hex')}`;
-    this.triggers.set(id, { userId, used: false });
+    this.triggers.set(id, { userId, used: false, issuedAt: this.settings.now() });
     return id;
   }
 
