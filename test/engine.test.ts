@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Clock, systemClock } from '../src/core/clock.js';
 import { NanoBananaError } from '../src/core/errors.js';
+import { missingImages } from '../src/core/jobs/adapter.js';
 import { CALLBACK_PATH_PREFIX } from '../src/core/jobs/engine.js';
 import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
@@ -19,6 +21,7 @@ afterAll(async () => {
 afterEach(async () => {
   await Promise.all(fixtures.splice(0).map((fixture) => fixture.close()));
   api.setDelay(50);
+  api.setImageFaults(undefined);
 });
 
 function engineFor(options: Parameters<typeof createEngine>[1] = {}): EngineFixture {
@@ -471,5 +474,154 @@ describe('timeouts after a restart', () => {
     );
     api.finishTask(second.engine.getJob(submitted.job.id)?.taskId ?? '');
     await second.adapter.until(() => second.engine.getJob(submitted.job.id)?.state === 'done');
+  });
+});
+
+/**
+ * A clock whose waits take no real time: each `sleep` is recorded and moves `now()` forward by its
+ * length, so that minutes of backoff pass at once. `advance` moves it without a sleep.
+ */
+function fastClock(): { clock: Clock; sleeps: number[]; advance(ms: number): void } {
+  let offset = 0;
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    advance: (ms) => {
+      offset += ms;
+    },
+    clock: {
+      now: () => Date.now() + offset,
+      sleep: async (ms, signal) => {
+        sleeps.push(ms);
+        offset += ms;
+        await systemClock.sleep(1, signal);
+      },
+    },
+  };
+}
+
+const imageDownloadsFor = (prompt: string) => {
+  const urls = new Set(
+    [...api.tasks.values()]
+      .filter((task) => task.request.prompt === prompt)
+      .flatMap((task) =>
+        task.response?.success === true ? task.response.data.map((image) => image.image_url) : [],
+      )
+      .map((url) => new URL(url).pathname),
+  );
+  return api.calls.filter((call) => call.method === 'GET' && urls.has(call.path));
+};
+
+describe('result downloads', () => {
+  it('retries a result the CDN answered 502 and then 429 (Retry-After) for, and delivers it', async () => {
+    const { clock, sleeps } = fastClock();
+    api.setImageFaults(({ prompt, attempt }) => {
+      if (prompt !== 'cdn hiccup') return undefined;
+      if (attempt === 1) return { status: 502 };
+      if (attempt === 2) return { status: 429, retryAfter: 7 };
+      return undefined;
+    });
+    const { engine, adapter } = engineFor({ clock });
+    engine.start();
+    const submitted = engine.submit(request('cdn hiccup'));
+    await adapter.until(() => {
+      const state = engine.getJob(submitted.job.id)?.state;
+      return state === 'done' || state === 'failed';
+    });
+    expect(engine.getJob(submitted.job.id)?.state).toBe('done');
+    expect(adapter.deliveries[0]?.images).toHaveLength(1);
+    expect(imageDownloadsFor('cdn hiccup').map((call) => call.status)).toEqual([502, 429, 200]);
+    // The 429's Retry-After was honoured.
+    expect(sleeps).toContain(7000);
+  });
+
+  it('delivers the images it got when one stays missing, and says how many are missing', async () => {
+    api.setImageFaults(({ prompt, index }) =>
+      prompt === 'one lost' && index === 2 ? { status: 404, code: 'not_found' } : undefined,
+    );
+    const { engine, adapter } = engineFor();
+    engine.start();
+    const submitted = engine.submit(
+      request('one lost', { options: { model: 'nano-banana', count: 3 } }),
+    );
+    await adapter.until(() => {
+      const state = engine.getJob(submitted.job.id)?.state;
+      return state === 'done' || state === 'failed';
+    });
+    const done = engine.getJob(submitted.job.id);
+    expect(done?.state).toBe('done');
+    const [delivery] = adapter.deliveries;
+    expect(delivery?.images.map((image) => image.index)).toEqual([0, 2]);
+    if (done === undefined) throw new Error('no job');
+    expect(missingImages(done, delivery?.images.length ?? 0)).toBe(1);
+    // Only the images delivered count against the quota.
+    expect(done.reservedImages).toBe(2);
+  });
+
+  it('gives up on a result that keeps failing after two minutes of retries', async () => {
+    const { clock, sleeps } = fastClock();
+    api.setImageFaults(({ prompt }) => (prompt === 'cdn down' ? { status: 503 } : undefined));
+    const { engine, adapter } = engineFor({ clock });
+    engine.start();
+    const submitted = engine.submit(request('cdn down'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'failed');
+    expect(engine.getJob(submitted.job.id)?.error?.code).toBe('upstream_error');
+    const waited = sleeps.reduce((sum, ms) => sum + ms, 0);
+    expect(waited).toBeGreaterThan(60_000);
+    expect(waited).toBeLessThanOrEqual(120_000);
+    expect(imageDownloadsFor('cdn down').length).toBe(sleeps.length + 1);
+  });
+});
+
+describe('Retry-After is capped at a minute', () => {
+  it('waits a minute, not an hour, before downloading a result again', async () => {
+    const { clock, sleeps } = fastClock();
+    api.setImageFaults(({ prompt, attempt }) =>
+      prompt === 'cdn says an hour' && attempt === 1
+        ? { status: 429, retryAfter: 3600 }
+        : undefined,
+    );
+    const { engine, adapter } = engineFor({ clock });
+    engine.start();
+    const submitted = engine.submit(request('cdn says an hour'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    expect(sleeps).toEqual([60_000]);
+  });
+
+  it('holds a slot a minute at most when a delivery is refused with an hour', async () => {
+    const { clock, sleeps } = fastClock();
+    const { engine, adapter } = engineFor({ clock });
+    adapter.deliveryFailures.push(
+      new NanoBananaError('rate_limited', 'slow down', {
+        retryable: true,
+        retryAfterMs: 3_600_000,
+      }),
+    );
+    engine.start();
+    const submitted = engine.submit(request('platform says an hour'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    expect(sleeps).toEqual([60_000]);
+  });
+
+  it('pauses creates for a minute at most when the API asks for an hour', async () => {
+    const { clock, advance } = fastClock();
+    const { engine, adapter } = engineFor({ clock });
+    engine.start();
+    api.failNextCreates(
+      { status: 429, code: 'too_many_requests', retryAfter: 3600 },
+      { status: 429, code: 'too_many_requests', retryAfter: 3600 },
+    );
+    const first = engine.submit(request('api says an hour'));
+    await adapter.until(() => engine.stats.paused);
+    expect(engine.getJob(first.job.id)?.state).toBe('queued');
+    advance(60_001);
+    expect(engine.stats.paused).toBe(false);
+    // The next request moves the line again: both run.
+    const second = engine.submit(request('after the capped pause', { requesterId: 'bob' }));
+    await adapter.until(
+      () =>
+        engine.getJob(first.job.id)?.state === 'done' &&
+        engine.getJob(second.job.id)?.state === 'done',
+    );
   });
 });

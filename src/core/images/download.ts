@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import { parseRetryAfter } from '../api/retry.js';
 import { isNanoBananaError, NanoBananaError } from '../errors.js';
 import { describeContent, describeImage, detectImageType, type ImageFile } from './image-type.js';
 
@@ -62,6 +63,7 @@ export async function downloadImage(
       throw new NanoBananaError('upstream_error', `Downloading from ${host} answered ${status}`, {
         status,
         retryable: status >= 500 || status === 429,
+        retryAfterMs: parseRetryAfter(response.headers['retry-after'], Date.now()),
         params: { reason: 'http_status', status },
       });
     }

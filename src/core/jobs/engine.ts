@@ -1,11 +1,13 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { NanoBananaClient } from '../api/client.js';
+import { MAX_RETRY_AFTER_MS } from '../api/retry.js';
 import { type Clock, systemClock } from '../clock.js';
 import { NanoBananaError as Failure, type NanoBananaError, toNanoBananaError } from '../errors.js';
 import { WorkLimiter } from '../images/fit.js';
 import {
   downloadImage,
+  downloadWithRetry,
   type ImageFile,
   type InputImage,
   type PreparedInputImage,
@@ -615,7 +617,9 @@ export class JobEngine extends EventEmitter<EngineEvents> {
         this.#clock.now(),
       );
       if (requeued !== undefined) this.#queue.push(requeued.id, requeued.requesterId);
-      this.#pauseCreatesFor(Math.max(error.retryAfterMs ?? 5000, 250));
+      this.#pauseCreatesFor(
+        Math.min(Math.max(error.retryAfterMs ?? 5000, 250), MAX_RETRY_AFTER_MS),
+      );
       return;
     }
     this.#fail(job, toJobError(error), true);
@@ -667,20 +671,8 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     if (adapter === undefined) return;
     const log = this.#logger.child({ jobId: job.id, taskId: job.taskId });
     const started = this.#clock.now();
-    let files: ResultImageFile[];
-    try {
-      files = await Promise.all(
-        images.map(async (image, index) => ({
-          ...(await this.#download(image.url, signal)),
-          index,
-          sourceUrl: image.url,
-        })),
-      );
-    } catch (error) {
-      if (signal.aborted) return;
-      this.#fail(job, toJobError(toNanoBananaError(error)), true);
-      return;
-    }
+    const files = await this.#downloadResults(job, images, signal, log);
+    if (files === undefined) return;
     let attempts = job.deliveryAttempts;
     for (;;) {
       attempts++;
@@ -720,15 +712,69 @@ export class JobEngine extends EventEmitter<EngineEvents> {
           this.#fail(job, { code, params: failure.params, traceId: job.traceId }, true);
           return;
         }
-        const delay = Math.min(1000 * 2 ** (attempts - 1), 30_000);
+        const delay = Math.min(
+          failure.retryAfterMs ?? Math.min(1000 * 2 ** (attempts - 1), 30_000),
+          MAX_RETRY_AFTER_MS,
+        );
         log.warn({ code: failure.code, attempts, delayMs: delay }, 'Delivery failed; retrying');
         try {
-          await this.#clock.sleep(failure.retryAfterMs ?? delay, signal);
+          await this.#clock.sleep(delay, signal);
         } catch {
           return;
         }
       }
     }
+  }
+
+  /**
+   * Downloads every result image, each retried on transient failures for a while (see
+   * `downloadWithRetry`): the images are paid for. One that still fails is left out and the others
+   * are delivered, with a note saying how many are missing. Undefined when none came (the job has
+   * failed then) or the job was stopped.
+   */
+  async #downloadResults(
+    job: Job,
+    images: readonly { url: string }[],
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<ResultImageFile[] | undefined> {
+    const outcomes = await Promise.allSettled(
+      images.map(async (image, index) => ({
+        ...(await downloadWithRetry(() => this.#download(image.url, signal), {
+          clock: this.#clock,
+          signal,
+          onRetry: (failure, attempt, delayMs) =>
+            log.warn(
+              { code: failure.code, status: failure.status, index, attempt, delayMs },
+              'Result download failed; retrying',
+            ),
+        })),
+        index,
+        sourceUrl: image.url,
+      })),
+    );
+    if (signal.aborted) return undefined;
+    const files: ResultImageFile[] = [];
+    let failure: NanoBananaError | undefined;
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') files.push(outcome.value);
+      else failure ??= toNanoBananaError(outcome.reason);
+    }
+    if (failure === undefined) return files;
+    if (files.length === 0) {
+      this.#fail(job, toJobError(failure), true);
+      return undefined;
+    }
+    log.warn(
+      {
+        missing: images.length - files.length,
+        images: images.length,
+        code: failure.code,
+        status: failure.status,
+      },
+      'Some result images could not be downloaded; delivering the others',
+    );
+    return files;
   }
 
   /** Ends a job as failed, releasing its reserved images, and tells the user. */
