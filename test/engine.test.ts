@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Clock, systemClock } from '../src/core/clock.js';
 import { NanoBananaError } from '../src/core/errors.js';
+import type { InputImage } from '../src/core/images/index.js';
 import { missingImages } from '../src/core/jobs/adapter.js';
 import { CALLBACK_PATH_PREFIX } from '../src/core/jobs/engine.js';
 import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
@@ -623,5 +624,93 @@ describe('Retry-After is capped at a minute', () => {
         engine.getJob(first.job.id)?.state === 'done' &&
         engine.getJob(second.job.id)?.state === 'done',
     );
+  });
+});
+
+describe('jobs past their timeout hold no slot', () => {
+  it('after a restart, a job already told it timed out lets other users’ jobs run', async () => {
+    api.setDelay(60_000);
+    const first = createEngine(api, { limits: { jobTimeoutMs: 150 } });
+    first.engine.start();
+    const slow = first.engine.submit(request('told before the restart'));
+    await first.adapter.until(
+      () => first.engine.getJob(slow.job.id)?.timeoutNotified === true,
+      10_000,
+    );
+    expect(first.engine.getJob(slow.job.id)?.state).toBe('running');
+    await first.close();
+
+    api.setDelay(50);
+    const second = engineFor({ storePath: first.storePath, limits: { maxConcurrentJobs: 1 } });
+    second.engine.start();
+    const other = second.engine.submit(
+      request('someone else after the restart', { requesterId: 'bob' }),
+    );
+    await second.adapter.until(() => second.engine.getJob(other.job.id)?.state === 'done', 10_000);
+    expect(second.engine.getJob(slow.job.id)?.state).toBe('running');
+    // It is still followed, and delivered when its task ends.
+    api.finishTask(second.engine.getJob(slow.job.id)?.taskId ?? '');
+    await second.adapter.until(() => second.engine.getJob(slow.job.id)?.state === 'done', 10_000);
+  });
+
+  it('a job that times out while its create is under way leaves its slot once the task exists', async () => {
+    let openGate = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const held: EngineFixture = engineFor({
+      limits: { maxConcurrentJobs: 1, jobTimeoutMs: 300 },
+      client: {
+        create: async (body, options) => {
+          if (body.prompt === 'slow create') await gate;
+          return held.client.create(body, options);
+        },
+      },
+    });
+    const { engine, adapter } = held;
+    engine.start();
+    api.setDelay(60_000);
+    const slow = engine.submit(request('slow create'));
+    await adapter.until(() => engine.getJob(slow.job.id)?.timeoutNotified === true, 10_000);
+    expect(engine.getJob(slow.job.id)?.state).toBe('creating');
+    openGate();
+    await adapter.until(() => engine.getJob(slow.job.id)?.state === 'running', 10_000);
+    api.setDelay(50);
+    const other = engine.submit(request('next in line', { requesterId: 'bob' }));
+    await adapter.until(() => engine.getJob(other.job.id)?.state === 'done', 10_000);
+    expect(engine.getJob(slow.job.id)?.state).toBe('running');
+    api.finishTask(engine.getJob(slow.job.id)?.taskId ?? '');
+    await adapter.until(() => engine.getJob(slow.job.id)?.state === 'done', 10_000);
+  });
+});
+
+describe('cancelling', () => {
+  it('aborts a job that is still fetching its inputs at once, and frees its slot', async () => {
+    const { engine, adapter } = engineFor({ limits: { maxConcurrentJobs: 1 } });
+    let fetchSignal: AbortSignal | undefined;
+    let abortedAt: number | undefined;
+    adapter.fetchInput = (_job, _input, signal) =>
+      new Promise<InputImage>((_resolve, reject) => {
+        if (signal === undefined) throw new Error('no signal');
+        fetchSignal = signal;
+        signal.addEventListener('abort', () => {
+          abortedAt = Date.now();
+          reject(signal.reason);
+        });
+      });
+    engine.start();
+    const fetching = engine.submit(
+      request('a huge input', { action: 'edit', inputs: [{ kind: 'platform', ref: 'big' }] }),
+    );
+    await adapter.until(() => fetchSignal !== undefined);
+    expect(engine.stats.inFlight).toBe(1);
+    const cancelledAt = Date.now();
+    expect(engine.cancel(fetching.job.id, 'alice')).toBe('cancelled');
+    await adapter.until(() => abortedAt !== undefined, 2000);
+    expect((abortedAt ?? Number.POSITIVE_INFINITY) - cancelledAt).toBeLessThan(1000);
+    const next = engine.submit(request('after the cancel', { requesterId: 'bob' }));
+    await adapter.until(() => engine.getJob(next.job.id)?.state === 'done');
+    expect(engine.getJob(fetching.job.id)?.state).toBe('cancelled');
+    expect(createsFor('a huge input')).toHaveLength(0);
   });
 });

@@ -323,6 +323,9 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       this.#clock.now(),
     );
     if (cancelled === undefined) return 'too_late';
+    // A job whose turn came is `queued` until its create is sent, while it fetches and prepares its
+    // inputs (a large download, say): that work stops now, and its slot is freed.
+    this.#running.get(jobId)?.controller.abort();
     this.#queue.remove(jobId);
     this.#lastPositions.delete(jobId);
     this.#finished(cancelled);
@@ -448,6 +451,9 @@ export class JobEngine extends EventEmitter<EngineEvents> {
         case 'delivering':
           this.#scheduleTimeout(job);
           this.#occupy(job, (signal) => this.#continue(job, signal));
+          // Told it timed out before the restart: it follows its task outside the slots, as it
+          // did then, rather than block everyone until the give-up.
+          if (job.state === 'running' && job.timeoutNotified) this.#followLate(job.id);
           break;
         default:
           break;
@@ -525,6 +531,9 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       created = await this.#create(queued, signal);
     }
     if (created === undefined) return;
+    // The timeout came while the create was under way: now that the task exists, the job leaves
+    // its slot as it would have had the timeout come a moment later.
+    if (created.job.timeoutNotified && this.#followLate(created.job.id)) this.#pump();
     await this.#followAndDeliver(created.job, signal, created.requestBytes);
   }
 
@@ -830,17 +839,24 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     const updated = this.#store.update(jobId, { timeoutNotified: true }, this.#clock.now());
     if (updated === undefined) return;
     void this.#notify(updated, { kind: 'timeout', error });
-    // Its slot goes to someone else; the task is still followed, outside the limits.
+    // A job still `creating` moves once its task exists (see `#run`).
+    if (updated.state === 'running' && this.#followLate(jobId)) this.#pump();
+  }
+
+  /**
+   * Past its timeout a running job only follows its task: its slot goes to someone else and the
+   * task is still followed, outside the limits. The caller moves the line. False if not running.
+   */
+  #followLate(jobId: string): boolean {
     const running = this.#running.get(jobId);
-    if (running !== undefined && updated.state === 'running') {
-      this.#running.delete(jobId);
-      this.#lateFollows.set(jobId, running);
-      const count = (this.#runningPerUser.get(running.userId) ?? 1) - 1;
-      if (count <= 0) this.#runningPerUser.delete(running.userId);
-      else this.#runningPerUser.set(running.userId, count);
-      void running.done.finally(() => this.#lateFollows.delete(jobId));
-      this.#pump();
-    }
+    if (running === undefined) return false;
+    this.#running.delete(jobId);
+    this.#lateFollows.set(jobId, running);
+    const count = (this.#runningPerUser.get(running.userId) ?? 1) - 1;
+    if (count <= 0) this.#runningPerUser.delete(running.userId);
+    else this.#runningPerUser.set(running.userId, count);
+    void running.done.finally(() => this.#lateFollows.delete(jobId));
+    return true;
   }
 
   #onGiveUp(jobId: string): void {
