@@ -714,3 +714,55 @@ describe('cancelling', () => {
     expect(createsFor('a huge input')).toHaveLength(0);
   });
 });
+
+describe('tasks with inline inputs after a restart', () => {
+  it('are still followed as heavy: never batched with light tasks', async () => {
+    api.setDelay(60_000);
+    const bytes = await sharp({
+      create: { width: 40, height: 30, channels: 3, background: '#00ff00' },
+    })
+      .png()
+      .toBuffer();
+    const first = createEngine(api);
+    first.adapter.inputs.set('inline-1', { kind: 'bytes', bytes, name: 'green.png' });
+    first.engine.start();
+    const heavy = first.engine.submit(
+      request('inline edit resumed', {
+        action: 'edit',
+        inputs: [{ kind: 'platform', ref: 'inline-1' }],
+      }),
+    );
+    const light = first.engine.submit(request('light generate resumed', { requesterId: 'bob' }));
+    await first.adapter.until(
+      () =>
+        first.engine.getJob(heavy.job.id)?.state === 'running' &&
+        first.engine.getJob(light.job.id)?.state === 'running',
+    );
+    await first.close();
+
+    const before = api.retrievals().length;
+    const second = engineFor({ storePath: first.storePath });
+    second.engine.start();
+    const heavyTask = second.engine.getJob(heavy.job.id)?.taskId ?? '';
+    const lightTask = second.engine.getJob(light.job.id)?.taskId ?? '';
+    const idsOf = (body: unknown) => (body as { ids?: string[] }).ids ?? [];
+    const lookedAt = (taskId: string) =>
+      api
+        .retrievals()
+        .slice(before)
+        .filter((call) => idsOf(call.body).includes(taskId));
+    await second.adapter.until(
+      () => lookedAt(heavyTask).length >= 2 && lookedAt(lightTask).length >= 2,
+    );
+    expect(lookedAt(heavyTask).some((call) => idsOf(call.body).includes(lightTask))).toBe(false);
+    // The heavy task is looked at less often than the light one.
+    expect(lookedAt(heavyTask).length).toBeLessThan(lookedAt(lightTask).length);
+    api.finishTask(heavyTask);
+    api.finishTask(lightTask);
+    await second.adapter.until(
+      () =>
+        second.engine.getJob(heavy.job.id)?.state === 'done' &&
+        second.engine.getJob(light.job.id)?.state === 'done',
+    );
+  });
+});

@@ -640,7 +640,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       await this.#deliver(job, job.result.images, signal);
       return;
     }
-    await this.#followAndDeliver(job, signal, undefined);
+    await this.#followAndDeliver(job, signal, resumedRequestSize(job));
   }
 
   async #followAndDeliver(
@@ -959,6 +959,19 @@ function worthTelling(told: number | undefined, position: number): boolean {
 function requestSize(request: ImageRequest): number {
   const urls = request.imageUrls.reduce((sum, url) => sum + url.length + 3, 0);
   return urls + JSON.stringify(request.prompt).length + 512;
+}
+
+/** What a resumed task's inline input is taken to weigh: its real size went with the process. */
+const RESUMED_INLINE_INPUT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The create's size is not kept across a restart, but a platform input travelled inline (a data:
+ * URL of up to 13 MB) and comes back with every look at the task: such a task is followed as a
+ * heavy one again (small batches, less often) rather than fifty to a call every round.
+ */
+function resumedRequestSize(job: Job): number | undefined {
+  const inline = job.inputs.filter((input) => input.kind === 'platform').length;
+  return inline === 0 ? undefined : inline * RESUMED_INLINE_INPUT_BYTES;
 }
 
 export function toJobError(error: NanoBananaError): JobError {
