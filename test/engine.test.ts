@@ -557,6 +557,8 @@ describe('result downloads', () => {
     expect(missingImages(done, delivery?.images.length ?? 0)).toBe(1);
     // Only the images delivered count against the quota.
     expect(done.reservedImages).toBe(2);
+    // A 404 is not transient: asked once, not retried.
+    expect(imageDownloadsFor('one lost').filter((call) => call.status === 404)).toHaveLength(1);
   });
 
   it('gives up on a result that keeps failing after two minutes of retries', async () => {
