@@ -289,15 +289,25 @@ describe('NanoBananaClient against the local API server', () => {
 
   it('refuses an answer larger than the cap', async () => {
     const { client } = makeClient();
+    // The finished task repeats its prompt in its response: 3,000 bytes kept, over a 2,000 cap.
+    const long = validateRequest({ prompt: `a long prompt ${'x'.repeat(3000)}` }, limits);
+    const created = await client.create(long);
+    api.finishTask(created.taskId);
+    const error = await failure(client.retrieveTask(created.taskId, { maxResponseBytes: 2000 }));
+    expect(error.params.reason).toBe('response_too_large');
+    const whole = await client.retrieveTask(created.taskId, { maxResponseBytes: 100_000 });
+    expect(whole.id).toBe(created.taskId);
+  });
+
+  it('does not count the echoed request against the cap: it is left out as it arrives', async () => {
+    const { client } = makeClient();
     const big = validateRequest(
       { prompt: 'edit', imageUrls: [`data:image/png;base64,${'A'.repeat(200_000)}`] },
       limits,
     );
     const created = await client.create(big);
-    const error = await failure(client.retrieveTask(created.taskId, { maxResponseBytes: 100_000 }));
-    expect(error.params.reason).toBe('response_too_large');
-    const whole = await client.retrieveTask(created.taskId, { maxResponseBytes: 1_000_000 });
-    expect(whole.id).toBe(created.taskId);
+    const snapshot = await client.retrieveTask(created.taskId, { maxResponseBytes: 100_000 });
+    expect(snapshot.id).toBe(created.taskId);
   });
 
   it('reads a failed task as the safety filter refusing, and an empty result as no_image', async () => {

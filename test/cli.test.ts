@@ -193,6 +193,66 @@ describe('nano-banana imagine', () => {
     expect(task.stderr).toContain('The API refused ACEDATA_API_TOKEN.');
   });
 
+  it('downloads a result again after a 502 and a 429 with Retry-After, and exits 0', async () => {
+    api.setImageFaults(({ prompt, attempt }) => {
+      if (prompt !== 'a flaky cdn') return undefined;
+      if (attempt === 1) return { status: 502 };
+      if (attempt === 2) return { status: 429, retryAfter: 1 };
+      return undefined;
+    });
+    try {
+      const out = mkdtempSync(path.join(tmpdir(), 'nb-out-'));
+      const result = await run(['imagine', 'a flaky cdn', '--out', out]);
+      expect(result.stderr).toContain('Done in');
+      expect(result.code).toBe(0);
+      expect(readdirSync(out)).toHaveLength(1);
+      expect(result.stderr).toMatch(/Image 1 of 1: .*502.*trying again/);
+      expect(result.stderr).toMatch(/Image 1 of 1: .*429.*trying again in 1 s/);
+    } finally {
+      api.setImageFaults(undefined);
+    }
+  });
+
+  it('writes the images it got, names the missing one, and exits 1', async () => {
+    api.setImageFaults(({ prompt, index }) =>
+      prompt.startsWith('three cats') && index === 2 ? { status: 404 } : undefined,
+    );
+    try {
+      const out = mkdtempSync(path.join(tmpdir(), 'nb-out-'));
+      const result = await run(['imagine', 'three cats', '--count', '3', '--out', out]);
+      expect(result.code).toBe(1);
+      const written = result.stdout.trim().split('\n');
+      expect(written.map((file) => path.basename(file))).toEqual([
+        expect.stringMatching(/^three-cats-.*-1\.png$/),
+        expect.stringMatching(/^three-cats-.*-3\.png$/),
+      ]);
+      expect(readdirSync(out).sort()).toEqual(written.map((file) => path.basename(file)).sort());
+      expect(result.stderr).toMatch(
+        /image 2 of 3 \(http:\/\/127\.0\.0\.1:\d+\/images\/[0-9a-f-]+\.png\)/,
+      );
+      expect(result.stderr).toContain('1 image is missing');
+
+      const french = await run(
+        ['imagine', 'three cats en français', '--count', '3', '--out', out, '--json'],
+        { LANG: 'fr_FR.UTF-8' },
+      );
+      expect(french.code).toBe(1);
+      expect(french.stderr).toContain('1 image manque');
+      const parsed = JSON.parse(french.stdout) as {
+        ok: boolean;
+        files: string[];
+        missing: { index: number; url: string; error: { code: string; status: number } }[];
+      };
+      expect(parsed.ok).toBe(false);
+      expect(parsed.files).toHaveLength(2);
+      expect(parsed.missing).toEqual([
+        expect.objectContaining({ index: 2, error: expect.objectContaining({ status: 404 }) }),
+      ]);
+    } finally {
+      api.setImageFaults(undefined);
+    }
+  });
+
   it('exits 1 when the API cannot be reached', async () => {
     const result = await run(['imagine', 'a cat'], { ACEDATA_BASE_URL: 'http://127.0.0.1:9' });
     expect(result.code).toBe(1);

@@ -1,7 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Clock, systemClock } from '../src/core/clock.js';
 import { NanoBananaError } from '../src/core/errors.js';
+import type { InputImage } from '../src/core/images/index.js';
+import { missingImages } from '../src/core/jobs/adapter.js';
 import { CALLBACK_PATH_PREFIX } from '../src/core/jobs/engine.js';
 import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
@@ -19,6 +22,7 @@ afterAll(async () => {
 afterEach(async () => {
   await Promise.all(fixtures.splice(0).map((fixture) => fixture.close()));
   api.setDelay(50);
+  api.setImageFaults(undefined);
 });
 
 function engineFor(options: Parameters<typeof createEngine>[1] = {}): EngineFixture {
@@ -483,5 +487,296 @@ describe('timeouts after a restart', () => {
     );
     api.finishTask(second.engine.getJob(submitted.job.id)?.taskId ?? '');
     await second.adapter.until(() => second.engine.getJob(submitted.job.id)?.state === 'done');
+  });
+});
+
+/**
+ * A clock whose waits take no real time: each `sleep` is recorded and moves `now()` forward by its
+ * length, so that minutes of backoff pass at once. `advance` moves it without a sleep.
+ */
+function fastClock(): { clock: Clock; sleeps: number[]; advance(ms: number): void } {
+  let offset = 0;
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    advance: (ms) => {
+      offset += ms;
+    },
+    clock: {
+      now: () => Date.now() + offset,
+      sleep: async (ms, signal) => {
+        sleeps.push(ms);
+        offset += ms;
+        await systemClock.sleep(1, signal);
+      },
+    },
+  };
+}
+
+const imageDownloadsFor = (prompt: string) => {
+  const urls = new Set(
+    [...api.tasks.values()]
+      .filter((task) => task.request.prompt === prompt)
+      .flatMap((task) =>
+        task.response?.success === true ? task.response.data.map((image) => image.image_url) : [],
+      )
+      .map((url) => new URL(url).pathname),
+  );
+  return api.calls.filter((call) => call.method === 'GET' && urls.has(call.path));
+};
+
+describe('result downloads', () => {
+  it('retries a result the CDN answered 502 and then 429 (Retry-After) for, and delivers it', async () => {
+    const { clock, sleeps } = fastClock();
+    api.setImageFaults(({ prompt, attempt }) => {
+      if (prompt !== 'cdn hiccup') return undefined;
+      if (attempt === 1) return { status: 502 };
+      if (attempt === 2) return { status: 429, retryAfter: 7 };
+      return undefined;
+    });
+    const { engine, adapter } = engineFor({ clock });
+    engine.start();
+    const submitted = engine.submit(request('cdn hiccup'));
+    await adapter.until(() => {
+      const state = engine.getJob(submitted.job.id)?.state;
+      return state === 'done' || state === 'failed';
+    });
+    expect(engine.getJob(submitted.job.id)?.state).toBe('done');
+    expect(adapter.deliveries[0]?.images).toHaveLength(1);
+    expect(imageDownloadsFor('cdn hiccup').map((call) => call.status)).toEqual([502, 429, 200]);
+    // The 429's Retry-After was honoured.
+    expect(sleeps).toContain(7000);
+  });
+
+  it('delivers the images it got when one stays missing, and says how many are missing', async () => {
+    api.setImageFaults(({ prompt, index }) =>
+      prompt === 'one lost' && index === 2 ? { status: 404, code: 'not_found' } : undefined,
+    );
+    const { engine, adapter } = engineFor();
+    engine.start();
+    const submitted = engine.submit(
+      request('one lost', { options: { model: 'nano-banana', count: 3 } }),
+    );
+    await adapter.until(() => {
+      const state = engine.getJob(submitted.job.id)?.state;
+      return state === 'done' || state === 'failed';
+    });
+    const done = engine.getJob(submitted.job.id);
+    expect(done?.state).toBe('done');
+    const [delivery] = adapter.deliveries;
+    expect(delivery?.images.map((image) => image.index)).toEqual([0, 2]);
+    if (done === undefined) throw new Error('no job');
+    expect(missingImages(done, delivery?.images.length ?? 0)).toBe(1);
+    // Only the images delivered count against the quota.
+    expect(done.reservedImages).toBe(2);
+    // A 404 is not transient: asked once, not retried.
+    expect(imageDownloadsFor('one lost').filter((call) => call.status === 404)).toHaveLength(1);
+  });
+
+  it('gives up on a result that keeps failing after two minutes of retries', async () => {
+    const { clock, sleeps } = fastClock();
+    api.setImageFaults(({ prompt }) => (prompt === 'cdn down' ? { status: 503 } : undefined));
+    const { engine, adapter } = engineFor({ clock });
+    engine.start();
+    const submitted = engine.submit(request('cdn down'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'failed');
+    expect(engine.getJob(submitted.job.id)?.error?.code).toBe('upstream_error');
+    const waited = sleeps.reduce((sum, ms) => sum + ms, 0);
+    expect(waited).toBeGreaterThan(60_000);
+    expect(waited).toBeLessThanOrEqual(120_000);
+    expect(imageDownloadsFor('cdn down').length).toBe(sleeps.length + 1);
+  });
+});
+
+describe('Retry-After is capped at a minute', () => {
+  it('waits a minute, not an hour, before downloading a result again', async () => {
+    const { clock, sleeps } = fastClock();
+    api.setImageFaults(({ prompt, attempt }) =>
+      prompt === 'cdn says an hour' && attempt === 1
+        ? { status: 429, retryAfter: 3600 }
+        : undefined,
+    );
+    const { engine, adapter } = engineFor({ clock });
+    engine.start();
+    const submitted = engine.submit(request('cdn says an hour'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    expect(sleeps).toEqual([60_000]);
+  });
+
+  it('holds a slot a minute at most when a delivery is refused with an hour', async () => {
+    const { clock, sleeps } = fastClock();
+    const { engine, adapter } = engineFor({ clock });
+    adapter.deliveryFailures.push(
+      new NanoBananaError('rate_limited', 'slow down', {
+        retryable: true,
+        retryAfterMs: 3_600_000,
+      }),
+    );
+    engine.start();
+    const submitted = engine.submit(request('platform says an hour'));
+    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
+    expect(sleeps).toEqual([60_000]);
+  });
+
+  it('pauses creates for a minute at most when the API asks for an hour', async () => {
+    const { clock, advance } = fastClock();
+    const { engine, adapter } = engineFor({ clock });
+    engine.start();
+    api.failNextCreates(
+      { status: 429, code: 'too_many_requests', retryAfter: 3600 },
+      { status: 429, code: 'too_many_requests', retryAfter: 3600 },
+    );
+    const first = engine.submit(request('api says an hour'));
+    await adapter.until(() => engine.stats.paused);
+    expect(engine.getJob(first.job.id)?.state).toBe('queued');
+    advance(60_001);
+    expect(engine.stats.paused).toBe(false);
+    // The next request moves the line again: both run.
+    const second = engine.submit(request('after the capped pause', { requesterId: 'bob' }));
+    await adapter.until(
+      () =>
+        engine.getJob(first.job.id)?.state === 'done' &&
+        engine.getJob(second.job.id)?.state === 'done',
+    );
+  });
+});
+
+describe('jobs past their timeout hold no slot', () => {
+  it('after a restart, a job already told it timed out lets other users’ jobs run', async () => {
+    api.setDelay(60_000);
+    const first = createEngine(api, { limits: { jobTimeoutMs: 150 } });
+    first.engine.start();
+    const slow = first.engine.submit(request('told before the restart'));
+    await first.adapter.until(
+      () => first.engine.getJob(slow.job.id)?.timeoutNotified === true,
+      10_000,
+    );
+    expect(first.engine.getJob(slow.job.id)?.state).toBe('running');
+    await first.close();
+
+    api.setDelay(50);
+    const second = engineFor({ storePath: first.storePath, limits: { maxConcurrentJobs: 1 } });
+    second.engine.start();
+    const other = second.engine.submit(
+      request('someone else after the restart', { requesterId: 'bob' }),
+    );
+    await second.adapter.until(() => second.engine.getJob(other.job.id)?.state === 'done', 10_000);
+    expect(second.engine.getJob(slow.job.id)?.state).toBe('running');
+    // It is still followed, and delivered when its task ends.
+    api.finishTask(second.engine.getJob(slow.job.id)?.taskId ?? '');
+    await second.adapter.until(() => second.engine.getJob(slow.job.id)?.state === 'done', 10_000);
+  });
+
+  it('a job that times out while its create is under way leaves its slot once the task exists', async () => {
+    let openGate = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const held: EngineFixture = engineFor({
+      limits: { maxConcurrentJobs: 1, jobTimeoutMs: 300 },
+      client: {
+        create: async (body, options) => {
+          if (body.prompt === 'slow create') await gate;
+          return held.client.create(body, options);
+        },
+      },
+    });
+    const { engine, adapter } = held;
+    engine.start();
+    api.setDelay(60_000);
+    const slow = engine.submit(request('slow create'));
+    await adapter.until(() => engine.getJob(slow.job.id)?.timeoutNotified === true, 10_000);
+    expect(engine.getJob(slow.job.id)?.state).toBe('creating');
+    openGate();
+    await adapter.until(() => engine.getJob(slow.job.id)?.state === 'running', 10_000);
+    api.setDelay(50);
+    const other = engine.submit(request('next in line', { requesterId: 'bob' }));
+    await adapter.until(() => engine.getJob(other.job.id)?.state === 'done', 10_000);
+    expect(engine.getJob(slow.job.id)?.state).toBe('running');
+    api.finishTask(engine.getJob(slow.job.id)?.taskId ?? '');
+    await adapter.until(() => engine.getJob(slow.job.id)?.state === 'done', 10_000);
+  });
+});
+
+describe('cancelling', () => {
+  it('aborts a job that is still fetching its inputs at once, and frees its slot', async () => {
+    const { engine, adapter } = engineFor({ limits: { maxConcurrentJobs: 1 } });
+    let fetchSignal: AbortSignal | undefined;
+    let abortedAt: number | undefined;
+    adapter.fetchInput = (_job, _input, signal) =>
+      new Promise<InputImage>((_resolve, reject) => {
+        if (signal === undefined) throw new Error('no signal');
+        fetchSignal = signal;
+        signal.addEventListener('abort', () => {
+          abortedAt = Date.now();
+          reject(signal.reason);
+        });
+      });
+    engine.start();
+    const fetching = engine.submit(
+      request('a huge input', { action: 'edit', inputs: [{ kind: 'platform', ref: 'big' }] }),
+    );
+    await adapter.until(() => fetchSignal !== undefined);
+    expect(engine.stats.inFlight).toBe(1);
+    const cancelledAt = Date.now();
+    expect(engine.cancel(fetching.job.id, 'alice')).toBe('cancelled');
+    await adapter.until(() => abortedAt !== undefined, 2000);
+    expect((abortedAt ?? Number.POSITIVE_INFINITY) - cancelledAt).toBeLessThan(1000);
+    const next = engine.submit(request('after the cancel', { requesterId: 'bob' }));
+    await adapter.until(() => engine.getJob(next.job.id)?.state === 'done');
+    expect(engine.getJob(fetching.job.id)?.state).toBe('cancelled');
+    expect(createsFor('a huge input')).toHaveLength(0);
+  });
+});
+
+describe('tasks with inline inputs after a restart', () => {
+  it('are still followed as heavy: never batched with light tasks', async () => {
+    api.setDelay(60_000);
+    const bytes = await sharp({
+      create: { width: 40, height: 30, channels: 3, background: '#00ff00' },
+    })
+      .png()
+      .toBuffer();
+    const first = createEngine(api);
+    first.adapter.inputs.set('inline-1', { kind: 'bytes', bytes, name: 'green.png' });
+    first.engine.start();
+    const heavy = first.engine.submit(
+      request('inline edit resumed', {
+        action: 'edit',
+        inputs: [{ kind: 'platform', ref: 'inline-1' }],
+      }),
+    );
+    const light = first.engine.submit(request('light generate resumed', { requesterId: 'bob' }));
+    await first.adapter.until(
+      () =>
+        first.engine.getJob(heavy.job.id)?.state === 'running' &&
+        first.engine.getJob(light.job.id)?.state === 'running',
+    );
+    await first.close();
+
+    const before = api.retrievals().length;
+    const second = engineFor({ storePath: first.storePath });
+    second.engine.start();
+    const heavyTask = second.engine.getJob(heavy.job.id)?.taskId ?? '';
+    const lightTask = second.engine.getJob(light.job.id)?.taskId ?? '';
+    const idsOf = (body: unknown) => (body as { ids?: string[] }).ids ?? [];
+    const lookedAt = (taskId: string) =>
+      api
+        .retrievals()
+        .slice(before)
+        .filter((call) => idsOf(call.body).includes(taskId));
+    await second.adapter.until(
+      () => lookedAt(heavyTask).length >= 2 && lookedAt(lightTask).length >= 2,
+    );
+    expect(lookedAt(heavyTask).some((call) => idsOf(call.body).includes(lightTask))).toBe(false);
+    // The heavy task is looked at less often than the light one.
+    expect(lookedAt(heavyTask).length).toBeLessThan(lookedAt(lightTask).length);
+    api.finishTask(heavyTask);
+    api.finishTask(lightTask);
+    await second.adapter.until(
+      () =>
+        second.engine.getJob(heavy.job.id)?.state === 'done' &&
+        second.engine.getJob(light.job.id)?.state === 'done',
+    );
   });
 });

@@ -111,22 +111,44 @@ describe('TaskFollower', () => {
     follower.close();
   });
 
-  it('retrieves one by one when a batch answer is over the cap, and fails a task too big alone', async () => {
+  it('never fails a task for the size of its echoed inputs, even when it does not know their size', async () => {
     const dataUrl = `data:image/png;base64,${'C'.repeat(1_500_000)}`;
-    const request = validateRequest({ prompt: 'too big together', imageUrls: [dataUrl] }, limits);
+    const request = validateRequest({ prompt: 'big inline inputs', imageUrls: [dataUrl] }, limits);
     const first = await client.create(request);
     const second = await client.create(request);
     api.finishTask(first.taskId);
     api.finishTask(second.taskId);
-    // Claiming tiny requests makes the follower's cap far too small for these answers.
-    const follower = new TaskFollower({
-      client,
-      pollIntervalMs: 20,
-      heavyRequestBytes: 10_000_000,
-    });
+    // As after a restart: the follower is not told how large the requests were, so its cap is
+    // sized for small ones (about 1 MB), and each answer echoes 1.5 MB back.
+    const follower = new TaskFollower({ client, pollIntervalMs: 20 });
+    const before = api.retrievals().length;
+    const results = await Promise.all([
+      follower.follow(first.taskId),
+      follower.follow(second.taskId),
+    ]);
+    expect(results.map((result) => result.images.length)).toEqual([1, 1]);
+    const answered = api.retrievals().slice(before);
+    expect(answered.every((call) => call.status === 200)).toBe(true);
+    follower.close();
+  });
+
+  it('retrieves one by one when a batch answer is over the cap, and fails a task too big alone', async () => {
+    const first = await client.create(validateRequest({ prompt: 'huge answer one' }, limits));
+    const second = await client.create(validateRequest({ prompt: 'huge answer two' }, limits));
+    const calls: string[][] = [];
+    // An answer too large for its cap whatever it holds (the cap counts what is kept).
+    const tooLarge = {
+      retrieveTasks: async (ids: readonly string[]) => {
+        calls.push([...ids]);
+        throw new NanoBananaError('upstream_error', 'too large', {
+          params: { reason: 'response_too_large', max: 1 },
+        });
+      },
+    };
+    const follower = new TaskFollower({ client: tooLarge, pollIntervalMs: 20 });
     const outcomes = await Promise.allSettled([
-      follower.follow(first.taskId, { requestBytes: 10 }),
-      follower.follow(second.taskId, { requestBytes: 10 }),
+      follower.follow(first.taskId),
+      follower.follow(second.taskId),
     ]);
     for (const outcome of outcomes) {
       expect(outcome.status).toBe('rejected');
@@ -134,6 +156,8 @@ describe('TaskFollower', () => {
         expect((outcome.reason as NanoBananaError).params.reason).toBe('response_too_large');
       }
     }
+    expect(calls[0]).toHaveLength(2);
+    expect(calls.slice(1).every((ids) => ids.length === 1)).toBe(true);
     follower.close();
   });
 

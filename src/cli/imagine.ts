@@ -1,14 +1,18 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toApiBody } from '../core/api/client.js';
+import { systemClock } from '../core/clock.js';
+import { type NanoBananaError, toNanoBananaError } from '../core/errors.js';
 import { parsePromptFlags } from '../core/flags.js';
 import {
   downloadImage,
+  downloadWithRetry,
   type ImageFile,
   type InputImage,
   prepareInputImage,
   readImageFile,
 } from '../core/images/index.js';
+import { translate } from '../core/messages.js';
 import { trustedOrigins } from '../core/net/index.js';
 import { validateRequest } from '../core/request.js';
 import { TaskFollower } from '../core/task-follower.js';
@@ -16,6 +20,8 @@ import { splitArguments } from './arguments.js';
 import {
   apiClient,
   type CliContext,
+  cliLocale,
+  describeForOperator,
   EXIT_FAILED,
   EXIT_OK,
   EXIT_USAGE,
@@ -35,7 +41,8 @@ export const IMAGINE_USAGE = `Usage: nano-banana imagine "<prompt>" [--model M] 
   --json           print one JSON object on stdout instead of the file paths
 
 Writes DIR/<short-prompt>-<task>-<n>.png and prints each path. Exit 0 on success, 1 when the API
-or a download fails, 2 for bad usage or input (nothing sent).`;
+or a download fails (the images that came are still written, and the missing ones named), 2 for
+bad usage or input (nothing sent).`;
 
 /** The largest result accepted from the API's CDN: a 4K PNG is well under this. */
 const MAX_RESULT_BYTES = 100 * 1024 * 1024;
@@ -124,19 +131,69 @@ export async function imagineCommand(
     const outDirectory = path.resolve(context.cwd, split.options.get('out')?.[0] ?? '.');
     await mkdir(outDirectory, { recursive: true });
     const files: string[] = [];
+    // The images are paid for: one that cannot be downloaded (after retries) does not cost the
+    // others. What is missing is said, with its URL, and the command exits 1.
+    const missing: { index: number; url: string; error: NanoBananaError }[] = [];
+    const total = result.images.length;
     for (const [index, image] of result.images.entries()) {
-      const file: ImageFile = await downloadImage(image.url, {
-        maxBytes: MAX_RESULT_BYTES,
-        timeoutMs: DOWNLOAD_TIMEOUT_MS,
-        // The API's own origin as it is (its mock serves results on loopback); others public only.
-        trustedOrigins: trustedOrigins(config.acedata.baseUrl),
-        ...(context.stopSignal ? { signal: context.stopSignal } : {}),
-      });
+      let file: ImageFile;
+      try {
+        file = await downloadWithRetry(
+          () =>
+            downloadImage(image.url, {
+              maxBytes: MAX_RESULT_BYTES,
+              timeoutMs: DOWNLOAD_TIMEOUT_MS,
+              // The API's own origin as it is (its mock serves results on loopback); others public only.
+              trustedOrigins: trustedOrigins(config.acedata.baseUrl),
+              ...(context.stopSignal ? { signal: context.stopSignal } : {}),
+            }),
+          {
+            clock: systemClock,
+            signal: context.stopSignal,
+            onRetry: (failure, _attempt, delayMs) =>
+              context.stderr.write(
+                `Image ${index + 1} of ${total}: ${failure.message}; trying again in ${Math.ceil(delayMs / 1000)} s…\n`,
+              ),
+          },
+        );
+      } catch (error) {
+        if (context.stopSignal?.aborted) throw error;
+        missing.push({ index, url: image.url, error: toNanoBananaError(error) });
+        continue;
+      }
       const name = `${slug(request.prompt)}-${shortId(created.taskId)}-${index + 1}.${extension(file.mime)}`;
       const target = path.join(outDirectory, name);
       await writeFile(target, file.bytes);
       files.push(target);
       if (!json) context.stdout.write(`${target}\n`);
+    }
+    if (missing.length > 0) {
+      const locale = cliLocale(context.env);
+      for (const entry of missing) {
+        context.stderr.write(
+          `nano-banana: image ${entry.index + 1} of ${total} (${entry.url}): ${describeForOperator(entry.error, context.env)}\n`,
+        );
+      }
+      context.stderr.write(
+        `nano-banana: ${translate(locale, 'job.images_missing', { missing: missing.length })}\n`,
+      );
+      if (json) {
+        context.stdout.write(
+          `${JSON.stringify({
+            ok: false,
+            taskId: created.taskId,
+            traceId: result.traceId ?? created.traceId,
+            files,
+            images: result.images.map((image) => image.url),
+            missing: missing.map((entry) => ({
+              index: entry.index + 1,
+              url: entry.url,
+              error: entry.error.toJSON(),
+            })),
+          })}\n`,
+        );
+      }
+      return EXIT_FAILED;
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     context.stderr.write(

@@ -36,6 +36,7 @@ export {
   prepareInputImage,
 } from './images/index.js';
 export type { PlatformAdapter, ProgressEvent, ResultImageFile } from './jobs/adapter.js';
+export { missingImages } from './jobs/adapter.js';
 export type { EngineStats, JobEngineOptions, Submitted } from './jobs/engine.js';
 export { CALLBACK_PATH_PREFIX, JobEngine } from './jobs/engine.js';
 export type { InputReference, Job, JobError, JobOptions, JobState, NewJob } from './jobs/job.js';

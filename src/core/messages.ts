@@ -148,6 +148,11 @@ const en = {
   'job.fewer_images': (p) =>
     `Only ${p.text('delivered')} of the ${p.text('requested')} images came back; ` +
     'the model filtered or dropped the rest.',
+  /** `{missing}`: result images that could not be downloaded (the others were delivered). */
+  'job.images_missing': (p) =>
+    p.singular('missing')
+      ? `${p.text('missing')} image is missing: it was made but could not be downloaded from the image service.`
+      : `${p.text('missing')} images are missing: they were made but could not be downloaded from the image service.`,
   'help.title': 'How to use Nano Banana',
   /** `{command}`: defaults to `/imagine`; `{models}`: model names to list, optional. */
   'help.body': (p) => {
@@ -280,6 +285,10 @@ const fr: Record<MessageKey, Template> = {
     p.singular('delivered')
       ? `Seule ${p.text('delivered')} image sur les ${p.text('requested')} demandées a été produite${NNBSP}; le modèle a filtré ou abandonné les autres.`
       : `Seules ${p.text('delivered')} images sur les ${p.text('requested')} demandées ont été produites${NNBSP}; le modèle a filtré ou abandonné les autres.`,
+  'job.images_missing': (p) =>
+    p.singular('missing')
+      ? `${p.text('missing')} image manque${NNBSP}: elle a été créée mais n’a pas pu être téléchargée depuis le service d’images.`
+      : `${p.text('missing')} images manquent${NNBSP}: elles ont été créées mais n’ont pas pu être téléchargées depuis le service d’images.`,
   'help.title': 'Comment utiliser Nano Banana',
   'help.body': (p) => {
     const command = p.has('command') ? p.text('command') : '/imagine';

@@ -6,7 +6,7 @@ import {
   escapeMarkdown,
   type RESTPatchAPIWebhookWithTokenMessageJSONBody,
 } from 'discord.js';
-import { type Job, type JobError, type Locale, translate } from '../core/index.js';
+import { type Job, type JobError, type Locale, missingImages, translate } from '../core/index.js';
 import { customId } from './custom-ids.js';
 import { discordText, elapsedText } from './texts.js';
 
@@ -124,9 +124,13 @@ export function resultContent(job: Job, locale: Locale, now: number, notes: Resu
   if (notes.scaled) lines.push(translate(locale, 'job.result_scaled'));
   else if (notes.converted) lines.push(translate(locale, 'job.result_converted'));
   const requested = job.options.count ?? 1;
-  if (notes.delivered < requested) {
-    lines.push(translate(locale, 'job.fewer_images', { delivered: notes.delivered, requested }));
+  const missing = missingImages(job, notes.delivered);
+  // What the model returned, downloaded or not: the missing ones get their own note.
+  const returned = notes.delivered + missing;
+  if (returned < requested) {
+    lines.push(translate(locale, 'job.fewer_images', { delivered: returned, requested }));
   }
+  if (missing > 0) lines.push(translate(locale, 'job.images_missing', { missing }));
   return truncate(lines.join('\n'), MAX_CONTENT);
 }
 

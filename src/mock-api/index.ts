@@ -5,6 +5,7 @@ export type {
   MockDirective,
   MockFailure,
   MockImage,
+  MockImageDownload,
   MockTask,
   MockTaskOutcome,
   MockTaskResponse,

@@ -107,6 +107,17 @@ export type MockFailure =
 /** How a task ends: images, success with no image, or a failure with an API error code. */
 export type MockTaskOutcome = 'images' | 'noimage' | { fail: string; message?: string };
 
+/** One download of a result image, as a fault plan sees it. */
+export interface MockImageDownload {
+  /** The prompt of the task that made it. */
+  readonly prompt: string;
+  /** 1-based position in the task's `data`, of `count`. */
+  readonly index: number;
+  readonly count: number;
+  /** 1 for the first download of this image, 2 for the next... */
+  readonly attempt: number;
+}
+
 export interface MockImage {
   readonly prompt: string;
   readonly image_url: string;
@@ -163,6 +174,13 @@ export interface MockApi {
   /** Queues canned answers for the next creates, first in first out. */
   failNextCreates(...failures: MockFailure[]): void;
   failNextRetrievals(...failures: MockFailure[]): void;
+  /**
+   * A fault plan for result-image downloads (a CDN that hiccups, or loses one image for good):
+   * called for each download, answering that failure when it returns one. Undefined clears it.
+   */
+  setImageFaults(
+    plan: ((download: MockImageDownload) => MockFailure | undefined) | undefined,
+  ): void;
   /** Makes a pending task end in failure or with no image when it finishes. */
   setTaskOutcome(taskId: string, outcome: MockTaskOutcome): void;
   /** The delay of tasks created from now on. */
@@ -556,6 +574,8 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
   const rendering = new Map<string, Promise<Buffer>>();
   const createFailures: MockFailure[] = [];
   const retrievalFailures: MockFailure[] = [];
+  let imageFaults: ((download: MockImageDownload) => MockFailure | undefined) | undefined;
+  const imageDownloads = new Map<string, number>();
   let createsReceived = 0;
   const sockets = new Set<Socket>();
   const closing = new AbortController();
@@ -924,6 +944,15 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       send(call, response, 404, errorBody(apiError('not_found', 'image not found'), randomUUID()));
       return;
     }
+    const attempt = (imageDownloads.get(imageId) ?? 0) + 1;
+    imageDownloads.set(imageId, attempt);
+    const fault = imageFaults?.({
+      prompt: spec.prompt,
+      index: spec.index,
+      count: spec.count,
+      attempt,
+    });
+    if (applyFailure(fault, call, response)) return;
     const bytes = await imageBytes(imageId, spec);
     call.status = 200;
     if (response.destroyed) return;
@@ -981,6 +1010,9 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     },
     failNextRetrievals: (...failures) => {
       retrievalFailures.push(...failures);
+    },
+    setImageFaults: (plan) => {
+      imageFaults = plan;
     },
     setTaskOutcome: (taskId, outcome) => {
       const task = pendingTask(taskId);

@@ -4,6 +4,7 @@ import {
   type InputImage,
   type InputReference,
   type Job,
+  missingImages,
   NanoBananaError,
   type PlatformAdapter,
   type ProgressEvent,
@@ -157,7 +158,7 @@ export class SlackPlatform implements PlatformAdapter {
   }
 }
 
-/** What the user should know about the images: a smaller format, fewer than asked. */
+/** What the user should know about the images: a smaller format, fewer than asked, missing. */
 function notes(job: Job, fitted: readonly FittedImage[]): string[] {
   const result: string[] = [];
   const converted = fitted.find((image) => image.change === 'converted');
@@ -171,8 +172,12 @@ function notes(job: Job, fitted: readonly FittedImage[]): string[] {
     result.push(translate(job.locale, 'job.result_scaled'));
   }
   const requested = job.options.count ?? 1;
-  if (fitted.length < requested) {
-    result.push(translate(job.locale, 'job.fewer_images', { delivered: fitted.length, requested }));
+  const missing = missingImages(job, fitted.length);
+  // What the model returned, downloaded or not: the missing ones get their own note.
+  const returned = fitted.length + missing;
+  if (returned < requested) {
+    result.push(translate(job.locale, 'job.fewer_images', { delivered: returned, requested }));
   }
+  if (missing > 0) result.push(translate(job.locale, 'job.images_missing', { missing }));
   return result;
 }

@@ -31,7 +31,7 @@ export class RecordingAdapter implements PlatformAdapter {
     this.platform = platform;
   }
 
-  async fetchInput(_job: Job, input: { ref: string }): Promise<InputImage> {
+  async fetchInput(_job: Job, input: { ref: string }, _signal?: AbortSignal): Promise<InputImage> {
     const image = this.inputs.get(input.ref);
     if (image === undefined) throw new Error(`no input ${input.ref}`);
     return image;

@@ -7,6 +7,12 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
 }
 
+/**
+ * The longest wait a `Retry-After` may impose on us, wherever it holds anything up (creates for
+ * everyone, a job's slot): a server asking for an hour is not left to stall the bot for an hour.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
 export const DEFAULT_CREATE_RETRY: RetryPolicy = {
   maxAttempts: 3,
   baseDelayMs: 1000,

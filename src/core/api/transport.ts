@@ -158,27 +158,29 @@ export class ApiTransport {
   }
 }
 
-/** The answer as text; `maxBytes` counts what arrived, kept or not. */
+/**
+ * The answer as text; `maxBytes` caps what is kept. The echoed requests a filter leaves out are
+ * never held, so they do not count: a task is never refused for the size of its own inputs, which
+ * nothing may know any more (a restart forgets them). The attempt's timeout bounds the rest.
+ */
 async function readCapped(
   body: Dispatcher.ResponseData['body'],
   maxBytes: number,
   filter: RequestEchoFilter | undefined,
 ): Promise<string> {
   const chunks: Buffer[] = [];
-  let total = 0;
   let kept = 0;
   for await (const chunk of body) {
     const buffer = chunk as Buffer;
-    total += buffer.length;
-    if (total > maxBytes) {
+    for (const part of filter === undefined ? [buffer] : filter.push(buffer)) {
+      chunks.push(part);
+      kept += part.length;
+    }
+    if (kept > maxBytes) {
       body.destroy();
       throw new NanoBananaError('upstream_error', `The API answered more than ${maxBytes} bytes`, {
         params: { reason: 'response_too_large', max: maxBytes },
       });
-    }
-    for (const part of filter === undefined ? [buffer] : filter.push(buffer)) {
-      chunks.push(part);
-      kept += part.length;
     }
   }
   return Buffer.concat(chunks, kept).toString('utf8');

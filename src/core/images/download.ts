@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, request } from 'undici';
+import { parseRetryAfter } from '../api/retry.js';
 import { isNanoBananaError, NanoBananaError } from '../errors.js';
 import { BLOCKED_ADDRESS_CODE, createGuardedAgent } from '../net/guarded-agent.js';
 import { isTrustedUrl } from '../net/trusted-origins.js';
@@ -126,6 +127,7 @@ export async function downloadImage(
       throw new NanoBananaError('upstream_error', `Downloading from ${host} answered ${status}`, {
         status,
         retryable: status >= 500 || status === 429,
+        retryAfterMs: parseRetryAfter(response.headers['retry-after'], Date.now()),
         params: { reason: 'http_status', status },
       });
     }

@@ -1,4 +1,9 @@
 export { type DownloadImageOptions, type DownloadRefusal, downloadImage } from './download.js';
+export {
+  DEFAULT_DOWNLOAD_RETRY_MS,
+  type DownloadRetryOptions,
+  downloadWithRetry,
+} from './download-with-retry.js';
 export { type FitImageOptions, type FittedImage, fitImage, type ImageChange } from './fit.js';
 export {
   describeImage,

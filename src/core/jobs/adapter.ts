@@ -23,6 +23,14 @@ export interface ResultImageFile extends ImageFile {
 }
 
 /**
+ * How many of a job's result images are not among the `delivered` handed to `deliver`: the engine leaves out
+ * an image it could not download (after retries) and delivers the others, and the user is told.
+ */
+export function missingImages(job: Job, delivered: number): number {
+  return Math.max(0, (job.result?.images.length ?? delivered) - delivered);
+}
+
+/**
  * How an adapter plugs its platform into the engine. The engine never knows what a Discord
  * interaction or a Slack thread is; it calls these.
  */

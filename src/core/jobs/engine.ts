@@ -1,11 +1,13 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { NanoBananaClient } from '../api/client.js';
+import { MAX_RETRY_AFTER_MS } from '../api/retry.js';
 import { type Clock, systemClock } from '../clock.js';
 import { NanoBananaError as Failure, type NanoBananaError, toNanoBananaError } from '../errors.js';
 import { WorkLimiter } from '../images/fit.js';
 import {
   downloadImage,
+  downloadWithRetry,
   type ImageFile,
   type InputImage,
   type PreparedInputImage,
@@ -335,6 +337,9 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       this.#clock.now(),
     );
     if (cancelled === undefined) return 'too_late';
+    // A job whose turn came is `queued` until its create is sent, while it fetches and prepares its
+    // inputs (a large download, say): that work stops now, and its slot is freed.
+    this.#running.get(jobId)?.controller.abort();
     this.#queue.remove(jobId);
     this.#lastPositions.delete(jobId);
     this.#finished(cancelled);
@@ -464,6 +469,9 @@ export class JobEngine extends EventEmitter<EngineEvents> {
         case 'delivering':
           this.#scheduleTimeout(job);
           this.#occupy(job, (signal) => this.#continue(job, signal));
+          // Told it timed out before the restart: it follows its task outside the slots, as it
+          // did then, rather than block everyone until the give-up.
+          if (job.state === 'running' && job.timeoutNotified) this.#followLate(job.id);
           break;
         default:
           break;
@@ -541,6 +549,9 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       created = await this.#create(queued, signal);
     }
     if (created === undefined) return;
+    // The timeout came while the create was under way: now that the task exists, the job leaves
+    // its slot as it would have had the timeout come a moment later.
+    if (created.job.timeoutNotified && this.#followLate(created.job.id)) this.#pump();
     await this.#followAndDeliver(created.job, signal, created.requestBytes);
   }
 
@@ -633,7 +644,9 @@ export class JobEngine extends EventEmitter<EngineEvents> {
         this.#clock.now(),
       );
       if (requeued !== undefined) this.#queue.push(requeued.id, requeued.requesterId);
-      this.#pauseCreatesFor(Math.max(error.retryAfterMs ?? 5000, 250));
+      this.#pauseCreatesFor(
+        Math.min(Math.max(error.retryAfterMs ?? 5000, 250), MAX_RETRY_AFTER_MS),
+      );
       return;
     }
     this.#fail(job, toJobError(error), true);
@@ -645,7 +658,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       await this.#deliver(job, job.result.images, signal);
       return;
     }
-    await this.#followAndDeliver(job, signal, undefined);
+    await this.#followAndDeliver(job, signal, resumedRequestSize(job));
   }
 
   async #followAndDeliver(
@@ -685,20 +698,8 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     if (adapter === undefined) return;
     const log = this.#logger.child({ jobId: job.id, taskId: job.taskId });
     const started = this.#clock.now();
-    let files: ResultImageFile[];
-    try {
-      files = await Promise.all(
-        images.map(async (image, index) => ({
-          ...(await this.#download(image.url, signal)),
-          index,
-          sourceUrl: image.url,
-        })),
-      );
-    } catch (error) {
-      if (signal.aborted) return;
-      this.#fail(job, toJobError(toNanoBananaError(error)), true);
-      return;
-    }
+    const files = await this.#downloadResults(job, images, signal, log);
+    if (files === undefined) return;
     let attempts = job.deliveryAttempts;
     for (;;) {
       attempts++;
@@ -738,15 +739,69 @@ export class JobEngine extends EventEmitter<EngineEvents> {
           this.#fail(job, { code, params: failure.params, traceId: job.traceId }, true);
           return;
         }
-        const delay = Math.min(1000 * 2 ** (attempts - 1), 30_000);
+        const delay = Math.min(
+          failure.retryAfterMs ?? Math.min(1000 * 2 ** (attempts - 1), 30_000),
+          MAX_RETRY_AFTER_MS,
+        );
         log.warn({ code: failure.code, attempts, delayMs: delay }, 'Delivery failed; retrying');
         try {
-          await this.#clock.sleep(failure.retryAfterMs ?? delay, signal);
+          await this.#clock.sleep(delay, signal);
         } catch {
           return;
         }
       }
     }
+  }
+
+  /**
+   * Downloads every result image, each retried on transient failures for a while (see
+   * `downloadWithRetry`): the images are paid for. One that still fails is left out and the others
+   * are delivered, with a note saying how many are missing. Undefined when none came (the job has
+   * failed then) or the job was stopped.
+   */
+  async #downloadResults(
+    job: Job,
+    images: readonly { url: string }[],
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<ResultImageFile[] | undefined> {
+    const outcomes = await Promise.allSettled(
+      images.map(async (image, index) => ({
+        ...(await downloadWithRetry(() => this.#download(image.url, signal), {
+          clock: this.#clock,
+          signal,
+          onRetry: (failure, attempt, delayMs) =>
+            log.warn(
+              { code: failure.code, status: failure.status, index, attempt, delayMs },
+              'Result download failed; retrying',
+            ),
+        })),
+        index,
+        sourceUrl: image.url,
+      })),
+    );
+    if (signal.aborted) return undefined;
+    const files: ResultImageFile[] = [];
+    let failure: NanoBananaError | undefined;
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') files.push(outcome.value);
+      else failure ??= toNanoBananaError(outcome.reason);
+    }
+    if (failure === undefined) return files;
+    if (files.length === 0) {
+      this.#fail(job, toJobError(failure), true);
+      return undefined;
+    }
+    log.warn(
+      {
+        missing: images.length - files.length,
+        images: images.length,
+        code: failure.code,
+        status: failure.status,
+      },
+      'Some result images could not be downloaded; delivering the others',
+    );
+    return files;
   }
 
   /** Ends a job as failed, releasing its reserved images, and tells the user. */
@@ -802,17 +857,24 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     const updated = this.#store.update(jobId, { timeoutNotified: true }, this.#clock.now());
     if (updated === undefined) return;
     void this.#notify(updated, { kind: 'timeout', error });
-    // Its slot goes to someone else; the task is still followed, outside the limits.
+    // A job still `creating` moves once its task exists (see `#run`).
+    if (updated.state === 'running' && this.#followLate(jobId)) this.#pump();
+  }
+
+  /**
+   * Past its timeout a running job only follows its task: its slot goes to someone else and the
+   * task is still followed, outside the limits. The caller moves the line. False if not running.
+   */
+  #followLate(jobId: string): boolean {
     const running = this.#running.get(jobId);
-    if (running !== undefined && updated.state === 'running') {
-      this.#running.delete(jobId);
-      this.#lateFollows.set(jobId, running);
-      const count = (this.#runningPerUser.get(running.userId) ?? 1) - 1;
-      if (count <= 0) this.#runningPerUser.delete(running.userId);
-      else this.#runningPerUser.set(running.userId, count);
-      void running.done.finally(() => this.#lateFollows.delete(jobId));
-      this.#pump();
-    }
+    if (running === undefined) return false;
+    this.#running.delete(jobId);
+    this.#lateFollows.set(jobId, running);
+    const count = (this.#runningPerUser.get(running.userId) ?? 1) - 1;
+    if (count <= 0) this.#runningPerUser.delete(running.userId);
+    else this.#runningPerUser.set(running.userId, count);
+    void running.done.finally(() => this.#lateFollows.delete(jobId));
+    return true;
   }
 
   #onGiveUp(jobId: string): void {
@@ -915,6 +977,19 @@ function worthTelling(told: number | undefined, position: number): boolean {
 function requestSize(request: ImageRequest): number {
   const urls = request.imageUrls.reduce((sum, url) => sum + url.length + 3, 0);
   return urls + JSON.stringify(request.prompt).length + 512;
+}
+
+/** What a resumed task's inline input is taken to weigh: its real size went with the process. */
+const RESUMED_INLINE_INPUT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The create's size is not kept across a restart, but a platform input travelled inline (a data:
+ * URL of up to 13 MB) and comes back with every look at the task: such a task is followed as a
+ * heavy one again (small batches, less often) rather than fifty to a call every round.
+ */
+function resumedRequestSize(job: Job): number | undefined {
+  const inline = job.inputs.filter((input) => input.kind === 'platform').length;
+  return inline === 0 ? undefined : inline * RESUMED_INLINE_INPUT_BYTES;
 }
 
 export function toJobError(error: NanoBananaError): JobError {
