@@ -193,7 +193,7 @@ const fr: Record<MessageKey, Template> = {
   'error.delivery_failed':
     'Vos images ont été créées, mais je n’ai pas pu les publier ici. Vérifiez mes permissions dans ce salon.',
   'error.undeliverable':
-    'Vos images ont été créées, mais je n’ai pu les publier nulle part, pas même en message privé. Demandez-les à un administrateur.',
+    'Vos images ont été créées, mais je n’ai trouvé aucun endroit où les publier, pas même en message privé. Demandez-les à un administrateur.',
   'error.unavailable': 'Le bot redémarre. Réessayez dans une minute.',
   'job.paused': `La création d’images est en pause${NNBSP}: les crédits du bot sont épuisés. Un administrateur a été prévenu${NNBSP}; votre demande patiente.`,
   'job.timeout_notice':
