@@ -109,6 +109,34 @@ describe('Discord delivery falls back instead of dropping a result', () => {
     expect(fake.interactionResponses(interaction.id).original?.deleted).toBe(true);
   });
 
+  it('replies anew to a message request whose progress reply was deleted (10008)', async () => {
+    await start();
+    api.setDelay(60_000);
+    const request = fake.postUserMessage({ content: `<@${fake.botUserId}> a moderated fox` });
+    const progress = await fake.waitFor(
+      () =>
+        fake
+          .messages(fake.channelId)
+          .find(
+            (message) =>
+              message.author.id === fake.botUserId &&
+              message.message_reference?.message_id === request.id,
+          ),
+      { description: 'the progress reply' },
+    );
+    await fake.waitFor(() => createOf('a moderated fox'));
+    fake.deleteMessage(progress.id);
+    api.finishTask(taskOf('a moderated fox'));
+    const posted = await fake.waitFor(() => botImages(fake.channelId)[0], {
+      timeoutMs: 20_000,
+      description: 'the images in a new reply',
+    });
+    expect(posted.id).not.toBe(progress.id);
+    expect(posted.message_reference?.message_id).toBe(request.id);
+    expect(posted.content).toContain(`<@${fake.userId}>`);
+    expect(posted.content).toMatch(/message showing your request was deleted/);
+  });
+
   it('posts in the channel when the interaction webhook is refused (10015), saying so', async () => {
     await start();
     await imagineThen('a removed webhook', (id) => fake.removeInteractionWebhook(id));
