@@ -213,6 +213,20 @@ describe('Discord delivery falls back instead of dropping a result', () => {
     expect(channelPosts).toHaveLength(0);
   });
 
+  it('does not blame permissions when Discord refuses the upload itself (413 40005)', async () => {
+    await start();
+    const interaction = await imagineThen('too big for the server', () => fake.setUploadLimit(100));
+    const told = await fake.waitFor(
+      () => {
+        const original = fake.interactionResponses(interaction.id).original;
+        return original?.content.includes('refused') ? original : undefined;
+      },
+      { timeoutMs: 20_000, description: 'the failure' },
+    );
+    expect(told.content).toMatch(/Discord refused to post them/);
+    expect(told.content).not.toMatch(/permission/i);
+  });
+
   it('ends the job undelivered, keeping its result URLs and warning the operator, when even the DM is refused (50007)', async () => {
     await start();
     await imagineThen('nowhere to go', (id) => {

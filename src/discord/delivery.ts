@@ -165,6 +165,10 @@ export function failureText(locale: ReturnType<typeof resolveLocale>, error: Job
   if (error.code === 'delivery_failed' && error.params.reason === 'archived_thread') {
     return discordText(locale, 'permission.archived');
   }
+  // Not a permission: Discord answered with an error no other way of posting avoids.
+  if (error.code === 'delivery_failed' && error.params.reason === 'discord_error') {
+    return discordText(locale, 'delivery.discord_error');
+  }
   return describeError(
     new NanoBananaError(error.code, error.code, { params: error.params, traceId: error.traceId }),
     locale,

@@ -27,6 +27,8 @@ const en = {
     'This thread is archived, so I can’t post in it. Unarchive it or use another channel.',
   'permission.missing_in':
     'I’m missing a permission in <#{channel}>: **{permission}**, so I can’t answer your request there. Ask an admin to grant it, then try again.',
+  'delivery.discord_error':
+    'Your images were made, but Discord refused to post them. The bot’s log has the details for an admin.',
   'fallback.message_deleted':
     '{mention} the message showing your request was deleted, so here are your images:',
   'fallback.reply_unavailable':
@@ -94,6 +96,8 @@ const fr: Record<DiscordTextKey, string> = {
     'Ce fil est archivé, je ne peux pas y écrire. Désarchivez-le ou utilisez un autre salon.',
   'permission.missing_in':
     'Il me manque une permission dans <#{channel}>\u202F: **{permission}**, je ne peux donc pas y répondre à votre demande. Demandez à un administrateur de l’accorder, puis réessayez.',
+  'delivery.discord_error':
+    'Vos images ont été créées, mais Discord a refusé de les publier. Le journal du bot donne les détails à un administrateur.',
   'fallback.message_deleted':
     '{mention} le message qui suivait votre demande a été supprimé, alors voici vos images\u202F:',
   'fallback.reply_unavailable':
