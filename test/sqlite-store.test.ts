@@ -407,7 +407,9 @@ describe('prune and delete', () => {
     const store = open();
     const result = { images: [{ url: 'https://cdn.example/one.png' }] };
     store.insert(makeJob({ id: 'undelivered-old', state: 'undelivered', updatedAt: 100, result }));
-    store.insert(makeJob({ id: 'undelivered-new', state: 'undelivered', updatedAt: 5_000, result }));
+    store.insert(
+      makeJob({ id: 'undelivered-new', state: 'undelivered', updatedAt: 5_000, result }),
+    );
     expect(store.get('undelivered-new')?.state).toBe('undelivered');
     expect(store.get('undelivered-new')?.result).toEqual(result);
     expect(store.prune(1_000)).toBe(1);
