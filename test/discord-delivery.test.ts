@@ -288,6 +288,27 @@ describe('Discord permissions checked before the work starts', () => {
     expect(bot?.service.engine.stats.queued).toBe(0);
   });
 
+  it('answers a message request in the channel when only Attach Files is missing, and spends nothing', async () => {
+    await start();
+    fake.denyPermission(fake.channelId, 'ATTACH_FILES');
+    const before = api.creates().length;
+    const request = fake.postUserMessage({ content: `<@${fake.botUserId}> a fileless cat` });
+    const told = await fake.waitFor(
+      () =>
+        fake
+          .messages(fake.channelId)
+          .find(
+            (message) =>
+              message.author.id === fake.botUserId &&
+              message.message_reference?.message_id === request.id,
+          ),
+      { description: 'the reply' },
+    );
+    expect(told.content).toMatch(/Attach Files/);
+    expect(api.creates().length).toBe(before);
+    expect(bot?.service.engine.stats.queued).toBe(0);
+  });
+
   it('tells the member now when a request must wait in line and Send Messages is missing', async () => {
     await start({ NANO_BANANA_MAX_CONCURRENT_JOBS: '1' });
     api.setDelay(60_000);
