@@ -326,6 +326,36 @@ describe('Discord permissions checked before the work starts', () => {
   });
 });
 
+describe('Discord permissions inside a result thread', () => {
+  it('checks Send Messages in Threads for a request that must wait there', async () => {
+    await start({ NANO_BANANA_MAX_CONCURRENT_JOBS: '1' });
+    const first = fake.sendSlashCommand({ name: 'imagine', options: { prompt: 'a thread maker' } });
+    const result = await fake.waitFor(
+      () => {
+        const original = fake.interactionResponses(first.id).original;
+        return original !== undefined && original.attachments.length > 0 ? original : undefined;
+      },
+      { timeoutMs: 15_000, description: 'the result' },
+    );
+    const thread = await fake.waitFor(() => fake.thread(result.id), { description: 'its thread' });
+    api.setDelay(60_000);
+    fake.sendSlashCommand({ name: 'imagine', options: { prompt: 'holding the slot' } });
+    await fake.waitFor(() => createOf('holding the slot'));
+    fake.denyPermission(thread.id, 'SEND_MESSAGES_IN_THREADS');
+    const interaction = fake.sendSlashCommand({
+      name: 'imagine',
+      channelId: thread.id,
+      options: { prompt: 'waiting in a thread' },
+    });
+    const callback = await fake.waitFor(
+      () => fake.interactionResponses(interaction.id).callbacks[0],
+    );
+    expect(callback.type).toBe(4);
+    expect((callback.data as { content: string }).content).toMatch(/Send Messages in Threads/);
+    api.finishTask(taskOf('holding the slot'));
+  });
+});
+
 describe('Discord Delete removes the result’s thread', () => {
   async function resultWithThread(prompt: string) {
     const interaction = fake.sendSlashCommand({ name: 'imagine', options: { prompt } });
