@@ -383,6 +383,23 @@ describe('Discord Delete removes the result’s thread', () => {
     expect(fake.message(result.id)?.deleted).toBe(true);
   });
 
+  it('closes a thread Discord already archived (it takes edits only while unarchiving)', async () => {
+    await start();
+    const { result, thread } = await resultWithThread('an idle thread');
+    fake.archiveThread(thread.id);
+    const deleteId = buttonIds(result).find((id) => id.startsWith('nb:delete:')) ?? 'missing';
+    fake.sendButton({ customId: deleteId, messageId: result.id });
+    await fake.waitFor(
+      () => {
+        const current = fake.thread(thread.id);
+        return current?.thread_metadata.archived && current.thread_metadata.locked
+          ? current
+          : undefined;
+      },
+      { description: 'the thread archived and locked' },
+    );
+  });
+
   it('archives and locks the thread it owns without Manage Threads', async () => {
     await start();
     const { result, thread } = await resultWithThread('a thread to close');

@@ -893,6 +893,8 @@ const editChannel: Handler = ({ state }, request, { channelId = '' }) => {
   const managesThreads = state.can(channel.id, state.botUserId, 'MANAGE_THREADS');
   const isOwner = thread.ownerId === state.botUserId;
   if (thread.locked && !managesThreads) return errors.threadLocked();
+  // An archived thread takes edits only in a request that unarchives it.
+  if (thread.archived && body.archived !== false) return errors.threadArchived();
   // Thread owners may lock their own threads (API docs, February 2025), not unlock them.
   if (typeof body.locked === 'boolean' && !managesThreads && !(isOwner && body.locked))
     return errors.missingPermissions();
