@@ -40,7 +40,7 @@ import {
   truncate,
 } from './views.js';
 
-// Other parts of the adapter (and tests) took these from here before they had a file of their own.
+// Re-exported from their former home, so that code written against it still compiles.
 export { deliveryError, discordCode } from './discord-errors.js';
 
 /** Discord: at most 10 files and 25 MiB per message; keep room for the JSON part. */
