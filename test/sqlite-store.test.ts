@@ -403,6 +403,20 @@ describe('prune and delete', () => {
     expect(store.prune(1_000)).toBe(0);
   });
 
+  it('keeps an undelivered job, result and all, until the retention cutoff, then prunes it', () => {
+    const store = open();
+    const result = { images: [{ url: 'https://cdn.example/one.png' }] };
+    store.insert(makeJob({ id: 'undelivered-old', state: 'undelivered', updatedAt: 100, result }));
+    store.insert(
+      makeJob({ id: 'undelivered-new', state: 'undelivered', updatedAt: 5_000, result }),
+    );
+    expect(store.get('undelivered-new')?.state).toBe('undelivered');
+    expect(store.get('undelivered-new')?.result).toEqual(result);
+    expect(store.prune(1_000)).toBe(1);
+    expect(store.get('undelivered-old')).toBeUndefined();
+    expect(store.get('undelivered-new')?.result).toEqual(result);
+  });
+
   it('deletes one job and frees its dedup key', () => {
     const store = open();
     store.insert(makeJob({ id: 'gone', dedupKey: 'key' }));

@@ -126,7 +126,8 @@ describe('nano-banana register', () => {
     );
     expect(url.searchParams.get('client_id')).toBe(fake.applicationId);
     expect(url.searchParams.get('scope')).toBe('bot applications.commands');
-    // View Channel, Send Messages, Send in Threads, Create Public Threads, Attach Files, Embed Links, Read History.
+    // View Channel, Send Messages, Send in Threads, Create Public Threads, Attach Files, Embed Links,
+    // Read History, Manage Threads (Delete removes the result's thread).
     expect(BigInt(url.searchParams.get('permissions') ?? '0')).toBe(
       (1n << 10n) |
         (1n << 11n) |
@@ -134,7 +135,8 @@ describe('nano-banana register', () => {
         (1n << 35n) |
         (1n << 15n) |
         (1n << 14n) |
-        (1n << 16n),
+        (1n << 16n) |
+        (1n << 34n),
     );
     expect(
       fake

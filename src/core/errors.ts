@@ -26,6 +26,11 @@ export const ERROR_CODES = [
   'interrupted',
   /** The images were made but could not be posted. */
   'delivery_failed',
+  /**
+   * The images were made but there is nowhere left to post them (the channel and the requester's
+   * DMs both refused): the job ends `undelivered`, its result kept for the retention period.
+   */
+  'undeliverable',
   /** The bot is shutting down or paused; try again shortly. */
   'unavailable',
 ] as const;

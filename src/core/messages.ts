@@ -74,6 +74,8 @@ const en = {
     'The bot restarted while sending your request, so I can’t tell whether it went through. Nothing more will happen on its own: press Re-roll to try again.',
   'error.delivery_failed':
     'Your images were made but I couldn’t post them here. Check my permissions in this channel.',
+  'error.undeliverable':
+    'Your images were made, but I couldn’t post them anywhere, not even by direct message. Ask an admin for them.',
   'error.unavailable': 'The bot is restarting. Please try again in a minute.',
   'job.paused':
     'Image creation is paused: the bot’s image credits are used up. An admin has been told; your request will wait.',
@@ -215,6 +217,8 @@ const fr: Record<MessageKey, Template> = {
   'error.interrupted': `Le bot a redémarré pendant l’envoi de votre demande${NNBSP}; impossible de savoir si elle est passée. Rien d’autre ne se fera tout seul${NNBSP}: appuyez sur Relancer pour réessayer.`,
   'error.delivery_failed':
     'Vos images ont été créées, mais je n’ai pas pu les publier ici. Vérifiez mes permissions dans ce salon.',
+  'error.undeliverable':
+    'Vos images ont été créées, mais je n’ai trouvé aucun endroit où les publier, pas même en message privé. Demandez-les à un administrateur.',
   'error.unavailable': 'Le bot redémarre. Réessayez dans une minute.',
   'job.paused': `La création d’images est en pause${NNBSP}: les crédits du bot sont épuisés. Un administrateur a été prévenu${NNBSP}; votre demande patiente.`,
   'job.timeout_notice':

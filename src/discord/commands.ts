@@ -35,6 +35,8 @@ export const REQUIRED_PERMISSIONS = new PermissionsBitField([
   PermissionFlagsBits.AttachFiles,
   PermissionFlagsBits.EmbedLinks,
   PermissionFlagsBits.ReadMessageHistory,
+  // Delete removes the result's thread; without it the bot can only archive and lock its own.
+  PermissionFlagsBits.ManageThreads,
 ]);
 
 /** The commands, with their choices from the core's table. */

@@ -1,4 +1,4 @@
-import { type APIMessage, DiscordAPIError, MessageFlags, type RawFile, Routes } from 'discord.js';
+import { type APIMessage, MessageFlags, type RawFile, Routes } from 'discord.js';
 import {
   describeError,
   fitImage,
@@ -15,6 +15,16 @@ import {
   translate,
 } from '../core/index.js';
 import { type Delivery, type Destination, readDestination, tokenUsable } from './destination.js';
+import {
+  deliveryError,
+  discordCode,
+  isExpiredToken,
+  isMissingPermission,
+  type Setback,
+  setbackOf,
+  statusOf,
+  undeliverable,
+} from './discord-errors.js';
 import { readReference, resolveInput } from './images.js';
 import type { DiscordRuntime } from './runtime.js';
 import { discordText, elapsedText } from './texts.js';
@@ -30,16 +40,12 @@ import {
   truncate,
 } from './views.js';
 
+// Re-exported from their former home, so that code written against it still compiles.
+export { deliveryError, discordCode } from './discord-errors.js';
+
 /** Discord: at most 10 files and 25 MiB per message; keep room for the JSON part. */
 const MAX_FILES_PER_MESSAGE = 10;
 const MAX_MESSAGE_BYTES = 25 * 1024 * 1024 - 256 * 1024;
-
-/** Discord's error codes this adapter acts on. */
-const MISSING_PERMISSIONS = 50013;
-const ARCHIVED_THREAD = 50083;
-const INVALID_WEBHOOK_TOKEN = 50027;
-const UNKNOWN_WEBHOOK = 10015;
-const UNKNOWN_INTERACTION = 10062;
 
 /** How the engine reaches Discord: progress edits, results, failures, and fetching inputs. */
 export function createDiscordPlatform(runtime: DiscordRuntime): PlatformAdapter {
@@ -165,6 +171,10 @@ export function failureText(locale: ReturnType<typeof resolveLocale>, error: Job
   if (error.code === 'delivery_failed' && error.params.reason === 'archived_thread') {
     return discordText(locale, 'permission.archived');
   }
+  // Not a permission: Discord answered with an error no other way of posting avoids.
+  if (error.code === 'delivery_failed' && error.params.reason === 'discord_error') {
+    return discordText(locale, 'delivery.discord_error');
+  }
   return describeError(
     new NanoBananaError(error.code, error.code, { params: error.params, traceId: error.traceId }),
     locale,
@@ -241,6 +251,7 @@ async function deliver(
   });
   const chunks = chunkFiles(files);
   const posted: APIMessage[] = [];
+  let first: Posted | undefined;
   try {
     for (const [index, chunk] of chunks.entries()) {
       const body: MessageBody = {
@@ -262,19 +273,26 @@ async function deliver(
         allowed_mentions: { users: [job.requesterId] },
       };
       const rawFiles = chunk.map((entry) => entry.file);
-      posted.push(
-        index === 0
-          ? await postFirstAfterProgress(runtime, job, destination, body, rawFiles)
-          : await postMore(runtime, destination, body, rawFiles, posted[0]),
-      );
+      if (first === undefined) {
+        first = await postFirstAfterProgress(runtime, job, destination, body, rawFiles);
+        posted.push(first.message);
+      } else {
+        posted.push(await postMore(runtime, destination, body, rawFiles, first));
+      }
     }
   } catch (error) {
-    runtime.logger.warn({ jobId: job.id, err: error }, 'Discord delivery failed');
+    runtime.logger.warn(
+      { jobId: job.id, code: discordCode(error), status: statusOf(error) },
+      'Discord delivery failed',
+    );
     throw deliveryError(error);
   }
   runtime.throttle.forget(job.id);
-  const first = posted[0];
-  const threadId = first ? await openThread(runtime, job, destination, first, content) : undefined;
+  // A thread belongs beside the result in the channel asked in, not in a DM.
+  const threadId =
+    first !== undefined && first.route !== 'dm'
+      ? await openThread(runtime, job, destination, first.message, content)
+      : undefined;
   return {
     messages: posted.map((message) => ({ channelId: message.channel_id, messageId: message.id })),
     images: posted.flatMap((message) =>
@@ -321,8 +339,8 @@ async function postFirstAfterProgress(
   destination: Destination,
   body: MessageBody,
   files: RawFile[],
-): Promise<APIMessage> {
-  let posted: APIMessage | undefined;
+): Promise<Posted> {
+  let posted: Posted | undefined;
   await runtime.throttle.final(job.id, async () => {
     posted = await postFirst(runtime, job, destination, body, files);
   });
@@ -330,9 +348,22 @@ async function postFirstAfterProgress(
   return posted;
 }
 
+/** Where the first message of a result went; the rest follow it there. */
+type Route = 'webhook' | 'channel' | 'dm';
+
+interface Posted {
+  readonly message: APIMessage;
+  readonly route: Route;
+}
+
 /**
- * The first message of a result: the interaction reply while its token lasts, else the bot's
- * progress reply, else a new channel message that mentions the user (or a DM for a private one).
+ * The first message of a result, falling back in order: the interaction reply while its token
+ * lasts (or the bot's progress reply to a message), then a new message in the channel that replies
+ * to the request and mentions the requester, then a DM to the requester with the files. A private
+ * request skips the channel. Each step that Discord refuses for a reason another step avoids (a
+ * deleted message, a dead webhook, a refused channel: see `setbackOf`) passes to the next, and the
+ * text says what happened; any other error is thrown for the engine to retry. When the DM is
+ * refused too, `undeliverable`.
  */
 async function postFirst(
   runtime: DiscordRuntime,
@@ -340,50 +371,105 @@ async function postFirst(
   destination: Destination,
   body: MessageBody,
   files: RawFile[],
-): Promise<APIMessage> {
+): Promise<Posted> {
   const { rest } = runtime;
-  if (tokenUsable(destination, runtime.now())) {
-    try {
-      return (await rest.patch(
-        Routes.webhookMessage(destination.applicationId, destination.token),
-        { body, files, auth: false },
-      )) as APIMessage;
-    } catch (error) {
-      if (!isExpiredToken(error)) throw error;
-    }
-  }
-  if (destination.kind === 'message' && destination.progressMessageId !== undefined) {
-    return (await rest.patch(
-      Routes.channelMessage(destination.channelId, destination.progressMessageId),
-      { body, files },
-    )) as APIMessage;
-  }
   const locale = resolveLocale(job.locale);
-  const late = {
-    ...body,
-    content: truncate(
-      `${translate(locale, 'job.expired_token_notice', { mention: mention(job) })}\n${body.content ?? ''}`,
-      2000,
-    ),
+  const setbacks: Setback[] = [];
+  const tryStep = async (step: () => Promise<unknown>): Promise<APIMessage | undefined> => {
+    try {
+      return (await step()) as APIMessage;
+    } catch (error) {
+      const setback = setbackOf(error);
+      if (setback === undefined) throw error;
+      runtime.logger.warn(
+        { jobId: job.id, code: discordCode(error), setback },
+        'A way of posting the result was refused; trying the next',
+      );
+      setbacks.push(setback);
+      return undefined;
+    }
   };
-  if (destination.kind === 'interaction' && destination.ephemeral) {
+
+  if (tokenUsable(destination, runtime.now())) {
+    const { applicationId, token } = destination;
+    const message = await tryStep(() =>
+      rest.patch(Routes.webhookMessage(applicationId, token), { body, files, auth: false }),
+    );
+    if (message) return { message, route: 'webhook' };
+  } else if (destination.kind === 'message' && destination.progressMessageId !== undefined) {
+    const { channelId, progressMessageId } = destination;
+    const message = await tryStep(() =>
+      rest.patch(Routes.channelMessage(channelId, progressMessageId), { body, files }),
+    );
+    if (message) return { message, route: 'channel' };
+  }
+
+  const ephemeral = destination.kind === 'interaction' && destination.ephemeral;
+  // Editing our own message was refused for want of permissions: a new message would be too.
+  const channelRefused = setbacks.some(
+    (setback) => setback !== 'message_deleted' && setback !== 'reply_unavailable',
+  );
+  if (!ephemeral && !channelRefused) {
+    const replyTo =
+      destination.kind === 'interaction' ? destination.messageId : destination.sourceMessageId;
+    const notice =
+      setbacks.at(-1) === 'message_deleted'
+        ? discordText(locale, 'fallback.message_deleted', { mention: mention(job) })
+        : setbacks.at(-1) === 'reply_unavailable'
+          ? discordText(locale, 'fallback.reply_unavailable', { mention: mention(job) })
+          : translate(locale, 'job.expired_token_notice', { mention: mention(job) });
+    const message = await tryStep(() =>
+      rest.post(Routes.channelMessages(destination.channelId), {
+        body: {
+          ...withNotice(body, notice),
+          ...(replyTo
+            ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } }
+            : {}),
+        },
+        files,
+      }),
+    );
+    if (message) return { message, route: 'channel' };
+  }
+
+  const notice = dmNotice(locale, destination, setbacks.at(-1));
+  try {
     const channel = (await rest.post(Routes.userChannels(), {
       body: { recipient_id: job.requesterId },
     })) as { id: string };
-    return (await rest.post(Routes.channelMessages(channel.id), {
-      body: late,
+    const message = (await rest.post(Routes.channelMessages(channel.id), {
+      body: withNotice(body, notice),
       files,
     })) as APIMessage;
+    return { message, route: 'dm' };
+  } catch (error) {
+    const setback = setbackOf(error);
+    if (setback === undefined) throw error;
+    throw undeliverable([...setbacks, setback], error);
   }
-  const replyTo =
-    destination.kind === 'interaction' ? destination.messageId : destination.sourceMessageId;
-  return (await rest.post(Routes.channelMessages(destination.channelId), {
-    body: {
-      ...late,
-      ...(replyTo ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } } : {}),
-    },
-    files,
-  })) as APIMessage;
+}
+
+/** The DM's first line: why the images came here rather than where they were asked for. */
+function dmNotice(locale: Locale, destination: Destination, setback: Setback | undefined): string {
+  const channel = destination.channelId;
+  switch (setback) {
+    case 'channel_refused':
+      return discordText(locale, 'fallback.dm.channel_refused', { channel });
+    case 'archived_thread':
+      return discordText(locale, 'fallback.dm.archived_thread', { channel });
+    case 'channel_gone':
+      return discordText(locale, 'fallback.dm.channel_gone');
+    case 'message_deleted':
+      return discordText(locale, 'fallback.dm.message_deleted');
+    case 'reply_unavailable':
+      return discordText(locale, 'fallback.dm.reply_unavailable');
+    default:
+      return discordText(locale, 'fallback.dm.late');
+  }
+}
+
+function withNotice(body: MessageBody, notice: string): MessageBody {
+  return { ...body, content: truncate(`${notice}\n${body.content ?? ''}`, 2000) };
 }
 
 async function postMore(
@@ -391,9 +477,9 @@ async function postMore(
   destination: Destination,
   body: MessageBody,
   files: RawFile[],
-  first: APIMessage | undefined,
+  first: Posted,
 ): Promise<APIMessage> {
-  if (tokenUsable(destination, runtime.now())) {
+  if (first.route === 'webhook' && destination.kind === 'interaction') {
     return (await runtime.rest.post(Routes.webhook(destination.applicationId, destination.token), {
       body: { ...body, ...(destination.ephemeral ? { flags: MessageFlags.Ephemeral } : {}) },
       files,
@@ -401,11 +487,11 @@ async function postMore(
       query: new URLSearchParams({ wait: 'true' }),
     })) as APIMessage;
   }
-  const channelId = first?.channel_id ?? destination.channelId;
-  return (await runtime.rest.post(Routes.channelMessages(channelId), {
+  // Beside the first message, wherever the fallback put it (the channel or the DM).
+  return (await runtime.rest.post(Routes.channelMessages(first.message.channel_id), {
     body: {
       ...body,
-      ...(first ? { message_reference: { message_id: first.id, fail_if_not_exists: false } } : {}),
+      message_reference: { message_id: first.message.id, fail_if_not_exists: false },
     },
     files,
   })) as APIMessage;
@@ -441,7 +527,7 @@ async function openThread(
       { jobId: job.id, code: discordCode(error) },
       'Could not open a result thread',
     );
-    if (discordCode(error) === MISSING_PERMISSIONS) {
+    if (isMissingPermission(error)) {
       const locale = resolveLocale(job.locale);
       const note = `${content}\n${discordText(locale, 'result.no_thread')}`;
       await runtime.rest
@@ -452,47 +538,4 @@ async function openThread(
     }
     return undefined;
   }
-}
-
-export function discordCode(error: unknown): number | undefined {
-  return error instanceof DiscordAPIError && typeof error.code === 'number'
-    ? error.code
-    : undefined;
-}
-
-function isExpiredToken(error: unknown): boolean {
-  const code = discordCode(error);
-  return code === INVALID_WEBHOOK_TOKEN || code === UNKNOWN_WEBHOOK || code === UNKNOWN_INTERACTION;
-}
-
-/** Missing permissions and archived threads are explained; a Discord outage is retried. */
-export function deliveryError(error: unknown): NanoBananaError {
-  if (error instanceof NanoBananaError) return error;
-  const code = discordCode(error);
-  if (code === MISSING_PERMISSIONS) {
-    return new NanoBananaError('delivery_failed', 'Missing permissions', {
-      params: {
-        reason: 'missing_permissions',
-        permission: 'Send Messages / Attach Files / Send Messages in Threads',
-      },
-      cause: error,
-    });
-  }
-  if (code === ARCHIVED_THREAD) {
-    return new NanoBananaError('delivery_failed', 'Archived thread', {
-      params: { reason: 'archived_thread' },
-      cause: error,
-    });
-  }
-  const status = error instanceof DiscordAPIError ? error.status : undefined;
-  const retryable = status === undefined || status >= 500 || status === 429;
-  return new NanoBananaError(
-    'delivery_failed',
-    `Discord refused the delivery (${status ?? 'network'})`,
-    {
-      params: { reason: 'discord_error' },
-      retryable,
-      cause: error,
-    },
-  );
 }

@@ -27,7 +27,6 @@ import {
 } from '../core/index.js';
 import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
-import { discordCode } from './delivery.js';
 import { describeFailure } from './describe.js';
 import {
   type ChannelKind,
@@ -36,6 +35,7 @@ import {
   readDestination,
   TOKEN_LIFETIME_MS,
 } from './destination.js';
+import { discordCode } from './discord-errors.js';
 import {
   attachmentReference,
   type ImageReference,
@@ -44,6 +44,7 @@ import {
   MAX_ATTACHMENT_BYTES,
   toInputReference,
 } from './images.js';
+import { removeResultThread } from './result-thread.js';
 import type { DiscordRuntime } from './runtime.js';
 import { discordText } from './texts.js';
 import { queuedBody } from './views.js';
@@ -331,6 +332,8 @@ export class InteractionHandler {
           );
         });
     }
+    if (delivery?.threadId !== undefined)
+      await removeResultThread(this.#runtime, job.id, delivery.threadId);
     this.#runtime.engine.forgetResult(job.id);
     await interaction.editReply({ content: discordText(locale, 'delete.done') });
   }
@@ -352,16 +355,11 @@ export class InteractionHandler {
       await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
-    const permissions = interaction.appPermissions;
-    if (
-      !ephemeral &&
-      interaction.inGuild() &&
-      permissions !== null &&
-      !permissions.has(PermissionFlagsBits.AttachFiles)
-    ) {
+    const missing = missingPermission(interaction, ephemeral, this.#mayOutlastToken());
+    if (missing !== undefined) {
       await this.#sayPrivately(
         interaction,
-        discordText(locale, 'permission.missing', { permission: 'Attach Files' }),
+        discordText(locale, 'permission.missing', { permission: missing }),
       );
       return;
     }
@@ -393,6 +391,19 @@ export class InteractionHandler {
           messageId: message.id,
         });
     });
+  }
+
+  /**
+   * A job that must wait for a slot may outlast the interaction token (15 minutes), and is then
+   * delivered with the bot's own token, which needs Send Messages in the channel.
+   */
+  #mayOutlastToken(): boolean {
+    const stats = this.#runtime.engine.stats;
+    return (
+      stats.paused ||
+      stats.queued > 0 ||
+      stats.inFlight >= this.#runtime.config.engine.maxConcurrentJobs
+    );
   }
 
   #draft(
@@ -495,6 +506,29 @@ export function channelKind(type: ChannelType | undefined): ChannelKind {
     default:
       return 'other';
   }
+}
+
+/**
+ * The channel permission a public request lacks, checked before the defer so that the member is
+ * told at once and nothing is spent: View Channel and Attach Files always (threads, late posts and
+ * the files themselves need them); Send Messages (in Threads, inside one) when the result may have
+ * to be posted with the bot's token. A private result goes through the interaction or a DM only.
+ */
+function missingPermission(
+  interaction: RepliableInteraction,
+  ephemeral: boolean,
+  needsBotToken: boolean,
+): string | undefined {
+  const permissions = interaction.appPermissions;
+  if (ephemeral || !interaction.inGuild() || permissions === null) return undefined;
+  if (!permissions.has(PermissionFlagsBits.ViewChannel)) return 'View Channel';
+  if (!permissions.has(PermissionFlagsBits.AttachFiles)) return 'Attach Files';
+  if (!needsBotToken) return undefined;
+  const inThread = interaction.channel?.isThread() ?? false;
+  if (inThread && !permissions.has(PermissionFlagsBits.SendMessagesInThreads))
+    return 'Send Messages in Threads';
+  if (!inThread && !permissions.has(PermissionFlagsBits.SendMessages)) return 'Send Messages';
+  return undefined;
 }
 
 function wasPrivate(job: Job): boolean {

@@ -3,6 +3,7 @@ import {
   type APIMessage,
   ChannelType,
   type Message,
+  PermissionFlagsBits,
   Routes,
 } from 'discord.js';
 import {
@@ -14,6 +15,7 @@ import {
 } from '../core/index.js';
 import { describeFailure } from './describe.js';
 import { readDestination } from './destination.js';
+import { discordCode } from './discord-errors.js';
 import { type ImageReference, imagesOfMessage, toInputReference } from './images.js';
 import { channelKind, DEFAULT_UPLOAD_LIMIT } from './interactions.js';
 import type { DiscordRuntime } from './runtime.js';
@@ -40,6 +42,23 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
     message
       .reply({ content: content.slice(0, 2000), allowedMentions: { repliedUser: false } })
       .then(() => undefined);
+  const missing = missingPermission(message);
+  if (missing !== undefined) {
+    // Told now, before anything is spent: the result would have nowhere to go but a DM.
+    const text = discordText(locale, 'permission.missing_in', {
+      channel: message.channelId,
+      permission: missing,
+    });
+    await (missing === 'Attach Files' ? reply(text) : message.author.send(text.slice(0, 2000)))
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        runtime.logger.warn(
+          { messageId: message.id, code: discordCode(error), permission: missing },
+          'Could not tell a member about a missing permission',
+        );
+      });
+    return;
+  }
   try {
     const text = message.content.replace(new RegExp(`<@!?${botUserId}>`, 'g'), ' ').trim();
     const parsed = parsePromptFlags(text, runtime.config.catalog);
@@ -130,6 +149,24 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       runtime.logger.warn({ err: failure, messageId: message.id }, 'Could not answer a message');
     });
   }
+}
+
+/**
+ * A message request is answered, and its result posted, with the bot's own token: it needs Send
+ * Messages (in Threads, inside one) and Attach Files where it was asked. Undefined when all is
+ * there, or when the bot's member is not cached (then Discord's answer will tell).
+ */
+function missingPermission(message: Message): string | undefined {
+  const channel = message.channel;
+  const me = message.guild?.members.me;
+  if (channel.isDMBased() || me === null || me === undefined) return undefined;
+  const permissions = channel.permissionsFor(me);
+  if (channel.isThread() && !permissions.has(PermissionFlagsBits.SendMessagesInThreads))
+    return 'Send Messages in Threads';
+  if (!channel.isThread() && !permissions.has(PermissionFlagsBits.SendMessages))
+    return 'Send Messages';
+  if (!permissions.has(PermissionFlagsBits.AttachFiles)) return 'Attach Files';
+  return undefined;
 }
 
 /**

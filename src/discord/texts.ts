@@ -27,6 +27,26 @@ const en = {
     'I’m missing a permission in this channel: **{permission}**. Ask a server admin to grant it, then try again.',
   'permission.archived':
     'This thread is archived, so I can’t post in it. Unarchive it or use another channel.',
+  'permission.missing_in':
+    'I’m missing a permission in <#{channel}>: **{permission}**, so I can’t answer your request there. Ask an admin to grant it, then try again.',
+  'delivery.discord_error':
+    'Your images were made, but Discord refused to post them. The bot’s log has the details for an admin.',
+  'fallback.message_deleted':
+    '{mention} the message showing your request was deleted, so here are your images:',
+  'fallback.reply_unavailable':
+    '{mention} I could no longer update the reply to your request, so here are your images:',
+  'fallback.dm.channel_refused':
+    'I couldn’t post your images in <#{channel}>: I’m missing permissions there. Here they are:',
+  'fallback.dm.archived_thread':
+    'I couldn’t post your images in <#{channel}>: the thread is archived or locked. Here they are:',
+  'fallback.dm.channel_gone':
+    'I couldn’t post your images where you asked: that channel no longer exists. Here they are:',
+  'fallback.dm.message_deleted':
+    'The message showing your private request was deleted, so here are your images:',
+  'fallback.dm.reply_unavailable':
+    'I could no longer update the reply to your private request, so here are your images:',
+  'fallback.dm.late':
+    'Your private request outlasted the time Discord lets me update its reply, so here are your images:',
   'delete.done': 'Deleted.',
   'delete.refused': 'Only the person who asked, or a moderator, can delete this result.',
   'cancel.not_yours': 'Only the person who asked can cancel this.',
@@ -79,6 +99,26 @@ const fr: Record<DiscordTextKey, string> = {
     'Il me manque une permission dans ce salon\u202F: **{permission}**. Demandez à un administrateur du serveur de l’accorder, puis réessayez.',
   'permission.archived':
     'Ce fil est archivé, je ne peux pas y écrire. Désarchivez-le ou utilisez un autre salon.',
+  'permission.missing_in':
+    'Il me manque une permission dans <#{channel}>\u202F: **{permission}**, je ne peux donc pas y répondre à votre demande. Demandez à un administrateur de l’accorder, puis réessayez.',
+  'delivery.discord_error':
+    'Vos images ont été créées, mais Discord a refusé de les publier. Le journal du bot donne les détails à un administrateur.',
+  'fallback.message_deleted':
+    '{mention} le message qui suivait votre demande a été supprimé, alors voici vos images\u202F:',
+  'fallback.reply_unavailable':
+    '{mention} je ne pouvais plus mettre à jour la réponse à votre demande, alors voici vos images\u202F:',
+  'fallback.dm.channel_refused':
+    'Je n’ai pas pu publier vos images dans <#{channel}>\u202F: il m’y manque des permissions. Les voici\u202F:',
+  'fallback.dm.archived_thread':
+    'Je n’ai pas pu publier vos images dans <#{channel}>\u202F: le fil est archivé ou verrouillé. Les voici\u202F:',
+  'fallback.dm.channel_gone':
+    'Je n’ai pas pu publier vos images là où vous les avez demandées\u202F: ce salon n’existe plus. Les voici\u202F:',
+  'fallback.dm.message_deleted':
+    'Le message qui suivait votre demande privée a été supprimé, alors voici vos images\u202F:',
+  'fallback.dm.reply_unavailable':
+    'Je ne pouvais plus mettre à jour la réponse à votre demande privée, alors voici vos images\u202F:',
+  'fallback.dm.late':
+    'Votre demande privée a duré plus longtemps que Discord ne me laisse mettre à jour sa réponse, alors voici vos images\u202F:',
   'delete.done': 'Supprimé.',
   'delete.refused':
     'Seule la personne qui a demandé, ou un modérateur, peut supprimer ce résultat.',

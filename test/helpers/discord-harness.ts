@@ -22,7 +22,12 @@ export interface DiscordBot {
 export async function startDiscordBot(
   fake: FakeDiscord,
   api: MockApi,
-  options: { dataDir?: string; env?: Record<string, string> } = {},
+  options: {
+    dataDir?: string;
+    env?: Record<string, string>;
+    /** Receives the bot's log lines (JSON), from `warn` up unless TEST_LOG_LEVEL says otherwise. */
+    logLines?: string[];
+  } = {},
 ): Promise<DiscordBot> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'nb-discord-'));
   const env = {
@@ -36,9 +41,11 @@ export async function startDiscordBot(
     ...options.env,
   };
   const config = loadConfig(env, dataDir);
+  const logLines = options.logLines;
   const logger = createLogger({
-    level: process.env.TEST_LOG_LEVEL ?? 'silent',
+    level: process.env.TEST_LOG_LEVEL ?? (logLines ? 'warn' : 'silent'),
     secrets: [...config.secrets, fake.botToken],
+    ...(logLines ? { destination: { write: (line: string) => void logLines.push(line) } } : {}),
   });
   const service = await startService({
     config,

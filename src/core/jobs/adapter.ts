@@ -46,7 +46,8 @@ export interface PlatformAdapter {
   notify(job: Job, event: ProgressEvent): Promise<void>;
   /**
    * Posts the images; returns what it posted (message ids...), stored as the job's `delivery`.
-   * Throws a retryable NanoBananaError for a transient failure, any other error for a lasting one.
+   * Throws a retryable NanoBananaError for a transient failure, any other error for a lasting one,
+   * and `undeliverable` when every way of posting was refused (the job then ends `undelivered`).
    */
   deliver(job: Job, images: readonly ResultImageFile[]): Promise<unknown>;
 }

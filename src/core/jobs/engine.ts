@@ -730,6 +730,10 @@ export class JobEngine extends EventEmitter<EngineEvents> {
         const failure = toNanoBananaError(error);
         this.#store.update(job.id, { deliveryAttempts: attempts }, this.#clock.now());
         if (signal.aborted) return;
+        if (failure.code === 'undeliverable') {
+          this.#undelivered(job, failure, files.length, attempts);
+          return;
+        }
         if (!failure.retryable || attempts >= this.#limits.deliveryAttempts) {
           log.error({ err: failure, attempts }, 'Delivery failed');
           const code =
@@ -802,6 +806,41 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       'Some result images could not be downloaded; delivering the others',
     );
     return files;
+  }
+
+  /**
+   * The adapter found nowhere to post a made (and paid) result. Nobody can be told, so the job ends
+   * `undelivered` with its result URLs kept until the retention period prunes it, and the operator
+   * is warned with what is needed to hand the images over. The images count against the quotas,
+   * as delivered ones do: they were made.
+   */
+  #undelivered(job: Job, failure: NanoBananaError, images: number, attempts: number): void {
+    const requested = job.options.count ?? 1;
+    const ended = this.#store.transition(
+      job.id,
+      ['delivering'],
+      {
+        state: 'undelivered',
+        finishedAt: this.#clock.now(),
+        error: toJobError(failure),
+        deliveryAttempts: attempts,
+        reservedImages:
+          job.reservedImages === 0 ? 0 : Math.min(job.reservedImages, images, requested),
+      },
+      this.#clock.now(),
+    );
+    if (ended === undefined) return;
+    this.#logger.warn(
+      {
+        jobId: job.id,
+        taskId: job.taskId,
+        requesterId: job.requesterId,
+        reason: failure.params.reason,
+        resultUrls: (ended.result?.images ?? []).map((image) => image.url),
+      },
+      'Job undelivered: nowhere to post its images; its result URLs are kept until it is pruned',
+    );
+    this.#finished(ended);
   }
 
   /** Ends a job as failed, releasing its reserved images, and tells the user. */

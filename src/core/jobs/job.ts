@@ -17,10 +17,12 @@ export const JOB_STATES = [
   'done',
   'failed',
   'cancelled',
+  /** Made and paid for, but every way of posting it was refused: its result URLs are kept. */
+  'undelivered',
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-export const FINAL_STATES: readonly JobState[] = ['done', 'failed', 'cancelled'];
+export const FINAL_STATES: readonly JobState[] = ['done', 'failed', 'cancelled', 'undelivered'];
 
 export function isFinal(state: JobState): boolean {
   return FINAL_STATES.includes(state);

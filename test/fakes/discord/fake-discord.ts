@@ -40,6 +40,10 @@
  *   denyPermission(channelId, 'SEND_MESSAGES' | 'ATTACH_FILES' | ...) → 403 50013 (also in
  *                                app_permissions and the channel's overwrites); allowPermission
  *   archiveThread(threadId)      posting → 400 50083
+ *   deleteMessage(id)            a moderator deletes it: edits → 404 10008
+ *   removeInteractionWebhook(id) webhook calls → 404 10015
+ *   refuseDms(userId)            posting in that user's DM → 403 50007
+ *   grantPermission(channelId, 'MANAGE_THREADS' | ...)  an allow on the bot's overwrite
  *   setUploadLimit(bytes, guildId?)  a file over it → 413 40005; the request over
  *                                maxRequestBytes (25 MiB) → 413; more than 10 files → 400 50035
  *   expireAttachmentUrls()       CDN answers 404 until a link is refreshed (refresh-urls) or the
@@ -453,6 +457,34 @@ export class FakeDiscord {
     const interaction = this.state.interactions.get(interactionId);
     if (!interaction) throw new Error(`Fake Discord: unknown interaction ${interactionId}`);
     interaction.expired = true;
+  }
+
+  /** The interaction's webhook is removed: webhook calls answer 404 10015 Unknown Webhook. */
+  removeInteractionWebhook(interactionId: string): void {
+    const interaction = this.state.interactions.get(interactionId);
+    if (!interaction) throw new Error(`Fake Discord: unknown interaction ${interactionId}`);
+    interaction.webhookRemoved = true;
+  }
+
+  /** A moderator deletes a message (MESSAGE_DELETE is dispatched); edits then answer 10008. */
+  deleteMessage(messageId: string): void {
+    this.state.deleteMessage(this.requireMessage(messageId));
+  }
+
+  /** The user takes no DMs from the bot: posting in their DM answers 403 50007. */
+  refuseDms(userId: string): void {
+    this.state.dmsRefusedBy.add(userId);
+  }
+
+  /** An admin grants the bot a permission in a channel (for a thread: in its parent). */
+  grantPermission(channelId: string, permission: PermissionName): void {
+    const target = this.state.setBotAllow(channelId, permission);
+    if (target.guildId) {
+      this.state.dispatcher.dispatch('CHANNEL_UPDATE', INTENTS.Guilds, () =>
+        this.state.apiChannel(target),
+      );
+    }
+    this.state.notify();
   }
 
   /** An admin denies the bot a permission in a channel (for a thread: in its parent). */

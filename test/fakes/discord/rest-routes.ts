@@ -566,6 +566,7 @@ function webhookInteraction(
   if (params.applicationId !== state.applicationId) return { reply: errors.unknownWebhook() };
   const interaction = state.interactionsByToken.get(params.token ?? '');
   if (!interaction || interaction.expired) return { reply: errors.invalidWebhookToken() };
+  if (interaction.webhookRemoved) return { reply: errors.unknownWebhook() };
   if (state.now() - interaction.createdAt > INTERACTION_TOKEN_LIFETIME_MS) {
     return { reply: errors.invalidWebhookToken() };
   }
@@ -892,7 +893,11 @@ const editChannel: Handler = ({ state }, request, { channelId = '' }) => {
   const managesThreads = state.can(channel.id, state.botUserId, 'MANAGE_THREADS');
   const isOwner = thread.ownerId === state.botUserId;
   if (thread.locked && !managesThreads) return errors.threadLocked();
-  if (typeof body.locked === 'boolean' && !managesThreads) return errors.missingPermissions();
+  // An archived thread takes edits only in a request that unarchives it.
+  if (thread.archived && body.archived !== false) return errors.threadArchived();
+  // Thread owners may lock their own threads (API docs, February 2025), not unlock them.
+  if (typeof body.locked === 'boolean' && !managesThreads && !(isOwner && body.locked))
+    return errors.missingPermissions();
   if (typeof body.name === 'string' && !isOwner && !managesThreads)
     return errors.missingPermissions();
   if (typeof body.archived === 'boolean' && body.archived !== thread.archived) {
@@ -906,6 +911,27 @@ const editChannel: Handler = ({ state }, request, { channelId = '' }) => {
   state.dispatcher.dispatch('THREAD_UPDATE', INTENTS.Guilds, () => state.apiChannel(channel));
   state.notify();
   return ok(state.apiChannel(channel));
+};
+
+/** Deleting a thread needs Manage Threads (its owner included); other channels are out of scope. */
+const deleteChannel: Handler = ({ state }, _request, { channelId = '' }) => {
+  const guard = channelGuard(state, channelId);
+  if ('reply' in guard) return guard.reply;
+  const { channel } = guard;
+  if (!channel.thread) return errors.missingPermissions();
+  const refused = requirePermissions(state, channel.id, ['MANAGE_THREADS']);
+  if (refused) return refused;
+  const deleted = state.apiChannel(channel);
+  state.channels.delete(channel.id);
+  state.channelMessages.delete(channel.id);
+  state.dispatcher.dispatch('THREAD_DELETE', INTENTS.Guilds, () => ({
+    id: channel.id,
+    guild_id: channel.guildId,
+    parent_id: channel.parentId,
+    type: channel.type,
+  }));
+  state.notify();
+  return ok(deleted);
 };
 
 const triggerTyping: Handler = ({ state }, _request, { channelId = '' }) => {
@@ -924,6 +950,9 @@ const createChannelMessage: Handler = ({ state }, request, { channelId = '' }) =
   if (files.length > 0) needed.push('ATTACH_FILES');
   const refused = requirePermissions(state, channel.id, needed) ?? threadWritable(channel);
   if (refused) return refused;
+  if (channel.recipientId !== undefined && state.dmsRefusedBy.has(channel.recipientId)) {
+    return errors.cannotSendToUser();
+  }
   const uploadProblem = state.checkUploads(files, request.body.totalBytes, channel.guildId);
   if (uploadProblem) return uploadProblem;
   const read = readInput(request.body.json, CHANNEL_MESSAGE_FLAGS);
@@ -1439,6 +1468,7 @@ const ROUTES: RouteDefinition[] = [
   },
   { method: 'GET', pattern: '/channels/:channelId', auth: true, handle: getChannel },
   { method: 'PATCH', pattern: '/channels/:channelId', auth: true, handle: editChannel },
+  { method: 'DELETE', pattern: '/channels/:channelId', auth: true, handle: deleteChannel },
   { method: 'POST', pattern: '/channels/:channelId/typing', auth: true, handle: triggerTyping },
   {
     method: 'GET',

@@ -172,6 +172,8 @@ export interface InteractionRecord {
   followupIds: string[];
   modal: JsonObject | undefined;
   expired: boolean;
+  /** The interaction's webhook was removed: webhook calls answer 404 10015. */
+  webhookRemoved?: boolean;
 }
 
 /** Everything a new message needs besides what the store assigns (id, timestamp). */
@@ -212,6 +214,8 @@ export class FakeDiscordState {
   readonly interactionsByToken = new Map<string, InteractionRecord>();
   /** Commands by scope: `global` or a guild id. */
   readonly commands = new Map<string, JsonObject[]>();
+  /** Users who do not take DMs from the bot (privacy settings, or they blocked it). */
+  readonly dmsRefusedBy = new Set<string>();
 
   private readonly clock: () => number;
   private lastId = 0n;
@@ -497,6 +501,19 @@ export class FakeDiscordState {
 
   /** Adds or lifts a deny on the bot's member overwrite, as an admin would in channel settings. */
   setBotDeny(channelId: string, permission: PermissionName, denied: boolean): ChannelRecord {
+    return this.setBotOverwrite(channelId, permission, denied ? 'deny' : 'lift');
+  }
+
+  /** Allows the bot a permission in a channel (for a thread: in its parent) by its overwrite. */
+  setBotAllow(channelId: string, permission: PermissionName): ChannelRecord {
+    return this.setBotOverwrite(channelId, permission, 'allow');
+  }
+
+  private setBotOverwrite(
+    channelId: string,
+    permission: PermissionName,
+    change: 'deny' | 'lift' | 'allow',
+  ): ChannelRecord {
     const channel = this.channels.get(channelId);
     if (!channel) throw new Error(`Fake Discord: unknown channel ${channelId}`);
     // Thread permissions live on the parent, as on Discord.
@@ -509,7 +526,8 @@ export class FakeDiscordState {
       target.overwrites.push(overwrite);
     }
     const bit = PERMISSION_BITS[permission];
-    overwrite.deny = denied ? overwrite.deny | bit : overwrite.deny & ~bit;
+    overwrite.deny = change === 'deny' ? overwrite.deny | bit : overwrite.deny & ~bit;
+    overwrite.allow = change === 'allow' ? overwrite.allow | bit : overwrite.allow & ~bit;
     return target;
   }
 
