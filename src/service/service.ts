@@ -69,7 +69,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const { config, logger } = options;
   const apiToken = config.acedata.apiToken;
   if (apiToken === undefined) throw new Error('ACEDATA_API_TOKEN is not set');
-  const store: JobStore = openSqliteStore({ path: path.join(config.dataDir, 'jobs.db') });
+  const store: JobStore = openSqliteStore({
+    path: path.join(config.dataDir, 'jobs.db'),
+    exclusive: true,
+  });
   const client = new NanoBananaClient({
     apiToken,
     baseUrl: config.acedata.baseUrl,
