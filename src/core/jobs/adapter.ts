@@ -39,6 +39,7 @@ export interface PlatformAdapter {
   /**
    * Posts the images; returns what it posted (message ids...), stored as the job's `delivery`.
    * Throws a retryable NanoBananaError for a transient failure, any other error for a lasting one.
+   * `signal` aborts at the end of the shutdown grace: the job is then delivered at the next start.
    */
-  deliver(job: Job, images: readonly ResultImageFile[]): Promise<unknown>;
+  deliver(job: Job, images: readonly ResultImageFile[], signal: AbortSignal): Promise<unknown>;
 }
