@@ -79,11 +79,23 @@ export async function startCommand(args: readonly string[], context: CliContext)
     );
     return EXIT_FAILED;
   }
+  // A second SIGINT or SIGTERM must not kill the process halfway through its stop: a terminal's
+  // Ctrl-C reaches both this process and the launcher that passes signals on (bin/), and systemd
+  // signals every process of a unit. The stop ends within the grace anyway.
+  let signals = 0;
+  const onRepeatedSignal = () => {
+    signals += 1;
+    if (signals > 1) logger.info('Already stopping; this ends within the grace');
+  };
+  process.on('SIGINT', onRepeatedSignal);
+  process.on('SIGTERM', onRepeatedSignal);
   await new Promise<void>((resolve) => {
     if (context.stopSignal === undefined || context.stopSignal.aborted) resolve();
     else context.stopSignal.addEventListener('abort', () => resolve(), { once: true });
   });
   await service.stop();
+  process.off('SIGINT', onRepeatedSignal);
+  process.off('SIGTERM', onRepeatedSignal);
   process.off('unhandledRejection', onStray);
   return EXIT_OK;
 }
