@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,7 +83,7 @@ interface Relaunched {
   readonly exited: Promise<number | null>;
 }
 
-async function startPlainly(): Promise<Relaunched> {
+async function startPlainly(extra: Record<string, string> = {}): Promise<Relaunched> {
   const child = spawn(process.execPath, [path.resolve('bin/nano-banana.js'), 'start'], {
     cwd: mkdtempSync(path.join(tmpdir(), 'nb-relaunch-cwd-')),
     env: plainEnvironment({
@@ -92,6 +94,7 @@ async function startPlainly(): Promise<Relaunched> {
       DATA_DIR: mkdtempSync(path.join(tmpdir(), 'nb-relaunch-data-')),
       PORT: '0',
       LOG_LEVEL: 'info',
+      ...extra,
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -149,6 +152,38 @@ describe.runIf(process.platform === 'linux')('node bin/nano-banana.js start, pla
     child.kill('SIGINT');
     expect(await exited, stderr()).toBe(0);
     expect(stderr()).toMatch(/"msg":"Stopped"/);
+  }, 90_000);
+
+  it('is not cut short by a second signal that arrives while it stops', async () => {
+    // An API that never answers creates, so that the stop waits for one (up to the grace).
+    const creates: string[] = [];
+    const silent: Server = createServer((incoming, outgoing) => {
+      incoming.resume();
+      if (incoming.url?.endsWith('/nano-banana/images')) {
+        creates.push(incoming.url);
+        return;
+      }
+      outgoing.writeHead(500, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { child, runningPid, stderr, exited } = await startPlainly({
+        ACEDATA_BASE_URL: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        NANO_BANANA_SHUTDOWN_GRACE: '4s',
+      });
+      fake.sendSlashCommand({ name: 'imagine', options: { prompt: 'a slow create' } });
+      await fake.waitFor(() => creates.length > 0, { timeoutMs: 20_000 });
+      process.kill(runningPid, 'SIGINT');
+      await fake.waitFor(() => stderr().includes('Stopping'), { timeoutMs: 10_000 });
+      // The launcher's copy (or systemd's, or a second Ctrl-C), mid-stop.
+      child.kill('SIGINT');
+      expect(await exited, stderr()).toBe(0);
+      expect(stderr()).toContain('Already stopping');
+      expect(stderr()).toMatch(/"msg":"Stopped"/);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   }, 90_000);
 
   it('stops the bot when the launcher is killed outright', async () => {
