@@ -1,21 +1,26 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
+import { FakeDiscord } from './fakes/discord/index.js';
 
 const TOKEN = 'shutdown-token-0123';
 const GRACE_MS = 2000;
 let api: MockApi;
+let fake: FakeDiscord;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   api = await startMockApi({ token: TOKEN, delayMs: 100 });
+  fake = await FakeDiscord.start();
 });
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await fake.close();
   await api.close();
 });
 
@@ -106,5 +111,56 @@ describe('stopping a service with a delivery that never ends and an adapter that
     } finally {
       store.close();
     }
+  }, 60_000);
+});
+
+describe('nano-banana start, stopped while a client holds a request open', () => {
+  it('exits within the grace, not when the HTTP server finally cuts the connection', async () => {
+    const grace = 1000;
+    const child = spawn(process.execPath, [path.resolve('bin/nano-banana.js'), 'start'], {
+      cwd: mkdtempSync(path.join(tmpdir(), 'nb-shutdown-cwd-')),
+      env: {
+        PATH: process.env.PATH,
+        MALLOC_ARENA_MAX: '2',
+        MALLOC_MMAP_THRESHOLD_: '131072',
+        ACEDATA_API_TOKEN: TOKEN,
+        ACEDATA_BASE_URL: api.url,
+        DISCORD_TOKEN: fake.botToken,
+        DISCORD_API_URL: fake.apiUrl,
+        DATA_DIR: mkdtempSync(path.join(tmpdir(), 'nb-shutdown-data-')),
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        NANO_BANANA_SHUTDOWN_GRACE: `${grace}ms`,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    let stderr = '';
+    child.stderr?.on('data', (chunk) => {
+      stderr += String(chunk);
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const port = await fake.waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`start exited ${child.exitCode}: ${stderr}`);
+        return /"port":(\d+)[^\n]*is running/.exec(stderr)?.[1];
+      },
+      { timeoutMs: 30_000, description: 'the running line' },
+    );
+    // A request whose headers never end: the HTTP server waits for it, then cuts it after its
+    // own close delay, longer than the grace.
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.on('error', () => {});
+    socket.write('POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 10\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const signalledAt = Date.now();
+    child.kill('SIGTERM');
+    const code = await exited;
+    const tookMs = Date.now() - signalledAt;
+    socket.destroy();
+    expect(code, stderr).toBe(0);
+    expect(tookMs).toBeLessThan(grace + 2500);
   }, 60_000);
 });
