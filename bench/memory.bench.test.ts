@@ -139,7 +139,7 @@ describe('memory', () => {
         ),
         row(
           7.1,
-          '… the same with glibc’s default malloc settings (plain `npm start`): peak RSS (idle before)',
+          '… started plainly (`node bin/nano-banana.js start`, as `npx nano-banana start`, no malloc settings in the environment: it relaunches itself with them): peak RSS (idle before)',
           plain,
         ),
         row(
@@ -175,11 +175,15 @@ describe('memory', () => {
           '200 requests (100 Discord, 100 Slack, 1 in 20 refused), then idle, Docker malloc settings: RSS after − before (after a forced GC)',
           docker,
         ),
-        row(8.1, '… the same with glibc’s default malloc settings (plain `npm start`)', plain),
+        row(
+          8.1,
+          '… the same started plainly (no malloc settings in the environment: it relaunches itself with them)',
+          plain,
+        ),
       ],
       [
         `Docker malloc settings: RSS after start ${formatMb(docker.afterStart)}, after a warm-up of 10 requests ${formatMb(docker.before)}, peak during the load ${formatMb(docker.peak)}, idle after it ${formatMb(docker.after)}.`,
-        `glibc defaults: after start ${formatMb(plain.afterStart)}, after the warm-up ${formatMb(plain.before)}, peak ${formatMb(plain.peak)}, idle after ${formatMb(plain.after)}.`,
+        `Started plainly: after start ${formatMb(plain.afterStart)}, after the warm-up ${formatMb(plain.before)}, peak ${formatMb(plain.peak)}, idle after ${formatMb(plain.after)}.`,
         'Results are photo-like 1K PNGs (about 1.7 MB); generation 300 ms; default limits; Slack in Socket Mode.',
       ],
     );

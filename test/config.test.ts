@@ -63,6 +63,24 @@ describe('loadConfig', () => {
     );
   });
 
+  it('stops within Docker’s 10 s by default', () => {
+    const config = loadConfig({}, emptyFolder());
+    expect(config.service.shutdownGraceMs).toBeLessThanOrEqual(8000);
+    expect(config.service.shutdownGraceMs).toBeGreaterThan(0);
+  });
+
+  it('refuses a job timeout at or past the 2-hour give-up, saying why', () => {
+    for (const value of ['2h', '120', '3h']) {
+      const found = problems({ NANO_BANANA_JOB_TIMEOUT: value });
+      expect(found[0], value).toMatch(/^NANO_BANANA_JOB_TIMEOUT: must be shorter than 2h/);
+      expect(found[0], value).toContain('gives up');
+      expect(found[0], value).toContain(value);
+    }
+    expect(loadConfig({ NANO_BANANA_JOB_TIMEOUT: '119m' }, emptyFolder()).engine.jobTimeoutMs).toBe(
+      119 * 60_000,
+    );
+  });
+
   it('accepts a short model name as default and extra models from the environment', () => {
     const config = loadConfig(
       { NANO_BANANA_DEFAULT_MODEL: 'pro', NANO_BANANA_EXTRA_MODELS: 'nb-next=1K/4K' },

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Job, JobStore } from '../src/core/jobs/job.js';
 import { MIGRATIONS, migrate, SchemaVersionError } from '../src/core/jobs/migrations.js';
 import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
@@ -122,6 +122,20 @@ describe('openSqliteStore', () => {
       expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       raw.close();
+    }
+  });
+
+  it('syncs every commit (synchronous = FULL): a power cut cannot undo `queued → creating`', () => {
+    // Read back from the store's own connection: synchronous is per connection, not in the file.
+    const pragma = vi.spyOn(BetterSqlite3.prototype, 'pragma');
+    try {
+      open();
+      const connection = pragma.mock.contexts[0] as BetterSqlite3.Database | undefined;
+      expect(connection).toBeDefined();
+      // 2 is FULL (1 NORMAL): the WAL is synced before each commit returns.
+      expect(connection?.pragma('synchronous', { simple: true })).toBe(2);
+    } finally {
+      pragma.mockRestore();
     }
   });
 

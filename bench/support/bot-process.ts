@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * The bot as an admin runs it, `node bin/nano-banana.js start`, in a process of its own: its
  * figures are then its own (its event loop, its memory), not shared with the fakes that drive it.
- * It runs the built code in dist/, so `npm run build` first (`npm run bench` does).
+ * It runs the built code in dist/, so `npm run build` first (`npm run bench` does). Without the
+ * malloc settings in its environment, `start` relaunches itself once with them: the figures are
+ * then the relaunched process's, as the cold start includes the relaunch.
  */
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -85,7 +87,7 @@ export async function startBot(options: BotOptions): Promise<BotProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
-  const pid = child.pid ?? 0;
+  const launcherPid = child.pid ?? 0;
   let log = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     log = (log + chunk.toString('utf8')).slice(-20_000);
@@ -127,6 +129,7 @@ export async function startBot(options: BotOptions): Promise<BotProcess> {
     if (readyMs === undefined) await sleep(5);
   }
 
+  const pid = botProcessId(launcherPid);
   const status = (field: 'VmRSS' | 'VmHWM'): number => {
     const text = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kilobytes = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1];
@@ -154,7 +157,7 @@ export async function startBot(options: BotOptions): Promise<BotProcess> {
           resolve();
         });
       });
-      child.kill('SIGUSR2');
+      process.kill(pid, 'SIGUSR2');
       await done;
     },
     stop: async () => {
@@ -166,6 +169,25 @@ export async function startBot(options: BotOptions): Promise<BotProcess> {
       return code;
     },
   };
+}
+
+/**
+ * The process running the bot: the launcher's child when `start` relaunched itself with the
+ * malloc settings (src/cli/malloc-relaunch.ts), else the launcher itself.
+ */
+function botProcessId(launcherPid: number): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The parent pid is the second field after the parenthesised command name.
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === launcherPid) return Number(entry);
+    } catch {
+      // The process ended while the folder was read.
+    }
+  }
+  return launcherPid;
 }
 
 /** Polls until `predicate` returns something (bounded); `describe` says what was awaited. */

@@ -1,6 +1,7 @@
 import { NanoBananaClient } from '../core/api/client.js';
 import { environmentWithDotEnv } from '../core/config.js';
 import { ConfigError, createLogger, loadConfig } from '../core/index.js';
+import { StoreInUseError } from '../core/jobs/store-lock.js';
 import { startService } from '../service/service.js';
 import { type CliContext, EXIT_FAILED, EXIT_OK } from './context.js';
 import { enabledPlatforms, PLATFORMS, platformSecrets } from './platforms.js';
@@ -72,18 +73,41 @@ export async function startCommand(args: readonly string[], context: CliContext)
       adapters: platforms.map((platform) => platform.factory),
     });
   } catch (error) {
+    process.off('unhandledRejection', onStray);
     context.stderr.write(
-      `nano-banana start: ${error instanceof Error ? error.message : String(error)}\n`,
+      `nano-banana start: ${error instanceof StoreInUseError ? storeInUse(config.dataDir, error) : error instanceof Error ? error.message : String(error)}\n`,
     );
     return EXIT_FAILED;
   }
+  // A second SIGINT or SIGTERM must not kill the process halfway through its stop: a terminal's
+  // Ctrl-C reaches both this process and the launcher that passes signals on (bin/), and systemd
+  // signals every process of a unit. The stop ends within the grace anyway.
+  let signals = 0;
+  const onRepeatedSignal = () => {
+    signals += 1;
+    if (signals > 1) logger.info('Already stopping; this ends within the grace');
+  };
+  process.on('SIGINT', onRepeatedSignal);
+  process.on('SIGTERM', onRepeatedSignal);
   await new Promise<void>((resolve) => {
     if (context.stopSignal === undefined || context.stopSignal.aborted) resolve();
     else context.stopSignal.addEventListener('abort', () => resolve(), { once: true });
   });
   await service.stop();
+  process.off('SIGINT', onRepeatedSignal);
+  process.off('SIGTERM', onRepeatedSignal);
   process.off('unhandledRejection', onStray);
   return EXIT_OK;
+}
+
+/** Two processes on one store would run the same jobs twice: the second one stops, saying why. */
+function storeInUse(dataDir: string, error: StoreInUseError): string {
+  const holder = error.holderPid === undefined ? '' : ` (pid ${error.holderPid})`;
+  return (
+    `DATA_DIR ${dataDir} is in use by another nano-banana process${holder}. ` +
+    'Two processes on one store would post the same jobs twice: stop the other one first, or ' +
+    'give this one its own DATA_DIR.'
+  );
 }
 
 /**

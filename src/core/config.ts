@@ -18,6 +18,12 @@ import {
  * directory), validated into one typed object. An error names the variable and what it expects.
  */
 
+/**
+ * How long the engine keeps following an unfinished task before giving up on it (its default
+ * `giveUpAfterMs`). The job timeout must end before it, or the user would never hear of a timeout.
+ */
+export const TASK_GIVE_UP_AFTER_MS = 2 * 60 * 60_000;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const environmentSchema = z.object({
@@ -50,7 +56,8 @@ const environmentSchema = z.object({
   NANO_BANANA_ALLOWED_CHANNELS: list,
   NANO_BANANA_BLOCKED_WORDS: list,
   NANO_BANANA_USED_UP_PAUSE: duration('10m', 'm', 1000, 24 * 3_600_000),
-  NANO_BANANA_SHUTDOWN_GRACE: duration('10s', 's', 0, 600_000),
+  // 8 s by default: Docker kills a container 10 s after SIGTERM, and the whole stop must fit.
+  NANO_BANANA_SHUTDOWN_GRACE: duration('8s', 's', 0, 600_000),
 });
 
 export interface Config {
@@ -133,6 +140,11 @@ export function loadConfig(
     throw new ConfigError(describeIssues(parsed.error));
   }
   const values = parsed.data;
+  if (values.NANO_BANANA_JOB_TIMEOUT >= TASK_GIVE_UP_AFTER_MS) {
+    throw new ConfigError([
+      `NANO_BANANA_JOB_TIMEOUT: must be shorter than 2h, when the bot stops waiting for a task and gives up; got "${merged.NANO_BANANA_JOB_TIMEOUT}"`,
+    ]);
+  }
 
   let catalog: ModelCatalog;
   try {

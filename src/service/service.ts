@@ -70,7 +70,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const { config, logger } = options;
   const apiToken = config.acedata.apiToken;
   if (apiToken === undefined) throw new Error('ACEDATA_API_TOKEN is not set');
-  const store: JobStore = openSqliteStore({ path: path.join(config.dataDir, 'jobs.db') });
+  const store: JobStore = openSqliteStore({
+    path: path.join(config.dataDir, 'jobs.db'),
+    exclusive: true,
+  });
   const client = new NanoBananaClient({
     apiToken,
     baseUrl: config.acedata.baseUrl,
@@ -164,14 +167,54 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     stop: () => {
       stopping ??= (async () => {
         started = false;
-        logger.info('Stopping: no new requests; deliveries under way may finish');
-        await engine.stop(config.service.shutdownGraceMs);
-        await Promise.allSettled(adapters.map((adapter) => adapter.stop()));
-        await http.close();
-        await closeCore();
-        logger.info('Stopped');
+        // The whole stop fits in the grace (Docker kills at 10 s): deliveries under way get most
+        // of it, and whatever has not finished by the end (a delivery deaf to its abort, an
+        // adapter whose stop hangs) is left behind. The store has every job for the next start.
+        const graceMs = config.service.shutdownGraceMs;
+        const deadline = Date.now() + graceMs;
+        const remaining = () => Math.max(0, deadline - Date.now());
+        const late: string[] = [];
+        const within = async (what: string, work: Promise<unknown>) => {
+          if (!(await settlesWithin(work, remaining()))) late.push(what);
+        };
+        logger.info({ graceMs }, 'Stopping: no new requests; deliveries under way may finish');
+        await within('jobs', engine.stop(graceMs - closingReserveMs(graceMs)));
+        await Promise.all(
+          adapters.map((adapter) => within(`adapter ${adapter.name}`, adapter.stop())),
+        );
+        await within('http', http.close());
+        follower.close();
+        await within('api client', client.close());
+        store.close();
+        if (late.length > 0) {
+          logger.warn({ unfinished: late, graceMs }, 'Stopped at the end of the grace period');
+        } else {
+          logger.info('Stopped');
+        }
       })();
       return stopping;
     },
   };
+}
+
+/** What of the grace is kept for closing adapters and the HTTP server once jobs are stopped. */
+function closingReserveMs(graceMs: number): number {
+  return Math.min(2000, Math.floor(graceMs / 4));
+}
+
+/** Whether the work settles (either way) within `timeoutMs`; it is not waited for after that. */
+async function settlesWithin(work: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const settled = work.then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([settled, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -48,6 +48,7 @@ export interface PlatformAdapter {
    * Posts the images; returns what it posted (message ids...), stored as the job's `delivery`.
    * Throws a retryable NanoBananaError for a transient failure, any other error for a lasting one,
    * and `undeliverable` when every way of posting was refused (the job then ends `undelivered`).
+   * `signal` aborts at the end of the shutdown grace: the job is then delivered at the next start.
    */
-  deliver(job: Job, images: readonly ResultImageFile[]): Promise<unknown>;
+  deliver(job: Job, images: readonly ResultImageFile[], signal: AbortSignal): Promise<unknown>;
 }

@@ -592,11 +592,14 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     let taskId: string;
     let traceId: string | undefined;
     try {
-      const created = await this.#client.create(request, { async: true, callbackUrl });
+      const created = await this.#client.create(request, { async: true, callbackUrl, signal });
       taskId = created.taskId;
       traceId = created.traceId;
       this.emit('created', this.#clock.now() - sentAt, true);
     } catch (error) {
+      // Stopped mid-create (end of the shutdown grace): the job stays `creating`, and the next
+      // start settles it as any interrupted create, since it may have reached the API.
+      if (signal.aborted) return undefined;
       this.emit('created', this.#clock.now() - sentAt, false);
       this.#onCreateFailed(creating, toNanoBananaError(error));
       return undefined;
@@ -704,7 +707,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     for (;;) {
       attempts++;
       try {
-        const delivery = await adapter.deliver(job, files);
+        const delivery = await adapter.deliver(job, files, signal);
         const requested = job.options.count ?? 1;
         const done = this.#store.transition(
           job.id,

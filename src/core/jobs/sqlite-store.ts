@@ -20,17 +20,23 @@ import {
   type QuotaScope,
 } from './job.js';
 import { migrate } from './migrations.js';
+import { lockStore } from './store-lock.js';
 
 /**
  * The embedded job store: one SQLite file, written through better-sqlite3. Its calls are
  * synchronous and take microseconds, which keeps every read-modify-write atomic without locks in
- * the engine. Several processes may share the file (WAL, busy timeout), though one bot is the
- * expected case.
+ * the engine. The bot opens it `exclusive`: one process runs a store (see store-lock.ts), while
+ * other connections (tools, tests) may still read and write it (WAL, busy timeout).
  */
 
 export interface SqliteStoreOptions {
   /** A file path (its folder is created if missing), or `:memory:` for a throwaway store. */
   readonly path: string;
+  /**
+   * Takes the store's process lock first, and throws StoreInUseError when another process holds
+   * it: for the process that runs the jobs. Ignored for `:memory:`.
+   */
+  readonly exclusive?: boolean;
 }
 
 /** How long a write waits for another connection's lock before failing with `SQLITE_BUSY`. */
@@ -39,18 +45,23 @@ const BUSY_TIMEOUT_MS = 5_000;
 export function openSqliteStore(options: SqliteStoreOptions): JobStore {
   const inMemory = options.path === ':memory:' || options.path === '';
   if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
-  const database = new BetterSqlite3(options.path);
+  const lock = options.exclusive && !inMemory ? lockStore(options.path) : undefined;
+  let database: Database | undefined;
   try {
-    // WAL lets readers work while a write is in progress; NORMAL sync is safe with WAL (a power
-    // cut can lose the last commits, never corrupt the file) and much faster than FULL.
+    database = new BetterSqlite3(options.path);
+    // WAL lets readers work while a write is in progress. FULL, not NORMAL: with NORMAL a power
+    // cut can undo the last commits, and the one undone could be `queued → creating`, written
+    // just before a paid create is sent; the job would come back queued and be created twice.
+    // FULL syncs the WAL at each commit: a few writes per job, well within any disk's means.
     database.pragma('journal_mode = WAL');
-    database.pragma('synchronous = NORMAL');
+    database.pragma('synchronous = FULL');
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     database.pragma('foreign_keys = ON');
     migrate(database, options.path);
-    return new SqliteJobStore(database);
+    return new SqliteJobStore(database, () => lock?.release());
   } catch (error) {
-    database.close();
+    database?.close();
+    lock?.release();
     throw error;
   }
 }
@@ -165,8 +176,12 @@ class SqliteJobStore implements JobStore {
   /** Update statements by the set of patched columns: a handful of shapes occur in practice. */
   readonly #updates = new Map<string, Statement<SqlValue[]>>();
 
-  constructor(database: Database) {
+  /** Releases the process lock, if this store holds it. */
+  readonly #release: () => void;
+
+  constructor(database: Database, release: () => void) {
     this.#database = database;
+    this.#release = release;
     this.#insert = database.prepare(
       `INSERT INTO jobs (${COLUMNS.join(', ')})
        VALUES (${COLUMNS.map((column) => `@${column}`).join(', ')})
@@ -283,6 +298,7 @@ class SqliteJobStore implements JobStore {
 
   close(): void {
     this.#database.close();
+    this.#release();
   }
 
   /**
