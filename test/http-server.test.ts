@@ -503,8 +503,18 @@ describe('holding connections', () => {
     return { socket, closed };
   }
 
-  it('closes connections past the cap on arrival, and takes new ones once there is room', async () => {
-    const service = await start({ maxConnections: 3 });
+  it('closes connections past the cap on arrival, says so once, and takes new ones once there is room', async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString('utf8'));
+          done();
+        },
+      }),
+    );
+    const service = await start({ maxConnections: 3, logger });
     // Each of the three asks for something and keeps its connection: the server holds all three.
     const ask = 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n';
     const held = [openSocket(service, ask), openSocket(service, ask), openSocket(service, ask)];
@@ -512,6 +522,9 @@ describe('holding connections', () => {
       held.map(({ socket }) => new Promise((resolve) => socket.once('data', resolve))),
     );
     await expect(fetch(`${service.url}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${service.url}/healthz`)).rejects.toThrow();
+    const warnings = lines.filter((line) => line.includes('NANO_BANANA_MAX_HTTP_CONNECTIONS'));
+    expect(warnings).toHaveLength(1);
     for (const { socket } of held) socket.destroy();
     await Promise.all(held.map(({ closed }) => closed));
     await expect

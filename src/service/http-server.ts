@@ -68,6 +68,8 @@ export const DEFAULT_MAX_CONNECTIONS = 256;
  */
 const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 20_000;
+/** The warning about refused connections is written at most this often. */
+const DROP_LOG_INTERVAL_MS = 60_000;
 /** How often Node looks for requests past those timeouts (its default, 30 s, would add to them). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** After a 413, how much more of the body is read (and dropped) before the connection is cut. */
@@ -124,6 +126,16 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
   );
   // Past the cap, Node closes a new connection at once: memory stays bounded whatever arrives.
   server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  let lastDropLoggedAt = Number.NEGATIVE_INFINITY;
+  server.on('drop', () => {
+    // Once a minute at most: a flood must not become a flood of log lines.
+    if (performance.now() - lastDropLoggedAt < DROP_LOG_INTERVAL_MS) return;
+    lastDropLoggedAt = performance.now();
+    logger.warn(
+      { maxConnections: server.maxConnections },
+      'HTTP connections refused: NANO_BANANA_MAX_HTTP_CONNECTIONS are open',
+    );
+  });
 
   function route(request: IncomingMessage, response: ServerResponse, path: string): void {
     const method = request.method ?? 'GET';
