@@ -247,7 +247,7 @@ const MAX_SIGNATURE_AGE_MS = 5 * 60_000;
  * and a timestamp within five minutes. Only Bolt can check the signature itself (it needs the
  * body); this lets the rest be refused before their bodies are read.
  */
-export function hasFreshSignatureHeaders(headers: IncomingHttpHeaders, nowMs: number): boolean {
+function hasFreshSignatureHeaders(headers: IncomingHttpHeaders, nowMs: number): boolean {
   const signature = headers['x-slack-signature'];
   const timestamp = headers['x-slack-request-timestamp'];
   if (typeof signature !== 'string' || !/^v0=[0-9a-f]{64}$/.test(signature)) return false;
