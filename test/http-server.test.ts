@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Agent, request as httpRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
@@ -9,6 +11,7 @@ import {
   type HealthReport,
   type HttpServerOptions,
   type HttpService,
+  isLoopbackAddress,
   redactPath,
   startHttpServer,
 } from '../src/service/http-server.js';
@@ -358,9 +361,25 @@ describe('callbacks', () => {
       chunks: Array.from({ length: 20 }, () => chunk),
     });
     expect(answer.status).toBe(413);
-    expect(calls).toEqual([]);
+    // The token is checked before the body is read, so the engine was asked (once).
+    expect(calls).toEqual([['job1', 'token1']]);
     const { body } = await metrics.render();
-    expect(sample(body, 'nano_banana_callbacks_total{accepted="false"}')).toBe(1);
+    expect(sample(body, 'nano_banana_callbacks_total{accepted="true"}')).toBe(1);
+  });
+
+  it('checks the token before reading the body: a wrong one is answered at once', async () => {
+    const { calls, handler } = recordingHandler(false);
+    const service = await start({ callbacks: handler });
+    // Headers that promise 512 KiB, and not one byte of it: only the path can be judged.
+    const answer = await rawRequest(service, {
+      method: 'POST',
+      path: '/callbacks/nano-banana/job1/wrong-token',
+      headers: { 'content-length': 512 * 1024 },
+      keepOpen: true,
+    });
+    expect(answer.status).toBe(404);
+    expect(answer.headers.connection).toBe('close');
+    expect(calls).toEqual([['job1', 'wrong-token']]);
   });
 
   it('is 404 when no engine is given', async () => {
@@ -405,6 +424,127 @@ describe('callbacks', () => {
       '/callbacks/nano-banana/job1/[redacted]',
     );
     expect(redactPath('/slack/events')).toBe('/slack/events');
+  });
+});
+
+describe('who may read /metrics', () => {
+  /** An address of this machine that is not loopback, when it has one (eth0 in a container). */
+  const otherAddress = Object.values(networkInterfaces())
+    .flat()
+    .find((entry) => entry !== undefined && !entry.internal && entry.family === 'IPv4')?.address;
+
+  it('tells loopback addresses from others, IPv4-mapped ones included', () => {
+    for (const address of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) {
+      expect(isLoopbackAddress(address), address).toBe(true);
+    }
+    for (const address of ['10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', 'fd00::2', '', undefined]) {
+      expect(isLoopbackAddress(address), String(address)).toBe(false);
+    }
+  });
+
+  it.skipIf(otherAddress === undefined)(
+    'answers loopback only without METRICS_TOKEN, and says so when it starts',
+    async () => {
+      const lines: string[] = [];
+      const logger = pino(
+        { level: 'info' },
+        new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            lines.push(chunk.toString('utf8'));
+            done();
+          },
+        }),
+      );
+      // Reached on this machine's own non-loopback address: the request comes from it.
+      const service = await start({ host: '0.0.0.0', logger });
+      const fromElsewhere = await fetch(`http://${otherAddress}:${service.port}/metrics`);
+      expect(fromElsewhere.status).toBe(404);
+      expect(await fromElsewhere.json()).toEqual({ error: 'not_found' });
+      // Health stays open to probes from anywhere.
+      expect((await fetch(`http://${otherAddress}:${service.port}/healthz`)).status).toBe(200);
+      const local = await fetch(`http://127.0.0.1:${service.port}/metrics`);
+      expect(local.status).toBe(200);
+      expect(lines.join('')).toContain(
+        '/metrics answers requests from this machine (loopback) only',
+      );
+    },
+  );
+
+  it.skipIf(otherAddress === undefined)(
+    'with METRICS_TOKEN, needs the token from anywhere, and takes it from anywhere',
+    async () => {
+      const service = await start({ host: '0.0.0.0', metricsToken: 'scrape-secret-456' });
+      for (const host of [otherAddress, '127.0.0.1']) {
+        const url = `http://${host}:${service.port}/metrics`;
+        expect((await fetch(url)).status, host).toBe(401);
+        const authorized = await fetch(url, {
+          headers: { authorization: 'Bearer scrape-secret-456' },
+        });
+        expect(authorized.status, host).toBe(200);
+      }
+    },
+  );
+});
+
+describe('holding connections', () => {
+  /** A raw connection; resolves `closed` when the server ends it. */
+  function openSocket(
+    service: HttpService,
+    firstBytes = '',
+  ): { socket: Socket; closed: Promise<number> } {
+    const opened = Date.now();
+    const socket = connect(service.port, '127.0.0.1');
+    if (firstBytes !== '') socket.write(firstBytes);
+    socket.on('error', () => {});
+    socket.resume();
+    const closed = new Promise<number>((resolve) =>
+      socket.once('close', () => resolve(Date.now() - opened)),
+    );
+    return { socket, closed };
+  }
+
+  it('closes connections past the cap on arrival, says so once, and takes new ones once there is room', async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString('utf8'));
+          done();
+        },
+      }),
+    );
+    const service = await start({ maxConnections: 3, logger });
+    // Each of the three asks for something and keeps its connection: the server holds all three.
+    const ask = 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n';
+    const held = [openSocket(service, ask), openSocket(service, ask), openSocket(service, ask)];
+    await Promise.all(
+      held.map(({ socket }) => new Promise((resolve) => socket.once('data', resolve))),
+    );
+    await expect(fetch(`${service.url}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${service.url}/healthz`)).rejects.toThrow();
+    const warnings = lines.filter((line) => line.includes('NANO_BANANA_MAX_HTTP_CONNECTIONS'));
+    expect(warnings).toHaveLength(1);
+    for (const { socket } of held) socket.destroy();
+    await Promise.all(held.map(({ closed }) => closed));
+    await expect
+      .poll(async () => (await fetch(`${service.url}/healthz`).catch(() => undefined))?.status, {
+        timeout: 5_000,
+      })
+      .toBe(200);
+  });
+
+  it('cuts a client that never finishes its headers or its body, within seconds', async () => {
+    const service = await start({ headersTimeoutMs: 500, requestTimeoutMs: 1_000 });
+    const partialHeaders = openSocket(service, 'GET /healthz HTTP/1.1\r\nhost: x\r\n');
+    const partialBody = openSocket(
+      service,
+      'POST /callbacks/nano-banana/job1/token1 HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\nabc',
+    );
+    // Node's own defaults are 60 s and 300 s; here both must go within a few seconds.
+    const [headersCut, bodyCut] = await Promise.all([partialHeaders.closed, partialBody.closed]);
+    expect(headersCut).toBeLessThan(5_000);
+    expect(bodyCut).toBeLessThan(5_000);
   });
 });
 

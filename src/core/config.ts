@@ -44,6 +44,7 @@ const environmentSchema = z.object({
   PORT: integer(3000, 0, 65_535),
   PUBLIC_URL: optionalHttpUrl,
   METRICS_TOKEN: optionalText,
+  NANO_BANANA_MAX_HTTP_CONNECTIONS: integer(256, 1, 100_000),
   NANO_BANANA_MAX_CONCURRENT_JOBS: integer(8, 1, 1000),
   NANO_BANANA_MAX_JOBS_PER_USER: integer(2, 1, 100),
   NANO_BANANA_JOB_TIMEOUT: duration('15m', 'm', 10_000, 24 * 3_600_000),
@@ -79,6 +80,8 @@ export interface Config {
     /** The public base URL of this service; tasks then report back by callback. */
     readonly publicUrl: string | undefined;
     readonly metricsToken: string | undefined;
+    /** Open HTTP connections at once; more are closed on arrival. */
+    readonly maxHttpConnections: number;
     /** How long deliveries under way may finish after SIGTERM. */
     readonly shutdownGraceMs: number;
   };
@@ -175,6 +178,7 @@ export function loadConfig(
       port: values.PORT,
       publicUrl: values.PUBLIC_URL,
       metricsToken: values.METRICS_TOKEN,
+      maxHttpConnections: values.NANO_BANANA_MAX_HTTP_CONNECTIONS,
       shutdownGraceMs: values.NANO_BANANA_SHUTDOWN_GRACE,
     },
     engine: {

@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { maskCredentials, serializeError } from './log-serializer.js';
 
 export type { Logger } from 'pino';
 
@@ -25,6 +26,8 @@ export interface LoggerOptions {
   /**
    * Secret values (API and platform tokens). Besides the field paths above, any line that still
    * holds one of them (inside an error message or a URL, say) has it replaced before it is written.
+   * Credentials known by their place (an interaction's webhook URL, an Authorization header) are
+   * masked in every line too (`maskCredentials`).
    */
   readonly secrets?: readonly string[];
   /** Where lines go; standard error by default, so that stdout stays for command output. */
@@ -37,8 +40,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? 'info',
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      // One serializer for every error logged, under either name: never a library error whole.
+      serializers: { err: serializeError, error: serializeError },
       hooks: {
-        streamWrite: (line) => redactSecrets(line, secrets),
+        streamWrite: (line) => maskCredentials(redactSecrets(line, secrets)),
       },
     },
     options.destination ?? pino.destination(2),

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CALLBACK_PATH_PREFIX } from '../core/jobs/engine.js';
 import type { Logger } from '../core/logger.js';
@@ -25,7 +25,10 @@ export interface HttpServerOptions {
   /** Default `0.0.0.0`. */
   readonly host?: string;
   readonly metrics: Metrics;
-  /** `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <token>`. */
+  /**
+   * `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <token>` from anywhere;
+   * without it, `/metrics` answers loopback addresses only (others get 404).
+   */
   readonly metricsToken?: string | undefined;
   readonly health: () => HealthReport;
   /** The job engine, for `POST /callbacks/nano-banana/<job>/<token>`; without it those are 404. */
@@ -33,6 +36,12 @@ export interface HttpServerOptions {
   readonly logger: Logger;
   /** How long `close()` lets requests under way finish before it cuts them; default 5,000 ms. */
   readonly closeGraceMs?: number;
+  /** `NANO_BANANA_MAX_HTTP_CONNECTIONS`: open connections at once; more are closed on arrival. */
+  readonly maxConnections?: number;
+  /** Time to receive a request's headers; default 10,000 ms. */
+  readonly headersTimeoutMs?: number;
+  /** Time to receive a whole request, body included; default 20,000 ms. */
+  readonly requestTimeoutMs?: number;
 }
 
 export interface HttpService {
@@ -50,6 +59,19 @@ export interface HttpService {
 
 /** A callback is only a hint: its body is never used, so a small cap is plenty. */
 const MAX_CALLBACK_BODY_BYTES = 1024 * 1024;
+/** The default cap on open connections (`NANO_BANANA_MAX_HTTP_CONNECTIONS`). */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+/**
+ * Node's defaults (60 s for headers, 300 s for a request) let a client that never finishes hold a
+ * connection and what it sent for minutes. Slack, the image API and probes send small requests
+ * at once: seconds are plenty.
+ */
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 20_000;
+/** The warning about refused connections is written at most this often. */
+const DROP_LOG_INTERVAL_MS = 60_000;
+/** How often Node looks for requests past those timeouts (its default, 30 s, would add to them). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** After a 413, how much more of the body is read (and dropped) before the connection is cut. */
 const LINGER_MAX_BYTES = 4 * 1024 * 1024;
 const LINGER_MS = 2_000;
@@ -66,29 +88,53 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
   const mounts: { prefix: string; listener: RequestListener }[] = [];
   let closing: Promise<void> | undefined;
 
-  const server = createServer((request, response) => {
-    const started = performance.now();
-    const path = pathOf(request);
-    // Once closing, answers end their connection instead of keeping it for another request.
-    if (closing !== undefined) response.setHeader('connection', 'close');
-    response.once('close', () => {
-      // Never the headers or the query (either may hold a token), nor a callback's token.
-      logger.debug(
-        {
-          method: request.method,
-          path: redactPath(path),
-          status: response.statusCode,
-          durationMs: Math.round(performance.now() - started),
-          ...(response.writableFinished ? {} : { aborted: true }),
-        },
-        'HTTP request',
-      );
-    });
-    try {
-      route(request, response, path);
-    } catch (error) {
-      fail(response, error);
-    }
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const server = createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      // Node requires the headers' timeout to be no longer than the request's.
+      headersTimeout: Math.min(
+        options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs,
+      ),
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, requestTimeoutMs),
+    },
+    (request, response) => {
+      const started = performance.now();
+      const path = pathOf(request);
+      // Once closing, answers end their connection instead of keeping it for another request.
+      if (closing !== undefined) response.setHeader('connection', 'close');
+      response.once('close', () => {
+        // Never the headers or the query (either may hold a token), nor a callback's token.
+        logger.debug(
+          {
+            method: request.method,
+            path: redactPath(path),
+            status: response.statusCode,
+            durationMs: Math.round(performance.now() - started),
+            ...(response.writableFinished ? {} : { aborted: true }),
+          },
+          'HTTP request',
+        );
+      });
+      try {
+        route(request, response, path);
+      } catch (error) {
+        fail(response, error);
+      }
+    },
+  );
+  // Past the cap, Node closes a new connection at once: memory stays bounded whatever arrives.
+  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  let lastDropLoggedAt = Number.NEGATIVE_INFINITY;
+  server.on('drop', () => {
+    // Once a minute at most: a flood must not become a flood of log lines.
+    if (performance.now() - lastDropLoggedAt < DROP_LOG_INTERVAL_MS) return;
+    lastDropLoggedAt = performance.now();
+    logger.warn(
+      { maxConnections: server.maxConnections },
+      'HTTP connections refused: NANO_BANANA_MAX_HTTP_CONNECTIONS are open',
+    );
   });
 
   function route(request: IncomingMessage, response: ServerResponse, path: string): void {
@@ -111,6 +157,11 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
     }
     if (path === '/metrics') {
       if (!allow(method, ['GET', 'HEAD'], response)) return;
+      if (!metricsProtected() && !isLoopbackAddress(request.socket.remoteAddress)) {
+        // Without a token, the metrics are this machine's business: elsewhere they do not exist.
+        sendJson(response, 404, { error: 'not_found' }, method === 'HEAD');
+        return;
+      }
       if (!authorizedForMetrics(request)) {
         response.setHeader('www-authenticate', 'Bearer');
         sendJson(response, 401, { error: 'unauthorized' }, method === 'HEAD');
@@ -152,6 +203,10 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
     }
   }
 
+  function metricsProtected(): boolean {
+    return options.metricsToken !== undefined && options.metricsToken !== '';
+  }
+
   function authorizedForMetrics(request: IncomingMessage): boolean {
     const expected = options.metricsToken;
     if (expected === undefined || expected === '') return true;
@@ -172,29 +227,32 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
       return;
     }
     if (!allow(method, ['POST'], response)) return;
-    const callbacks = options.callbacks;
+    if (Number(request.headers['content-length'] ?? 0) > MAX_CALLBACK_BODY_BYTES) {
+      options.metrics.recordCallback(false);
+      rejectTooLarge(request, response);
+      return;
+    }
+    // The token first: a request without the right one is answered before any of its body is
+    // read, and its connection closed.
+    let accepted: boolean;
+    try {
+      accepted = options.callbacks.handle(ids.jobId, ids.token);
+    } catch (error) {
+      fail(response, error);
+      return;
+    }
+    options.metrics.recordCallback(accepted);
+    if (!accepted) {
+      // Never why: an unknown job and a wrong token look the same.
+      response.setHeader('connection', 'close');
+      sendJson(response, 404, { error: 'not_found' });
+      return;
+    }
     discardBody(request, MAX_CALLBACK_BODY_BYTES).then(
       (outcome) => {
         if (outcome === 'aborted') return;
-        if (outcome === 'too_large') {
-          options.metrics.recordCallback(false);
-          rejectTooLarge(request, response);
-          return;
-        }
-        let accepted: boolean;
-        try {
-          accepted = callbacks.handle(ids.jobId, ids.token);
-        } catch (error) {
-          fail(response, error);
-          return;
-        }
-        options.metrics.recordCallback(accepted);
-        // Never why: an unknown job and a wrong token look the same.
-        if (accepted) {
-          response.writeHead(204).end();
-        } else {
-          sendJson(response, 404, { error: 'not_found' });
-        }
+        if (outcome === 'too_large') rejectTooLarge(request, response);
+        else response.writeHead(204).end();
       },
       (error: unknown) => fail(response, error),
     );
@@ -217,7 +275,19 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
       server.on('error', (error) => logger.error({ err: error }, 'HTTP server error'));
       const port = (server.address() as AddressInfo).port;
       const url = `http://${displayHost(host)}:${port}`;
-      logger.info({ url }, 'HTTP server listening');
+      logger.info(
+        {
+          url,
+          maxConnections: server.maxConnections,
+          metrics: metricsProtected() ? 'token' : 'loopback',
+        },
+        'HTTP server listening',
+      );
+      if (!metricsProtected()) {
+        logger.info(
+          'METRICS_TOKEN is not set: /metrics answers requests from this machine (loopback) only; set it to scrape from elsewhere',
+        );
+      }
       resolve({
         url,
         port,
@@ -281,6 +351,14 @@ export function redactPath(path: string): string {
   const rest = path.slice(CALLBACK_PATH_PREFIX.length);
   const slash = rest.indexOf('/');
   return slash === -1 ? path : `${CALLBACK_PATH_PREFIX}${rest.slice(0, slash)}/[redacted]`;
+}
+
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (`::ffff:127.0.0.1`). */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const unmapped = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
+  if (isIPv4(unmapped)) return unmapped.startsWith('127.');
+  return unmapped === '::1' || unmapped === '0:0:0:0:0:0:0:1';
 }
 
 /** Compares digests so that neither the content nor the length of the secret leaks by timing. */

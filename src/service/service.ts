@@ -110,14 +110,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     host: options.host ?? '0.0.0.0',
     metrics,
     metricsToken: config.service.metricsToken,
+    maxConnections: config.service.maxHttpConnections,
     logger: logger.child({ component: 'http' }),
-    callbacks: {
-      handle: (jobId, token) => {
-        const accepted = engine.handleCallback(jobId, token);
-        metrics.recordCallback(accepted);
-        return accepted;
-      },
-    },
+    // The server counts each callback in the metrics; the engine only answers.
+    callbacks: { handle: (jobId, token) => engine.handleCallback(jobId, token) },
     health: () => {
       const checks: Record<string, boolean> = { engine: started };
       for (const adapter of adapters) checks[adapter.name] = adapter.ready();

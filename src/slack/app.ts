@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import {
   App,
   type Logger as BoltLogger,
@@ -221,9 +221,12 @@ class SlackServiceAdapter implements ServiceAdapter {
   }
 
   /**
-   * HTTP mode: Bolt checks each request's signature and age, acks, and runs the handlers. The body
-   * is read here first (Bolt takes a request whose `rawBody` is already read), so that one Bolt
-   * cannot survive is refused before it gets there.
+   * HTTP mode: Bolt checks each request's signature and age, acks, and runs the handlers. Before
+   * that, a request that cannot be Slack's (no signature headers, or too old) is refused without
+   * reading its body, and a body over 1 MiB is refused as it arrives: anyone who reaches the port
+   * could otherwise make the process hold megabytes per connection. The body is read here (Bolt
+   * takes a request whose `rawBody` is already read), so that one Bolt cannot survive is refused
+   * before it gets there.
    */
   async #serve(
     receiver: HTTPReceiver,
@@ -234,9 +237,18 @@ class SlackServiceAdapter implements ServiceAdapter {
       response.writeHead(503, { 'retry-after': '5' }).end();
       return;
     }
+    if (!hasFreshSignatureHeaders(request.headers, Date.now())) {
+      response.writeHead(401, { connection: 'close' }).end();
+      return;
+    }
+    if (Number(request.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+      response.writeHead(413, { connection: 'close' }).end();
+      return;
+    }
     const body = await readBody(request, MAX_BODY_BYTES);
-    if (body === undefined) {
-      response.writeHead(413).end();
+    if (body === 'aborted') return;
+    if (body === 'too_large') {
+      response.writeHead(413, { connection: 'close' }).end();
       return;
     }
     if (!boltCanRead(body, request.headers['content-type'])) {
@@ -252,19 +264,57 @@ class SlackServiceAdapter implements ServiceAdapter {
   }
 }
 
-/** Bolt's own limit for a request body (its `bodyLimit` default). */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Slack's events and interactions are a few kilobytes; a message with many files, a few more. */
+const MAX_BODY_BYTES = 1024 * 1024;
+/** Bolt refuses requests older than this, by their timestamp; so does the check before it. */
+const MAX_SIGNATURE_AGE_MS = 5 * 60_000;
 
-/** The whole body, or undefined past `limit` (read to the end all the same, so that it can be answered). */
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    const bytes = chunk as Buffer;
-    size += bytes.length;
-    if (size <= limit) chunks.push(bytes);
-  }
-  return size <= limit ? Buffer.concat(chunks, size) : undefined;
+/**
+ * Whether a request carries what every Slack request does: a `v0=` signature of the right shape
+ * and a timestamp within five minutes. Only Bolt can check the signature itself (it needs the
+ * body); this lets the rest be refused before their bodies are read.
+ */
+function hasFreshSignatureHeaders(headers: IncomingHttpHeaders, nowMs: number): boolean {
+  const signature = headers['x-slack-signature'];
+  const timestamp = headers['x-slack-request-timestamp'];
+  if (typeof signature !== 'string' || !/^v0=[0-9a-f]{64}$/.test(signature)) return false;
+  if (typeof timestamp !== 'string' || !/^\d{1,12}$/.test(timestamp)) return false;
+  return Math.abs(nowMs - Number(timestamp) * 1000) <= MAX_SIGNATURE_AGE_MS;
+}
+
+/**
+ * The whole body; `too_large` as soon as it passes `limit` (the rest is left unread, and the
+ * connection is closed after the answer); `aborted` when the client went away.
+ */
+function readBody(
+  request: IncomingMessage,
+  limit: number,
+): Promise<Buffer | 'too_large' | 'aborted'> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (outcome: Buffer | 'too_large' | 'aborted'): void => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('close', onClose);
+      resolve(outcome);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        chunks.length = 0;
+        request.pause();
+        settle('too_large');
+      } else {
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = (): void => settle(Buffer.concat(chunks, size));
+    const onClose = (): void => settle(request.complete ? Buffer.concat(chunks, size) : 'aborted');
+    request.on('data', onData);
+    request.once('end', onEnd);
+    request.once('close', onClose);
+  });
 }
 
 /**

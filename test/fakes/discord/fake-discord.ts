@@ -49,6 +49,8 @@
  *   expireAttachmentUrls()       CDN answers 404 until a link is refreshed (refresh-urls) or the
  *                                message is fetched again
  *   disconnectGateway(code)      4000 resumes (missed events replayed), 1000 re-identifies
+ *   failNext(route, status)      the next call to a route (`PATCH /webhooks/:applicationId/:token`,
+ *                                as in `calls[].route`) answers that status (a 500, say)
  *
  * Behaviours worth knowing: a deferred reply (callback 5) creates a "loading" original (flag 128)
  * that editReply fills; the first follow-up after a deferral fills it too, as on Discord. A second
@@ -126,6 +128,8 @@ export class FakeDiscord {
   readonly internalErrors: unknown[] = [];
 
   private readonly waiters = new Set<Waiter>();
+  /** Statuses to answer instead, by route name, oldest first (`failNext`). */
+  private readonly faults = new Map<string, number[]>();
   private closed = false;
 
   private constructor(
@@ -527,6 +531,11 @@ export class FakeDiscord {
     this.gateway.disconnect(code);
   }
 
+  /** The next call to `route` (e.g. `POST /channels/:channelId/messages`) answers `status`. */
+  failNext(route: string, status: number): void {
+    this.faults.set(route, [...(this.faults.get(route) ?? []), status]);
+  }
+
   /** Closes the HTTP and WebSocket servers and ends pending waits; leaves no timers. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -629,6 +638,11 @@ export class FakeDiscord {
       return;
     }
     call.route = match.name;
+    const fault = this.faults.get(match.name)?.shift();
+    if (fault !== undefined) {
+      answer(fault, { message: `${fault}: Injected fault`, code: 0 });
+      return;
+    }
     if (match.route.auth && headers.authorization !== `Bot ${this.state.botToken}`) {
       const reply = errors.unauthorized();
       answer(reply.status, reply.body);
