@@ -156,6 +156,7 @@ describe('the Slack settings', () => {
       fileOrigins: ['https://files.slack.com'],
       command: '/imagine',
       mode: 'socket',
+      allowSlackConnect: false,
     });
   });
 

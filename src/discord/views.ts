@@ -126,6 +126,8 @@ export function resultContent(job: Job, locale: Locale, now: number, notes: Resu
   if (notes.delivered < requested) {
     lines.push(translate(locale, 'job.fewer_images', { delivered: notes.delivered, requested }));
   }
+  // A plain reply no longer edits (it would bill every "thanks!"): say what does.
+  lines.push(discordText(locale, 'result.edit_hint'));
   return truncate(lines.join('\n'), MAX_CONTENT);
 }
 

@@ -19,6 +19,8 @@ export interface SlackSettings {
   readonly fileOrigins: readonly string[];
   /** `SLACK_COMMAND`, default `/imagine`. */
   readonly command: string;
+  /** `NANO_BANANA_ALLOW_SLACK_CONNECT`: requests from channels shared with other organisations. */
+  readonly allowSlackConnect: boolean;
   readonly mode: 'socket' | 'http';
 }
 
@@ -42,6 +44,7 @@ const schema = z.object({
     .refine((value) => /^\/[a-z0-9_-]{1,31}$/i.test(value), {
       message: 'expected a slash command such as /imagine',
     }),
+  NANO_BANANA_ALLOW_SLACK_CONNECT: settings.boolean(false),
 });
 
 /**
@@ -70,6 +73,7 @@ export function readSlackSettings(env: Environment): SlackSettings | undefined {
     fileOrigins:
       apiUrl === DEFAULT_SLACK_API_URL ? [SLACK_FILE_HOST] : [SLACK_FILE_HOST, apiOrigin],
     command: values.SLACK_COMMAND,
+    allowSlackConnect: values.NANO_BANANA_ALLOW_SLACK_CONNECT,
     mode: values.SLACK_APP_TOKEN === undefined ? 'http' : 'socket',
   };
 }

@@ -22,6 +22,8 @@ const en = {
   'settings.resolution': 'Resolution',
   'settings.count': 'Images',
   'result.text': (p) => `<@${p.user}>, here are your images.`,
+  'result.edit_hint':
+    'To edit, reply in this thread mentioning me with what to change, or press Edit.',
   'result.upload_text': 'Result',
   'failed.text': (p) => `<@${p.user}> ${p.error}`,
   'post.not_in_channel': (p) =>
@@ -67,6 +69,8 @@ const fr: Record<SlackTextKey, Template> = {
   'settings.resolution': 'Résolution',
   'settings.count': 'Images',
   'result.text': (p) => `<@${p.user}>, voici vos images.`,
+  'result.edit_hint':
+    'Pour les modifier, répondez dans ce fil en me mentionnant avec ce qu’il faut changer, ou appuyez sur Modifier.',
   'result.upload_text': 'Résultat',
   'failed.text': (p) => `<@${p.user}> ${p.error}`,
   'post.not_in_channel': (p) =>
