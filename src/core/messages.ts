@@ -108,9 +108,9 @@ const en = {
   'input.image_too_large': (p) =>
     (p.has('name') ? `“${p.text('name')}” is too large` : 'An input image is too large') +
     (p.has('max') ? ` (the limit is ${p.bytes('max')}).` : '.'),
-  /** `{names}`: the files to leave out; `{max}`: the limit in bytes. */
+  /** `{names}`: the files to leave out; `{megabytes}`: the limit in (decimal) megabytes. */
   'input.inputs_too_large': (p) =>
-    `Together the images are over ${p.bytes('max')}. Leave out ${p.text('names')} and try again.`,
+    `Together the images are over ${p.text('megabytes')} MB. Leave out ${p.text('names')} and try again.`,
   'input.image_unreadable': (p) =>
     p.has('name') ? `I couldn’t read “${p.text('name')}”.` : 'I couldn’t read one of the images.',
   'input.rejected_by_api':
@@ -232,7 +232,7 @@ const fr: Record<MessageKey, Template> = {
       : 'Une des images fournies est trop lourde') +
     (p.has('max') ? ` (${p.bytes('max')} au maximum).` : '.'),
   'input.inputs_too_large': (p) =>
-    `Ensemble, les images dépassent ${p.bytes('max')}. Retirez ${p.text('names')} et réessayez.`,
+    `Ensemble, les images dépassent ${p.text('megabytes')}${NNBSP}Mo. Retirez ${p.text('names')} et réessayez.`,
   'input.image_unreadable': (p) =>
     p.has('name')
       ? `Impossible de lire «${NNBSP}${p.text('name')}${NNBSP}».`

@@ -965,5 +965,6 @@ function checkInlineTotal(inputs: readonly { bytes: number; name: string }[]): v
     names,
     total,
     max: MAX_INLINE_INPUT_BYTES,
+    megabytes: MAX_INLINE_INPUT_BYTES / 1_000_000,
   });
 }
