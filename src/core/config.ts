@@ -49,9 +49,20 @@ const environmentSchema = z.object({
   NANO_BANANA_DAILY_IMAGES_PER_USER: integer(0, 0, 1_000_000),
   NANO_BANANA_DAILY_IMAGES_PER_SERVER: integer(0, 0, 1_000_000),
   // Empty: the same as the per-server limit, so that a DM is never a way around a server's.
-  NANO_BANANA_DAILY_IMAGES_DM: optionalText.pipe(
-    z.union([z.undefined(), integer(0, 0, 1_000_000)]),
-  ),
+  NANO_BANANA_DAILY_IMAGES_DM: z
+    .string()
+    .trim()
+    .default('')
+    .transform((value, context) => {
+      if (value === '') return undefined;
+      const number = Number(value);
+      if (Number.isInteger(number) && number >= 0 && number <= 1_000_000) return number;
+      context.addIssue({
+        code: 'custom',
+        message: `expected a whole number from 0 to 1000000, or nothing, got "${value}"`,
+      });
+      return z.NEVER;
+    }),
   NANO_BANANA_DAILY_IMAGES_TOTAL: integer(0, 0, 1_000_000),
   NANO_BANANA_ADMIN_IDS: list,
   NANO_BANANA_ALLOWED_SERVERS: list,
