@@ -1,11 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/core/config.js';
 import { NanoBananaError } from '../src/core/errors.js';
 import { checkAccess, checkBlockedWords } from '../src/core/jobs/policy.js';
 import { matchingForm } from '../src/core/text-matching.js';
+import { type MockApi, startMockApi } from '../src/mock-api/index.js';
+import { API_TOKEN, createEngine, type EngineFixture, request } from './helpers/engine-fixture.js';
 
 const load = (environment: Record<string, string>) =>
   loadConfig(environment, mkdtempSync(path.join(tmpdir(), 'nb-limits-')));
@@ -89,5 +91,58 @@ describe('the server allow-list', () => {
     expect(refusalCode(() => checkAccess(policy([], ['G1']), where))).toBe('not_allowed');
     expect(refusalCode(() => checkAccess(policy([], ['G1', 'dm']), where))).toBeUndefined();
     expect(refusalCode(() => checkAccess(policy([]), where))).toBeUndefined();
+  });
+});
+
+describe('the engine’s admission', () => {
+  let api: MockApi;
+  const fixtures: EngineFixture[] = [];
+  beforeAll(async () => {
+    api = await startMockApi({ token: API_TOKEN, delayMs: 50 });
+  });
+  afterAll(async () => {
+    await Promise.all(fixtures.map((fixture) => fixture.close()));
+    await api.close();
+  });
+  /** An engine that is never started: every accepted job stays queued. */
+  const idleEngine = (options: Parameters<typeof createEngine>[1]) => {
+    const fixture = createEngine(api, options);
+    fixtures.push(fixture);
+    return fixture.engine;
+  };
+
+  it('caps one user’s unfinished jobs, operator admins excepted; a cancel frees a place', () => {
+    const engine = idleEngine({ limits: { maxQueuedPerUser: 3 } });
+    const accepted = [1, 2, 3].map((index) => engine.submit(request(`mine ${index}`)));
+    expect(refusalCode(() => engine.submit(request('mine 4')))).toBe('too_many_queued');
+    expect(refusalCode(() => engine.check({ ...request('mine 4') }))).toBe('too_many_queued');
+    expect(engine.submit(request('bob’s', { requesterId: 'bob' })).created).toBe(true);
+    for (const index of [1, 2, 3, 4]) {
+      expect(engine.submit(request(`admin ${index}`, { requesterId: 'admin' })).created).toBe(true);
+    }
+    expect(engine.cancel(accepted[0]?.job.id ?? '', 'alice')).toBe('cancelled');
+    expect(engine.submit(request('mine 4')).created).toBe(true);
+  });
+
+  it('gives direct messages a daily bucket of their own, the per-server limit unless set', () => {
+    const inherited = idleEngine({ quotas: { perUser: 0, perServer: 1, total: 0 } });
+    inherited.submit(request('server one'));
+    inherited.submit(request('dm one', { serverId: undefined }));
+    let scope: unknown;
+    try {
+      inherited.submit(request('dm two', { serverId: undefined, requesterId: 'bob' }));
+    } catch (error) {
+      scope = (error as NanoBananaError).params.scope;
+    }
+    expect(scope).toBe('dm');
+    expect(inherited.usage('bob', undefined).server).toBe(0);
+
+    const own = idleEngine({
+      quotas: { perUser: 0, perServer: 1, perDirectMessages: 3, total: 0 },
+    });
+    for (const index of [1, 2, 3]) own.submit(request(`dm ${index}`, { serverId: undefined }));
+    expect(refusalCode(() => own.submit(request('dm 4', { serverId: undefined })))).toBe(
+      'quota_exceeded',
+    );
   });
 });
