@@ -63,7 +63,7 @@ async function onMessage(
   try {
     const refusal = slackConnectRefusal(runtime, {
       hostTeamId: teamId,
-      userTeamId: message.user_team ?? message.team,
+      userTeamId: message.user_team,
       externallyShared,
     });
     if (refusal !== undefined) {

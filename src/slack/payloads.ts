@@ -37,7 +37,6 @@ export const messageEventSchema = z.object({
   user: z.string().optional(),
   /** The sender's own workspace; another organisation's in a Slack Connect channel. */
   user_team: z.string().optional(),
-  team: z.string().optional(),
   bot_id: z.string().optional(),
   text: z.string().default(''),
   ts: z.string(),
