@@ -614,6 +614,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
   async #prepareInputs(job: Job, signal: AbortSignal): Promise<string[]> {
     const adapter = this.#adapters.get(job.platform);
     const prepared: { url: string; bytes: number; name: string }[] = [];
+    let total = 0;
     for (const [index, input] of job.inputs.entries()) {
       const image: InputImage =
         input.kind === 'url'
@@ -621,7 +622,13 @@ export class JobEngine extends EventEmitter<EngineEvents> {
           : await (adapter as PlatformAdapter).fetchInput(job, input, signal);
       const { url, bytes } = await this.#prepareInput(image, signal);
       const name = input.kind === 'platform' ? input.name : undefined;
-      prepared.push({ url, bytes, name: name ?? `#${index + 1}` });
+      total += bytes;
+      // Past the limit only the sizes matter (to name what to leave out): the data is let go.
+      prepared.push({
+        url: total > MAX_INLINE_INPUT_BYTES ? '' : url,
+        bytes,
+        name: name ?? `#${index + 1}`,
+      });
     }
     checkInlineTotal(prepared);
     return prepared.map((input) => input.url);
