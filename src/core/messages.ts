@@ -146,7 +146,7 @@ const en = {
       `• \`--ar 16:9\`: the aspect ratio (${ASPECT_RATIOS.join(', ')})`,
       `• \`--res 2K\`: the resolution (${RESOLUTIONS.join(', ')}; not every model goes above 1K)`,
       `• \`--count 2\`: how many images (${MIN_COUNT} to ${MAX_COUNT})`,
-      'To edit an image, reply to it (or attach one) with what to change.',
+      'To edit an image, reply to it mentioning me (or attach one) with what to change.',
     ].join('\n');
   },
   'button.reroll': 'Reroll',
@@ -267,7 +267,7 @@ const fr: Record<MessageKey, Template> = {
       `• \`--ar 16:9\`${NNBSP}: le format (${ASPECT_RATIOS.join(', ')})`,
       `• \`--res 2K\`${NNBSP}: la résolution (${RESOLUTIONS.join(', ')}${NNBSP}; tous les modèles ne dépassent pas 1K)`,
       `• \`--count 2\`${NNBSP}: le nombre d’images (de ${MIN_COUNT} à ${MAX_COUNT})`,
-      'Pour modifier une image, répondez-y (ou joignez-en une) en décrivant les changements.',
+      'Pour modifier une image, répondez-y en me mentionnant (ou joignez-en une) en décrivant les changements.',
     ].join('\n');
   },
   'button.reroll': 'Relancer',
