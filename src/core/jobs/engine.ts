@@ -329,7 +329,11 @@ export class JobEngine extends EventEmitter<EngineEvents> {
   /** Refuses a user's job past `maxQueuedPerUser` unfinished ones (operator admins excepted). */
   #checkQueued(userId: string): void {
     if (this.isAdmin(userId)) return;
-    const unfinished = this.#queue.waitingFor(userId) + (this.#runningPerUser.get(userId) ?? 0);
+    let unfinished = this.#queue.waitingFor(userId);
+    // A job the API turned away is back in line while its turn still holds its slot: once.
+    for (const [jobId, running] of this.#running) {
+      if (running.userId === userId && !this.#queue.has(jobId)) unfinished += 1;
+    }
     if (unfinished >= this.#limits.maxQueuedPerUser) {
       throw new Failure('too_many_queued', 'The user has too many unfinished jobs', {
         params: { max: this.#limits.maxQueuedPerUser },
