@@ -16,7 +16,8 @@ let bot: DiscordBot;
 beforeAll(async () => {
   api = await startMockApi({ token: API_TOKEN, delayMs: 20 });
   fake = await FakeDiscord.start();
-  bot = await startDiscordBot(fake, api);
+  // One member sends every random request at once: the per-user cap is not what is tested here.
+  bot = await startDiscordBot(fake, api, { env: { NANO_BANANA_MAX_QUEUED_PER_USER: '1000' } });
   await fake.ready();
 });
 afterAll(async () => {

@@ -31,6 +31,8 @@ beforeAll(async () => {
   harness = await startSlackHarness({
     mode: 'http',
     apiDelayMs: 20,
+    // One user sends every random request at once: the per-user cap is not what is tested here.
+    env: { NANO_BANANA_MAX_QUEUED_PER_USER: '1000' },
     fake: {
       users: [
         { id: ALICE, name: 'alice', locale: 'en-US' },

@@ -157,6 +157,7 @@ describe('the Slack settings', () => {
       responseUrlOrigins: ['https://hooks.slack.com'],
       command: '/imagine',
       mode: 'socket',
+      allowSlackConnect: false,
     });
   });
 
@@ -478,7 +479,7 @@ describe('the Slack bot over HTTP, end to end', () => {
     const texts = answers.map((answer) => (answer as { text: string }).text);
     const help = texts.find((text) => text.includes('How to use Nano Banana'));
     expect(help).toContain('/imagine a white cat on a windowsill');
-    expect(help).toContain('reply to edit the latest one');
+    expect(help).toContain('mention me (or attach an image) to edit the latest one');
     expect(texts).toContain('You have no image limit.');
     expect(texts.some((text) => text.includes('“5:4” isn’t a supported aspect ratio'))).toBe(true);
     expect(texts).toContain('Please describe the image you want.');

@@ -25,6 +25,9 @@ import {
 export const TASK_GIVE_UP_AFTER_MS = 2 * 60 * 60_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** `mention`: a reply in a result thread is a request only when it mentions the bot (or, on Slack,
+ * carries images); `any`: every reply there is an edit, as a conversation. */
+const THREAD_REPLIES = ['mention', 'any'] as const;
 
 const environmentSchema = z.object({
   ACEDATA_API_TOKEN: optionalText,
@@ -47,15 +50,38 @@ const environmentSchema = z.object({
   NANO_BANANA_MAX_HTTP_CONNECTIONS: integer(256, 1, 100_000),
   NANO_BANANA_MAX_CONCURRENT_JOBS: integer(8, 1, 1000),
   NANO_BANANA_MAX_JOBS_PER_USER: integer(2, 1, 100),
+  NANO_BANANA_MAX_QUEUED_PER_USER: integer(10, 1, 10_000),
   NANO_BANANA_JOB_TIMEOUT: duration('15m', 'm', 10_000, 24 * 3_600_000),
   NANO_BANANA_RETENTION_DAYS: integer(30, 1, 3650),
   NANO_BANANA_DAILY_IMAGES_PER_USER: integer(0, 0, 1_000_000),
   NANO_BANANA_DAILY_IMAGES_PER_SERVER: integer(0, 0, 1_000_000),
+  // Empty: the same as the per-server limit, so that a DM is never a way around a server's.
+  NANO_BANANA_DAILY_IMAGES_DM: z
+    .string()
+    .trim()
+    .default('')
+    .transform((value, context) => {
+      if (value === '') return undefined;
+      const number = Number(value);
+      if (Number.isInteger(number) && number >= 0 && number <= 1_000_000) return number;
+      context.addIssue({
+        code: 'custom',
+        message: `expected a whole number from 0 to 1000000, or nothing, got "${value}"`,
+      });
+      return z.NEVER;
+    }),
   NANO_BANANA_DAILY_IMAGES_TOTAL: integer(0, 0, 1_000_000),
   NANO_BANANA_ADMIN_IDS: list,
   NANO_BANANA_ALLOWED_SERVERS: list,
   NANO_BANANA_ALLOWED_CHANNELS: list,
   NANO_BANANA_BLOCKED_WORDS: list,
+  NANO_BANANA_THREAD_REPLIES: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .default('mention')
+    .transform((value) => (value === '' ? 'mention' : value))
+    .pipe(z.enum(THREAD_REPLIES, { error: `expected one of ${THREAD_REPLIES.join(', ')}` })),
   NANO_BANANA_USED_UP_PAUSE: duration('10m', 'm', 1000, 24 * 3_600_000),
   // 8 s by default: Docker kills a container 10 s after SIGTERM, and the whole stop must fit.
   NANO_BANANA_SHUTDOWN_GRACE: duration('8s', 's', 0, 600_000),
@@ -88,17 +114,27 @@ export interface Config {
   readonly engine: {
     readonly maxConcurrentJobs: number;
     readonly maxJobsPerUser: number;
+    /** Unfinished jobs one user may have at once; more are refused (operator admins excepted). */
+    readonly maxQueuedPerUser: number;
     readonly jobTimeoutMs: number;
     readonly retentionMs: number;
     readonly usedUpPauseMs: number;
   };
-  readonly quotas: { readonly perUser: number; readonly perServer: number; readonly total: number };
+  readonly quotas: {
+    readonly perUser: number;
+    readonly perServer: number;
+    /** All direct messages together, a bucket of their own (they have no server). */
+    readonly perDirectMessages: number;
+    readonly total: number;
+  };
   readonly access: {
     readonly adminIds: ReadonlySet<string>;
     readonly allowedServers: ReadonlySet<string> | undefined;
     readonly allowedChannels: ReadonlySet<string> | undefined;
     readonly blockedWords: readonly string[];
   };
+  /** When a reply in a channel or result thread is a request (`NANO_BANANA_THREAD_REPLIES`). */
+  readonly threadReplies: (typeof THREAD_REPLIES)[number];
   /** Values that must never reach a log line or an error message. */
   readonly secrets: readonly string[];
 }
@@ -184,6 +220,7 @@ export function loadConfig(
     engine: {
       maxConcurrentJobs: values.NANO_BANANA_MAX_CONCURRENT_JOBS,
       maxJobsPerUser: values.NANO_BANANA_MAX_JOBS_PER_USER,
+      maxQueuedPerUser: values.NANO_BANANA_MAX_QUEUED_PER_USER,
       jobTimeoutMs: values.NANO_BANANA_JOB_TIMEOUT,
       retentionMs: values.NANO_BANANA_RETENTION_DAYS * 86_400_000,
       usedUpPauseMs: values.NANO_BANANA_USED_UP_PAUSE,
@@ -191,6 +228,10 @@ export function loadConfig(
     quotas: {
       perUser: values.NANO_BANANA_DAILY_IMAGES_PER_USER,
       perServer: values.NANO_BANANA_DAILY_IMAGES_PER_SERVER,
+      perDirectMessages:
+        values.NANO_BANANA_DAILY_IMAGES_DM === undefined
+          ? values.NANO_BANANA_DAILY_IMAGES_PER_SERVER
+          : values.NANO_BANANA_DAILY_IMAGES_DM,
       total: values.NANO_BANANA_DAILY_IMAGES_TOTAL,
     },
     access: {
@@ -199,6 +240,7 @@ export function loadConfig(
       allowedChannels: setOrUndefined(values.NANO_BANANA_ALLOWED_CHANNELS),
       blockedWords: values.NANO_BANANA_BLOCKED_WORDS,
     },
+    threadReplies: values.NANO_BANANA_THREAD_REPLIES,
     secrets: [values.ACEDATA_API_TOKEN, values.METRICS_TOKEN].filter(
       (value): value is string => value !== undefined,
     ),

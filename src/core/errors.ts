@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'quota_exceeded',
   /** Refused: this server or channel is not on the allow-list. */
   'not_allowed',
+  /** Refused: the user already has this many unfinished jobs (params: max). */
+  'too_many_queued',
   /** Refused: the prompt holds a blocked word (params: word). */
   'blocked_prompt',
   /** The bot stopped while sending the create: a task may or may not exist; try again. */
@@ -57,6 +59,8 @@ export const INPUT_PROBLEMS = [
   'untrusted_image_host',
   'unsupported_image',
   'image_too_large',
+  /** The inline images of one job together are over the limit (params: names, total, max). */
+  'inputs_too_large',
   'image_unreadable',
   /** The API refused the request as invalid (HTTP 400) although our own checks passed. */
   'rejected_by_api',

@@ -66,8 +66,12 @@ const en = {
       ? `You have reached your daily limit of ${p.text('limit')} images. It resets at midnight UTC.`
       : p.text('scope') === 'server'
         ? `This server has reached its daily limit of ${p.text('limit')} images. It resets at midnight UTC.`
-        : 'The bot has reached its daily image limit. It resets at midnight UTC.',
+        : p.text('scope') === 'dm'
+          ? `Direct messages have reached their daily limit of ${p.text('limit')} images. It resets at midnight UTC.`
+          : 'The bot has reached its daily image limit. It resets at midnight UTC.',
   'error.not_allowed': 'I’m not enabled here. Ask an admin to allow this server or channel.',
+  'error.too_many_queued':
+    'You already have {max} requests waiting. Wait for some to finish, then try again.',
   'error.blocked_prompt':
     'Your prompt contains a word that isn’t allowed here. Please rephrase it.',
   'error.interrupted':
@@ -126,6 +130,9 @@ const en = {
   'input.image_too_large': (p) =>
     (p.has('name') ? `“${p.text('name')}” is too large` : 'An input image is too large') +
     (p.has('max') ? ` (the limit is ${p.bytes('max')}).` : '.'),
+  /** `{names}`: the files to leave out; `{megabytes}`: the limit in (decimal) megabytes. */
+  'input.inputs_too_large': (p) =>
+    `Together the images are over ${p.text('megabytes')} MB. Leave out ${p.text('names')} and try again.`,
   'input.image_unreadable': (p) =>
     p.has('name') ? `I couldn’t read “${p.text('name')}”.` : 'I couldn’t read one of the images.',
   'input.rejected_by_api':
@@ -166,7 +173,7 @@ const en = {
       `• \`--ar 16:9\`: the aspect ratio (${ASPECT_RATIOS.join(', ')})`,
       `• \`--res 2K\`: the resolution (${RESOLUTIONS.join(', ')}; not every model goes above 1K)`,
       `• \`--count 2\`: how many images (${MIN_COUNT} to ${MAX_COUNT})`,
-      'To edit an image, reply to it (or attach one) with what to change.',
+      'To edit an image, reply to it mentioning me (or attach one) with what to change.',
     ].join('\n');
   },
   'button.reroll': 'Reroll',
@@ -210,9 +217,13 @@ const fr: Record<MessageKey, Template> = {
       ? `Vous avez atteint votre limite quotidienne de ${p.text('limit')} images. Elle se réinitialise à minuit UTC.`
       : p.text('scope') === 'server'
         ? `Ce serveur a atteint sa limite quotidienne de ${p.text('limit')} images. Elle se réinitialise à minuit UTC.`
-        : `Le bot a atteint sa limite quotidienne d’images. Elle se réinitialise à minuit UTC.`,
+        : p.text('scope') === 'dm'
+          ? `Les messages privés ont atteint leur limite quotidienne de ${p.text('limit')} images. Elle se réinitialise à minuit UTC.`
+          : `Le bot a atteint sa limite quotidienne d’images. Elle se réinitialise à minuit UTC.`,
   'error.not_allowed':
     'Je ne suis pas activé ici. Demandez à un administrateur d’autoriser ce serveur ou ce salon.',
+  'error.too_many_queued':
+    'Vous avez déjà {max} demandes en attente. Attendez que certaines se terminent, puis réessayez.',
   'error.blocked_prompt': 'Votre description contient un mot interdit ici. Merci de la reformuler.',
   'error.interrupted': `Le bot a redémarré pendant l’envoi de votre demande${NNBSP}; impossible de savoir si elle est passée. Rien d’autre ne se fera tout seul${NNBSP}: appuyez sur Relancer pour réessayer.`,
   'error.delivery_failed':
@@ -265,6 +276,8 @@ const fr: Record<MessageKey, Template> = {
       ? `L’image «${NNBSP}${p.text('name')}${NNBSP}» est trop lourde`
       : 'Une des images fournies est trop lourde') +
     (p.has('max') ? ` (${p.bytes('max')} au maximum).` : '.'),
+  'input.inputs_too_large': (p) =>
+    `Ensemble, les images dépassent ${p.text('megabytes')}${NNBSP}Mo. Retirez ${p.text('names')} et réessayez.`,
   'input.image_unreadable': (p) =>
     p.has('name')
       ? `Impossible de lire «${NNBSP}${p.text('name')}${NNBSP}».`
@@ -303,7 +316,7 @@ const fr: Record<MessageKey, Template> = {
       `• \`--ar 16:9\`${NNBSP}: le format (${ASPECT_RATIOS.join(', ')})`,
       `• \`--res 2K\`${NNBSP}: la résolution (${RESOLUTIONS.join(', ')}${NNBSP}; tous les modèles ne dépassent pas 1K)`,
       `• \`--count 2\`${NNBSP}: le nombre d’images (de ${MIN_COUNT} à ${MAX_COUNT})`,
-      'Pour modifier une image, répondez-y (ou joignez-en une) en décrivant les changements.',
+      'Pour modifier une image, répondez-y en me mentionnant (ou joignez-en une) en décrivant les changements.',
     ].join('\n');
   },
   'button.reroll': 'Relancer',

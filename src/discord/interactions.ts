@@ -56,11 +56,26 @@ const PENDING_EDIT_TTL_MS = 15 * 60_000;
 
 type Draft = Omit<NewJob, 'destination'>;
 
+interface PendingEdit {
+  /** The images a context-menu edit picked. */
+  readonly images?: ImageReference[];
+  /** The result an Edit button edits; its images are read from the store at submit time. */
+  readonly parentJobId?: string;
+  /** Who opened the modal, and where: only they, there, may submit it. */
+  readonly userId: string;
+  readonly channelId: string;
+  readonly expiresAt: number;
+}
+
 /** Every interaction the bot answers: commands, buttons, modals, the context menu. */
 export class InteractionHandler {
   readonly #runtime: DiscordRuntime;
-  /** Context-menu edits waiting for their modal (a modal submit does not carry the message). */
-  readonly #pendingEdits = new Map<string, { images: ImageReference[]; expiresAt: number }>();
+  /**
+   * Edit modals shown and not yet submitted, by the id in their custom id: what they edit (a modal
+   * submit does not carry the message) and who may submit them, from where. A submit names its
+   * modal by custom id alone, so this is what keeps one member from submitting another's.
+   */
+  readonly #pendingEdits = new Map<string, PendingEdit>();
 
   constructor(runtime: DiscordRuntime) {
     this.#runtime = runtime;
@@ -207,12 +222,7 @@ export class InteractionHandler {
       await this.#sayPrivately(interaction, discordText(locale, 'reply.no_image'));
       return;
     }
-    this.#forgetExpiredEdits();
-    const pendingId = interaction.id;
-    this.#pendingEdits.set(pendingId, {
-      images,
-      expiresAt: this.#runtime.now() + PENDING_EDIT_TTL_MS,
-    });
+    const pendingId = this.#rememberEdit(interaction, { images });
     await interaction.showModal(editModal(customId('ctxedit', pendingId), locale, 1));
   }
 
@@ -235,7 +245,8 @@ export class InteractionHandler {
           await this.#sayPrivately(interaction, discordText(locale, 'gone'));
           return;
         }
-        await interaction.showModal(editModal(customId('editmodal', job.id), locale, count));
+        const pendingId = this.#rememberEdit(interaction, { parentJobId: job.id });
+        await interaction.showModal(editModal(customId('editmodal', pendingId), locale, count));
         return;
       }
       case 'delete':
@@ -251,11 +262,20 @@ export class InteractionHandler {
     const change = interaction.fields.getTextInputValue('change');
     let images: ImageReference[] | undefined;
     let parent: Job | undefined;
+    this.#forgetExpiredEdits();
+    const pending = parsed === undefined ? undefined : this.#pendingEdits.get(parsed.id);
+    if (
+      pending !== undefined &&
+      (pending.userId !== interaction.user.id || pending.channelId !== interaction.channelId)
+    ) {
+      await this.#sayPrivately(interaction, discordText(locale, 'modal.not_yours'));
+      return;
+    }
+    if (parsed !== undefined) this.#pendingEdits.delete(parsed.id);
     if (parsed?.action === 'ctxedit') {
-      images = this.#pendingEdits.get(parsed.id)?.images;
-      this.#pendingEdits.delete(parsed.id);
-    } else if (parsed?.action === 'editmodal') {
-      parent = this.#runtime.engine.getJob(parsed.id);
+      images = pending?.images;
+    } else if (parsed?.action === 'editmodal' && pending?.parentJobId !== undefined) {
+      parent = this.#runtime.engine.getJob(pending.parentJobId);
       const delivered =
         parent?.platform === 'discord' ? readDelivery(parent.delivery)?.images : undefined;
       if (delivered !== undefined && delivered.length > 0) {
@@ -269,7 +289,7 @@ export class InteractionHandler {
     if (images === undefined) {
       await this.#sayPrivately(
         interaction,
-        discordText(locale, parsed?.action === 'ctxedit' ? 'modal.expired' : 'gone'),
+        discordText(locale, pending === undefined ? 'modal.expired' : 'gone'),
       );
       return;
     }
@@ -483,6 +503,21 @@ export class InteractionHandler {
     const body = { content: content.slice(0, 2000), flags: MessageFlags.Ephemeral } as const;
     if (interaction.deferred || interaction.replied) await interaction.followUp(body);
     else await interaction.reply(body);
+  }
+
+  /** Keeps what a modal about to be shown edits, and who opened it where; returns its id. */
+  #rememberEdit(
+    interaction: MessageContextMenuCommandInteraction | ButtonInteraction,
+    what: { images?: ImageReference[]; parentJobId?: string },
+  ): string {
+    this.#forgetExpiredEdits();
+    this.#pendingEdits.set(interaction.id, {
+      ...what,
+      userId: interaction.user.id,
+      channelId: interaction.channelId,
+      expiresAt: this.#runtime.now() + PENDING_EDIT_TTL_MS,
+    });
+    return interaction.id;
   }
 
   #forgetExpiredEdits(): void {

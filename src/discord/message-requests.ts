@@ -24,17 +24,25 @@ import { queuedBody } from './views.js';
 
 /**
  * Requests made by plain messages: a reply that mentions the bot edits the replied-to images; in a
- * bot's result thread a mention (or any message, with the Message Content intent) edits the latest
- * image there; in a DM any message is a request.
+ * bot's result thread a mention edits the latest image there; in a DM any message is a request.
+ * Elsewhere a message is a request only when its text mentions the bot: a reply pings the author
+ * of the message it answers by default, and a "thanks!" to a result must not be a paid edit.
+ * `NANO_BANANA_THREAD_REPLIES=any` makes the reply ping (and, with the Message Content intent, any
+ * message in a result thread) a request again.
  */
 export async function handleMessage(runtime: DiscordRuntime, message: Message): Promise<void> {
-  if (message.author.bot || message.system) return;
+  // A webhook's post (an integration, a relay) is not a member asking, whatever its author says.
+  if (message.author.bot || message.system || message.webhookId !== null) return;
   const botUserId = runtime.botUserId();
   const channel = message.channel;
-  const mentioned = message.mentions.users.has(botUserId);
+  const conversational = runtime.config.threadReplies === 'any';
+  const mentioned = conversational
+    ? message.mentions.users.has(botUserId)
+    : mentionsInText(message.content, botUserId);
   const inBotThread = channel.isThread() && channel.ownerId === botUserId;
   const inDm = channel.type === ChannelType.DM;
-  if (!mentioned && !inDm && !(inBotThread && runtime.settings.messageContent)) return;
+  const threadChatter = inBotThread && runtime.settings.messageContent && conversational;
+  if (!mentioned && !inDm && !threadChatter) return;
 
   // Messages carry no user locale: the guild's preferred one.
   const locale = resolveLocale(message.guild?.preferredLocale);
@@ -149,6 +157,11 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       runtime.logger.warn({ err: failure, messageId: message.id }, 'Could not answer a message');
     });
   }
+}
+
+/** Whether the text itself holds `<@bot>`: the reply ping alone does not count. */
+function mentionsInText(content: string, botUserId: string): boolean {
+  return new RegExp(`<@!?${botUserId}>`).test(content);
 }
 
 /**

@@ -11,6 +11,7 @@ const en = {
   'result.header': '**{prompt}**',
   'result.details': '{mention} · {model} · {ratio} · {resolution} · {elapsed}',
   'result.more': '{mention} more images: {from} to {to} of {total}',
+  'result.edit_hint': '✏️ To edit: reply mentioning me with what to change, or press **Edit**.',
   'result.deleted': '🗑️ Deleted by {mention}.',
   'result.no_thread':
     '(I couldn’t open a thread here: I need the Create Public Threads permission.)',
@@ -57,6 +58,7 @@ const en = {
   'modal.change_placeholder': 'e.g. make the sky purple --ar 16:9',
   'modal.image_label': 'Which image (1 to {count})?',
   'modal.expired': 'That edit form expired. Please start again.',
+  'modal.not_yours': 'This edit form was opened by someone else. Open your own with **Edit**.',
   'usage.top': 'Top users today: {list}',
   'command.imagine': 'Create or edit images with Nano Banana',
   'command.prompt': 'What to draw; flags like --ar 16:9 may follow',
@@ -81,6 +83,8 @@ const fr: Record<DiscordTextKey, string> = {
   'result.header': '**{prompt}**',
   'result.details': '{mention} · {model} · {ratio} · {resolution} · {elapsed}',
   'result.more': '{mention} autres images\u202F: {from} à {to} sur {total}',
+  'result.edit_hint':
+    '✏️ Pour la modifier\u202F: répondez en me mentionnant avec ce qu’il faut changer, ou appuyez sur **Modifier**.',
   'result.deleted': '🗑️ Supprimé par {mention}.',
   'result.no_thread':
     '(Je n’ai pas pu ouvrir de fil ici\u202F: il me faut la permission Créer des fils publics.)',
@@ -130,6 +134,8 @@ const fr: Record<DiscordTextKey, string> = {
   'modal.change_placeholder': 'ex. rends le ciel violet --ar 16:9',
   'modal.image_label': 'Quelle image (1 à {count})\u202F?',
   'modal.expired': 'Ce formulaire a expiré. Recommencez, s’il vous plaît.',
+  'modal.not_yours':
+    'Ce formulaire a été ouvert par quelqu’un d’autre. Ouvrez le vôtre avec **Modifier**.',
   'usage.top': 'Les plus actifs aujourd’hui\u202F: {list}',
   'command.imagine': 'Créer ou modifier des images avec Nano Banana',
   'command.prompt': 'Que dessiner\u202F; des options comme --ar 16:9 peuvent suivre',

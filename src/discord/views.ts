@@ -131,6 +131,8 @@ export function resultContent(job: Job, locale: Locale, now: number, notes: Resu
     lines.push(translate(locale, 'job.fewer_images', { delivered: returned, requested }));
   }
   if (missing > 0) lines.push(translate(locale, 'job.images_missing', { missing }));
+  // A plain reply no longer edits (it would bill every "thanks!"): say what does.
+  lines.push(discordText(locale, 'result.edit_hint'));
   return truncate(lines.join('\n'), MAX_CONTENT);
 }
 

@@ -18,6 +18,7 @@ import { UserDirectory } from './locale.js';
 import { registerModals } from './modals.js';
 import type { BotIdentity, SlackRuntime } from './runtime.js';
 import { readSlackSettings, type SlackSettings } from './settings.js';
+import { registerSlackConnectGuard } from './slack-connect.js';
 import { slackErrorCode } from './web-api-errors.js';
 
 export interface SlackAdapterOptions {
@@ -210,6 +211,8 @@ class SlackServiceAdapter implements ServiceAdapter {
   }
 
   #register(app: App): App {
+    // First: a sender from another organisation reaches no handler.
+    registerSlackConnectGuard(app, this.#runtime);
     registerCommand(app, this.#runtime);
     registerEvents(app, this.#runtime);
     registerActions(app, this.#runtime);

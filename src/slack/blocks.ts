@@ -134,7 +134,12 @@ export function resultMessage(
   notes: readonly string[],
 ): SlackMessage {
   const text = slackText(locale, 'result.text', { user: requesterId });
-  const lines = [text, ...notes.map((note) => `_${note}_`)];
+  // A plain reply in the thread no longer edits (it would bill every "thanks!"): say what does.
+  const lines = [
+    text,
+    ...notes.map((note) => `_${note}_`),
+    `_${slackText(locale, 'result.edit_hint')}_`,
+  ];
   return {
     text,
     blocks: [

@@ -7,12 +7,15 @@ import { type MessageEvent, messageEventSchema } from './payloads.js';
 import { plainText, readPrompt } from './prompt.js';
 import { replyPrivately } from './replies.js';
 import { type SlackRuntime, threadKey } from './runtime.js';
+import { slackConnectRefusal } from './slack-connect.js';
 import { startJob } from './start-job.js';
 
 /**
- * Messages that ask for images without a command: a reply in a bot's result thread (an edit of
- * the thread's latest image), a message mentioning the bot (an edit of its images, or a new
- * image), and any message in a DM with the bot (like the command).
+ * Messages that ask for images without a command: a reply in a bot's result thread that mentions
+ * the bot or carries image files (an edit of the thread's latest image), a message mentioning the bot
+ * (an edit of its images, or a new image), and any message in a DM with the bot (like the
+ * command). Other replies in a result thread are chatter ("thanks!", 👍) and cost nothing, unless
+ * `NANO_BANANA_THREAD_REPLIES=any` makes every reply there an edit.
  */
 type Route =
   /** A reply in a thread the bot works in: edits the latest image there. */
@@ -25,21 +28,29 @@ type Route =
 /** Subtypes that are someone writing; edits, deletions, joins and bots' posts are not. */
 const WRITTEN_SUBTYPES = new Set([undefined, 'file_share', 'thread_broadcast']);
 
+/** Slackbot (reminders, auto-responses) posts as this user, without a `bot_id`. */
+const SLACKBOT_USER_ID = 'USLACKBOT';
+
 export function registerEvents(app: App, runtime: SlackRuntime): void {
   // A message that mentions the bot arrives twice, as `app_mention` and as `message`: both go
   // the same way, and whichever comes first takes it.
-  app.event('app_mention', async ({ event, context }) => {
-    await onMessage(runtime, event, context.teamId);
+  app.event('app_mention', async ({ event, context, body }) => {
+    await onMessage(runtime, event, context.teamId, isExternallyShared(body));
   });
-  app.event('message', async ({ event, context }) => {
-    await onMessage(runtime, event, context.teamId);
+  app.event('message', async ({ event, context, body }) => {
+    await onMessage(runtime, event, context.teamId, isExternallyShared(body));
   });
+}
+
+function isExternallyShared(envelope: unknown): boolean {
+  return (envelope as { is_ext_shared_channel?: unknown }).is_ext_shared_channel === true;
 }
 
 async function onMessage(
   runtime: SlackRuntime,
   raw: unknown,
   teamId: string | undefined,
+  externallyShared: boolean,
 ): Promise<void> {
   const parsed = messageEventSchema.safeParse(raw);
   if (!parsed.success) return;
@@ -50,6 +61,21 @@ async function onMessage(
   if (route === undefined) return;
   if (!runtime.seen.add(dedupKey(message))) return;
   try {
+    const refusal = slackConnectRefusal(runtime, {
+      hostTeamId: teamId,
+      userTeamId: message.user_team,
+      externallyShared,
+    });
+    if (refusal !== undefined) {
+      const locale = await runtime.users.locale(userId);
+      const threadTs = route.kind === 'follow_up' ? route.threadTs : undefined;
+      await replyPrivately(
+        runtime,
+        { channel: message.channel, userId, threadTs },
+        describeFailure(refusal, locale),
+      );
+      return;
+    }
     await handle(runtime, message, userId, route, teamId);
   } catch (error) {
     runtime.logger.error({ err: error, channel: message.channel }, 'A Slack message failed');
@@ -60,6 +86,7 @@ function isWritten(runtime: SlackRuntime, message: MessageEvent): boolean {
   return (
     message.bot_id === undefined &&
     message.user !== runtime.bot.userId &&
+    message.user !== SLACKBOT_USER_ID &&
     WRITTEN_SUBTYPES.has(message.subtype)
   );
 }
@@ -76,10 +103,20 @@ function routeOf(runtime: SlackRuntime, message: MessageEvent): Route | undefine
     const botThread =
       message.parent_user_id === userId ||
       runtime.threads.has(threadKey(message.channel, threadTs));
-    return botThread || mentionsBot || isDirect ? { kind: 'follow_up', threadTs } : undefined;
+    const asksInBotThread =
+      botThread && (runtime.config.threadReplies === 'any' || carriesFiles(message));
+    return asksInBotThread || mentionsBot || isDirect ? { kind: 'follow_up', threadTs } : undefined;
   }
   if (isDirect) return { kind: 'direct' };
   return mentionsBot ? { kind: 'mention' } : undefined;
+}
+
+/**
+ * A reply with files in a result thread is an edit: images are what it edits with, and any other
+ * file is refused at once, privately, with nothing sent (the user meant an edit, and hears why not).
+ */
+function carriesFiles(message: MessageEvent): boolean {
+  return message.files.length > 0;
 }
 
 function dedupKey(message: MessageEvent): string {

@@ -35,6 +35,8 @@ export const messageEventSchema = z.object({
   channel: z.string(),
   channel_type: z.string().optional(),
   user: z.string().optional(),
+  /** The sender's own workspace; another organisation's in a Slack Connect channel. */
+  user_team: z.string().optional(),
   bot_id: z.string().optional(),
   text: z.string().default(''),
   ts: z.string(),

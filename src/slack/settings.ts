@@ -26,6 +26,8 @@ export interface SlackSettings {
   readonly responseUrlOrigins: readonly string[];
   /** `SLACK_COMMAND`, default `/imagine`. */
   readonly command: string;
+  /** `NANO_BANANA_ALLOW_SLACK_CONNECT`: requests from channels shared with other organisations. */
+  readonly allowSlackConnect: boolean;
   readonly mode: 'socket' | 'http';
 }
 
@@ -49,6 +51,7 @@ const schema = z.object({
     .refine((value) => /^\/[a-z0-9_-]{1,31}$/i.test(value), {
       message: 'expected a slash command such as /imagine',
     }),
+  NANO_BANANA_ALLOW_SLACK_CONNECT: settings.boolean(false),
 });
 
 /**
@@ -79,6 +82,7 @@ export function readSlackSettings(env: Environment): SlackSettings | undefined {
     responseUrlOrigins:
       apiUrl === DEFAULT_SLACK_API_URL ? [SLACK_HOOKS_HOST] : [SLACK_HOOKS_HOST, apiOrigin],
     command: values.SLACK_COMMAND,
+    allowSlackConnect: values.NANO_BANANA_ALLOW_SLACK_CONNECT,
     mode: values.SLACK_APP_TOKEN === undefined ? 'http' : 'socket',
   };
 }

@@ -22,6 +22,8 @@ const en = {
   'settings.resolution': 'Resolution',
   'settings.count': 'Images',
   'result.text': (p) => `<@${p.user}>, here are your images.`,
+  'result.edit_hint':
+    'To edit, reply in this thread mentioning me with what to change, or press Edit.',
   'result.upload_text': 'Result',
   'failed.text': (p) => `<@${p.user}> ${p.error}`,
   'post.not_in_channel': (p) =>
@@ -64,7 +66,7 @@ const en = {
   'modal.image': 'Which image',
   'modal.image_option': (p) => `Image ${p.number}`,
   'help.slack': [
-    'In a thread where I posted images, just reply to edit the latest one (no mention needed).',
+    'In a thread where I posted images, mention me (or attach an image) to edit the latest one.',
     'Mention me with an image attached to edit it, or use the *Edit image* shortcut on any message with images.',
     'In a direct message with me, no command is needed.',
   ].join('\n'),
@@ -83,6 +85,8 @@ const fr: Record<SlackTextKey, Template> = {
   'settings.resolution': 'Résolution',
   'settings.count': 'Images',
   'result.text': (p) => `<@${p.user}>, voici vos images.`,
+  'result.edit_hint':
+    'Pour les modifier, répondez dans ce fil en me mentionnant avec ce qu’il faut changer, ou appuyez sur Modifier.',
   'result.upload_text': 'Résultat',
   'failed.text': (p) => `<@${p.user}> ${p.error}`,
   'post.not_in_channel': (p) =>
@@ -123,7 +127,7 @@ const fr: Record<SlackTextKey, Template> = {
   'modal.image': 'Quelle image',
   'modal.image_option': (p) => `Image ${p.number}`,
   'help.slack': [
-    'Dans un fil où j’ai publié des images, répondez simplement pour modifier la dernière (sans me mentionner).',
+    'Dans un fil où j’ai publié des images, mentionnez-moi (ou joignez une image) pour modifier la dernière.',
     'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Modifier l’image* sur un message qui contient des images.',
     'En message direct avec moi, aucune commande n’est nécessaire.',
   ].join('\n'),

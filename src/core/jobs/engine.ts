@@ -3,7 +3,12 @@ import { EventEmitter } from 'node:events';
 import type { NanoBananaClient } from '../api/client.js';
 import { MAX_RETRY_AFTER_MS } from '../api/retry.js';
 import { type Clock, systemClock } from '../clock.js';
-import { NanoBananaError as Failure, type NanoBananaError, toNanoBananaError } from '../errors.js';
+import {
+  NanoBananaError as Failure,
+  invalidInput,
+  type NanoBananaError,
+  toNanoBananaError,
+} from '../errors.js';
 import { WorkLimiter } from '../images/fit.js';
 import {
   downloadImage,
@@ -42,6 +47,11 @@ export interface EngineLimits {
   readonly maxConcurrentJobs: number;
   /** Jobs in flight at once for one user (`NANO_BANANA_MAX_JOBS_PER_USER`, default 2). */
   readonly maxJobsPerUser: number;
+  /**
+   * Unfinished jobs (waiting or in flight) one user may have; more are refused, so that a burst of
+   * clicks cannot queue paid work without end (`NANO_BANANA_MAX_QUEUED_PER_USER`, default 10).
+   */
+  readonly maxQueuedPerUser: number;
   /** After this the user is told `timeout` (`NANO_BANANA_JOB_TIMEOUT`, default 15 minutes). */
   readonly jobTimeoutMs: number;
   /** A task still unfinished this long after the job began is given up; default 2 hours. */
@@ -61,6 +71,7 @@ export interface EngineLimits {
 export const DEFAULT_ENGINE_LIMITS = {
   maxConcurrentJobs: 8,
   maxJobsPerUser: 2,
+  maxQueuedPerUser: 10,
   jobTimeoutMs: 15 * 60_000,
   giveUpAfterMs: 2 * 60 * 60_000,
   retentionMs: 30 * 24 * 60 * 60_000,
@@ -120,6 +131,11 @@ export const CALLBACK_PATH_PREFIX = '/callbacks/nano-banana/';
 
 /** Jobs fetching and sending inline input images at once (see `#run`). */
 const INLINE_INPUT_JOBS = 2;
+/**
+ * The inline (`data:` URL) input images of one job together, in bytes before base64: each file may
+ * be 10 MB, and a request many times that is refused or slow upstream and heavy here.
+ */
+export const MAX_INLINE_INPUT_BYTES = 30_000_000;
 
 /** In flight: the job's own abort (for shutdown) and what it is doing now. */
 interface Running {
@@ -314,6 +330,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     // server's Administrator, a Slack workspace admin) get no exemption: anyone can create a
     // server and invite the bot, and the credits are the operator's.
     const isAdmin = this.isAdmin(request.requesterId);
+    this.#checkQueued(request.requesterId);
     if (!isAdmin) {
       checkQuota(this.#store, this.#quotas, {
         day,
@@ -323,6 +340,21 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       });
     }
     return { validated, images, day, isAdmin };
+  }
+
+  /** Refuses a user's job past `maxQueuedPerUser` unfinished ones (operator admins excepted). */
+  #checkQueued(userId: string): void {
+    if (this.isAdmin(userId)) return;
+    let unfinished = this.#queue.waitingFor(userId);
+    // A job the API turned away is back in line while its turn still holds its slot: once.
+    for (const [jobId, running] of this.#running) {
+      if (running.userId === userId && !this.#queue.has(jobId)) unfinished += 1;
+    }
+    if (unfinished >= this.#limits.maxQueuedPerUser) {
+      throw new Failure('too_many_queued', 'The user has too many unfinished jobs', {
+        params: { max: this.#limits.maxQueuedPerUser },
+      });
+    }
   }
 
   /** Cancels a waiting job. Only its requester (or an operator admin) may. */
@@ -617,16 +649,25 @@ export class JobEngine extends EventEmitter<EngineEvents> {
 
   async #prepareInputs(job: Job, signal: AbortSignal): Promise<string[]> {
     const adapter = this.#adapters.get(job.platform);
-    const urls: string[] = [];
-    for (const input of job.inputs) {
+    const prepared: { url: string; bytes: number; name: string }[] = [];
+    let total = 0;
+    for (const [index, input] of job.inputs.entries()) {
       const image: InputImage =
         input.kind === 'url'
           ? { kind: 'url', url: input.url }
           : await (adapter as PlatformAdapter).fetchInput(job, input, signal);
-      const prepared = await this.#prepareInput(image, signal);
-      urls.push(prepared.url);
+      const { url, bytes } = await this.#prepareInput(image, signal);
+      const name = input.kind === 'platform' ? input.name : undefined;
+      total += bytes;
+      // Past the limit only the sizes matter (to name what to leave out): the data is let go.
+      prepared.push({
+        url: total > MAX_INLINE_INPUT_BYTES ? '' : url,
+        bytes,
+        name: name ?? `#${index + 1}`,
+      });
     }
-    return urls;
+    checkInlineTotal(prepared);
+    return prepared.map((input) => input.url);
   }
 
   #onCreateFailed(job: Job, error: NanoBananaError): void {
@@ -1050,3 +1091,26 @@ function sameSecret(expected: string, given: string): boolean {
 }
 
 export type { JobPatch, JobState };
+
+/**
+ * Refuses inline inputs over `MAX_INLINE_INPUT_BYTES` together, before anything is sent, naming
+ * the files to leave out: the largest first, as few as bring the rest under the limit.
+ */
+function checkInlineTotal(inputs: readonly { bytes: number; name: string }[]): void {
+  const total = inputs.reduce((sum, input) => sum + input.bytes, 0);
+  if (total <= MAX_INLINE_INPUT_BYTES) return;
+  const largestFirst = [...inputs].sort((first, second) => second.bytes - first.bytes);
+  const names: string[] = [];
+  let remaining = total;
+  for (const input of largestFirst) {
+    if (remaining <= MAX_INLINE_INPUT_BYTES) break;
+    names.push(input.name);
+    remaining -= input.bytes;
+  }
+  throw invalidInput('inputs_too_large', 'The inline input images are too large together', {
+    names,
+    total,
+    max: MAX_INLINE_INPUT_BYTES,
+    megabytes: MAX_INLINE_INPUT_BYTES / 1_000_000,
+  });
+}

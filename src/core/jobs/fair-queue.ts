@@ -17,6 +17,11 @@ export class FairQueue {
     return this.#owner.has(jobId);
   }
 
+  /** How many jobs this user has waiting. */
+  waitingFor(userId: string): number {
+    return this.#jobs.get(userId)?.length ?? 0;
+  }
+
   push(jobId: string, userId: string): void {
     if (this.#owner.has(jobId)) return;
     const list = this.#jobs.get(userId);

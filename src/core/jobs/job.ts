@@ -141,6 +141,8 @@ export interface QuotaScope {
   readonly day: string;
   readonly requesterId?: string;
   readonly serverId?: string;
+  /** Only jobs without a server: direct messages, which share a daily bucket of their own. */
+  readonly directMessages?: boolean;
 }
 
 /**

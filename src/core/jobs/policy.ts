@@ -1,15 +1,19 @@
 import { NanoBananaError } from '../errors.js';
+import { matchingForm } from '../text-matching.js';
 import type { JobStore } from './job.js';
 
 /** Who may ask, where, for what; every refusal here is polite and sends nothing to the API. */
 export interface AccessPolicy {
   /** The operator admins' user ids (any platform): quota-exempt, may delete any result. */
   readonly adminIds: ReadonlySet<string>;
-  /** When set, only these servers (guilds, workspaces) may use the bot. */
+  /**
+   * When set, only these servers (guilds, workspaces) may use the bot; direct messages (no server)
+   * only when the set holds `dm`.
+   */
   readonly allowedServers: ReadonlySet<string> | undefined;
   /** When set, only these channels may use the bot. */
   readonly allowedChannels: ReadonlySet<string> | undefined;
-  /** Words (or phrases) a prompt may not contain, compared case- and accent-insensitively. */
+  /** Words (or phrases) a prompt may not contain, compared in their `matchingForm`. */
   readonly blockedWords: readonly string[];
 }
 
@@ -17,8 +21,13 @@ export interface AccessPolicy {
 export interface QuotaLimits {
   readonly perUser: number;
   readonly perServer: number;
+  /** All direct messages together: they have no server, so they get a bucket of their own. */
+  readonly perDirectMessages?: number | undefined;
   readonly total: number;
 }
+
+/** The entry of `NANO_BANANA_ALLOWED_SERVERS` that lets direct messages in. */
+export const DIRECT_MESSAGES_ENTRY = 'dm';
 
 export function checkAccess(
   policy: AccessPolicy,
@@ -26,7 +35,7 @@ export function checkAccess(
 ): void {
   const serverRefused =
     policy.allowedServers !== undefined &&
-    (where.serverId === undefined || !policy.allowedServers.has(where.serverId));
+    !policy.allowedServers.has(where.serverId ?? DIRECT_MESSAGES_ENTRY);
   const channelRefused =
     policy.allowedChannels !== undefined && !policy.allowedChannels.has(where.channelId);
   if (serverRefused || channelRefused) {
@@ -34,22 +43,16 @@ export function checkAccess(
   }
 }
 
-function fold(text: string): string {
-  return text
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase();
-}
-
 /**
- * Refuses a prompt holding a blocked word as a whole word (so "class" does not trip on "ass"), with
- * accents and case ignored.
+ * Refuses a prompt holding a blocked word as a whole word (so "class" does not trip on "ass"),
+ * compared in the `matchingForm` of both: case, accents, invisible characters and look-alike
+ * letters ignored.
  */
 export function checkBlockedWords(policy: AccessPolicy, prompt: string): void {
   if (policy.blockedWords.length === 0) return;
-  const folded = fold(prompt);
+  const folded = matchingForm(prompt);
   for (const word of policy.blockedWords) {
-    const needle = fold(word).trim();
+    const needle = matchingForm(word).trim();
     if (needle === '') continue;
     let from = 0;
     for (;;) {
@@ -89,11 +92,17 @@ export function checkQuota(store: JobStore, limits: QuotaLimits, request: QuotaR
       limit: limits.perUser,
       used: () => store.reservedImages({ day: request.day, requesterId: request.requesterId }),
     },
-    {
-      scope: 'server',
-      limit: request.serverId === undefined ? 0 : limits.perServer,
-      used: () => store.reservedImages({ day: request.day, serverId: request.serverId ?? '' }),
-    },
+    request.serverId === undefined
+      ? {
+          scope: 'dm',
+          limit: directMessagesLimit(limits),
+          used: () => store.reservedImages({ day: request.day, directMessages: true }),
+        }
+      : {
+          scope: 'server',
+          limit: limits.perServer,
+          used: () => store.reservedImages({ day: request.day, serverId: request.serverId ?? '' }),
+        },
     { scope: 'total', limit: limits.total, used: () => store.reservedImages({ day: request.day }) },
   ] as const;
   for (const { scope, limit, used } of scopes) {
@@ -121,12 +130,19 @@ export function remainingQuota(
     ),
     server:
       who.serverId === undefined
-        ? undefined
+        ? left(directMessagesLimit(limits), () =>
+            store.reservedImages({ day: who.day, directMessages: true }),
+          )
         : left(limits.perServer, () =>
             store.reservedImages({ day: who.day, serverId: who.serverId ?? '' }),
           ),
     total: left(limits.total, () => store.reservedImages({ day: who.day })),
   };
+}
+
+/** Unset, direct messages share the per-server limit: a DM is not a way around a server's. */
+function directMessagesLimit(limits: QuotaLimits): number {
+  return limits.perDirectMessages ?? limits.perServer;
 }
 
 /** The UTC day of a time, `2026-11-24`: quotas reset at midnight UTC. */

@@ -167,6 +167,7 @@ class SqliteJobStore implements JobStore {
   readonly #sumAll: Statement<[string], { images: number }>;
   readonly #sumByRequester: Statement<[string, string], { images: number }>;
   readonly #sumByServer: Statement<[string, string], { images: number }>;
+  readonly #sumDirectMessages: Statement<[string], { images: number }>;
   readonly #sumByRequesterAndServer: Statement<[string, string, string], { images: number }>;
   readonly #topUsersAll: Statement<[string, number], TopUserRow>;
   readonly #topUsersByServer: Statement<[string, string, number], TopUserRow>;
@@ -199,6 +200,7 @@ class SqliteJobStore implements JobStore {
     this.#sumAll = database.prepare(sum);
     this.#sumByRequester = database.prepare(`${sum} AND requester_id = ?`);
     this.#sumByServer = database.prepare(`${sum} AND server_id = ?`);
+    this.#sumDirectMessages = database.prepare(`${sum} AND server_id IS NULL`);
     this.#sumByRequesterAndServer = database.prepare(
       `${sum} AND requester_id = ? AND server_id = ?`,
     );
@@ -261,7 +263,9 @@ class SqliteJobStore implements JobStore {
   reservedImages(scope: QuotaScope): number {
     const { day, requesterId, serverId } = scope;
     let row: { images: number } | undefined;
-    if (requesterId !== undefined && serverId !== undefined) {
+    if (scope.directMessages === true) {
+      row = this.#sumDirectMessages.get(day);
+    } else if (requesterId !== undefined && serverId !== undefined) {
       row = this.#sumByRequesterAndServer.get(day, requesterId, serverId);
     } else if (requesterId !== undefined) {
       row = this.#sumByRequester.get(day, requesterId);

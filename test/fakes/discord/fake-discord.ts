@@ -333,6 +333,7 @@ export class FakeDiscord {
       flags: 0,
     };
     if (channel.guildId) draft.guild_id = channel.guildId;
+    if (spec.webhookId) draft.webhook_id = spec.webhookId;
     if (referenced) {
       draft.message_reference = {
         type: 0,

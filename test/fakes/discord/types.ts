@@ -317,6 +317,8 @@ export interface FakeUserMessageSpec {
    * message replies to the bot with a ping.
    */
   mentionsBot?: boolean;
+  /** Posted by this webhook (an integration, a relay): `webhook_id` set, as Discord does. */
+  webhookId?: string;
 }
 
 /** What a test sent, as dispatched. */
