@@ -80,8 +80,15 @@ async function resultBytes(job: Job, index = 0): Promise<Buffer> {
 }
 
 /** Alice's reply in a thread, with files, delivered as Slack's `message` event. */
+/** A reply in a result thread that asks the bot (a plain one is chatter and costs nothing). */
 async function reply(threadTs: string, text: string, files: FakeSlackFile[] = []) {
-  const message = fake.userMessage({ channel: GENERAL, user: ALICE, text, threadTs, files });
+  const message = fake.userMessage({
+    channel: GENERAL,
+    user: ALICE,
+    text: `<@${fake.botUserId}> ${text}`,
+    threadTs,
+    files,
+  });
   await fake.deliverEvent(fake.messageEvent(GENERAL, message));
   return message;
 }

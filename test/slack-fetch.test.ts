@@ -154,17 +154,22 @@ describe('Slack downloads and response URLs', () => {
       responseUrl: `${metadata.origin}/computeMetadata/v1/`,
     };
     const before = ephemeralsTo(fake, ALICE).length;
+    // A refusal shows in the form itself; the response_url is for what comes after the form
+    // closed: here the status message cannot be posted, and the user is told privately.
+    fake.failNext('chat.postMessage', 'not_in_channel');
     await fake.deliverInteraction(
       fake.viewSubmissionPayload({
         userId: ALICE,
         view: { ...view, private_metadata: JSON.stringify(forged) },
-        values: { nb_prompt: { prompt: { type: 'plain_text_input', value: '--help' } } },
+        values: { nb_prompt: { prompt: { type: 'plain_text_input', value: 'make it blue' } } },
       }),
     );
-    await fake.waitFor(() =>
-      ephemeralsTo(fake, ALICE)
-        .slice(before)
-        .find((message) => message.text.includes('How to use Nano Banana')),
+    await fake.waitFor(
+      () =>
+        ephemeralsTo(fake, ALICE)
+          .slice(before)
+          .find((message) => message.text.includes('I can’t post in this conversation yet')),
+      { timeoutMs: 15_000 },
     );
     expect(metadata.seen).toEqual([]);
   });

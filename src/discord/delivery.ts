@@ -1,6 +1,5 @@
 import { type APIMessage, MessageFlags, type RawFile, Routes } from 'discord.js';
 import {
-  describeError,
   fitImage,
   type InputImage,
   type InputReference,
@@ -14,6 +13,7 @@ import {
   resolveLocale,
   translate,
 } from '../core/index.js';
+import { describeFailure } from './describe.js';
 import { type Delivery, type Destination, readDestination, tokenUsable } from './destination.js';
 import {
   deliveryError,
@@ -175,7 +175,8 @@ export function failureText(locale: ReturnType<typeof resolveLocale>, error: Job
   if (error.code === 'delivery_failed' && error.params.reason === 'discord_error') {
     return discordText(locale, 'delivery.discord_error');
   }
-  return describeError(
+  // The sentence may quote what the user typed (a file name, a model): escaped, as everywhere.
+  return describeFailure(
     new NanoBananaError(error.code, error.code, { params: error.params, traceId: error.traceId }),
     locale,
   );
