@@ -70,7 +70,7 @@ export function createMetrics(): Metrics {
 
   const jobs = new Counter({
     name: 'nano_banana_jobs_total',
-    help: 'Jobs that reached a final state, by outcome (done, failed, cancelled) and error code',
+    help: 'Jobs that reached a final state, by outcome (done, failed, cancelled, undelivered) and error code',
     labelNames: ['outcome', 'code'] as const,
     registers,
   });

@@ -1,4 +1,4 @@
-import { type Job, type JobState, type ProgressEvent, translate } from '../core/index.js';
+import { isFinal, type Job, type ProgressEvent, translate } from '../core/index.js';
 import { type RequestSummary, statusMessage } from './blocks.js';
 import { describeJobError } from './describe.js';
 import type { Destination } from './destination.js';
@@ -10,12 +10,6 @@ export type StatusEvent =
   | ProgressEvent
   | { readonly kind: 'received' }
   | { readonly kind: 'done'; readonly elapsedMs: number };
-
-const FINAL_STATES: readonly JobState[] = ['done', 'failed', 'cancelled'];
-
-function isFinished(state: JobState): boolean {
-  return FINAL_STATES.includes(state);
-}
 
 /** One line, with an emoji to read the state at a glance. */
 export function statusLine(locale: string, event: StatusEvent): string {
@@ -82,7 +76,7 @@ export function scheduleStatus(
 ): void {
   runtime.progress.schedule(job.id, async () => {
     const current = runtime.engine.getJob(job.id);
-    if (current !== undefined && isFinished(current.state)) return;
+    if (current !== undefined && isFinal(current.state)) return;
     await showStatusOrLog(runtime, job, destination, event);
   });
 }
