@@ -235,7 +235,8 @@ describe('Cancel on Discord', () => {
         ) || undefined,
       { description: 'the lost "started" edit' },
     );
-    expect(engine().getJob(late.jobId)?.state).toBe('running');
+    // Its task exists: the engine has it running once the create's answer is in.
+    await fake.waitFor(() => engine().getJob(late.jobId)?.state === 'running' || undefined);
 
     const click = fake.sendButton({ customId: late.cancelId, messageId: late.message.id });
     expect(await privateAnswer(click.id)).toEqual({
