@@ -353,29 +353,6 @@ describe('Discord buttons and restarts', () => {
     expect(fake.interactionResponses(owner.id).callbacks[0]?.type).toBe(5);
   });
 
-  it('cancels a waiting request from its Cancel button', async () => {
-    api.setDelay(3000);
-    await start({}, { NANO_BANANA_MAX_CONCURRENT_JOBS: '1' });
-    fake.sendSlashCommand({ name: 'imagine', options: { prompt: 'first in line' } });
-    const second = fake.sendSlashCommand({
-      name: 'imagine',
-      options: { prompt: 'second in line' },
-    });
-    const queued = await fake.waitFor(() => {
-      const original = fake.interactionResponses(second.id).original;
-      return original && buttonIds(original).some((id) => id.startsWith('nb:cancel:'))
-        ? original
-        : undefined;
-    });
-    expect(queued.content).toMatch(/#1/);
-    const cancel = buttonIds(queued).find((id) => id.startsWith('nb:cancel:')) ?? '';
-    fake.sendButton({ customId: cancel, messageId: queued.id });
-    await fake.waitFor(() =>
-      fake.interactionResponses(second.id).original?.content.match(/cancelled/i) ? true : undefined,
-    );
-    expect(createsWith('second in line')).toHaveLength(0);
-  });
-
   it('delivers as a channel message mentioning the user once the interaction token has expired', async () => {
     api.setDelay(60_000);
     await start();

@@ -257,6 +257,31 @@ describe('asynchronous create and the tasks endpoint', () => {
     expect(() => api.setTaskOutcome(empty.json.task_id, 'images')).toThrow(/finished/);
     expect(() => api.finishTask('no-such-task')).toThrow(/no task/);
   });
+
+  it('holds the tasks a test picks past their delay until released, one or all', async () => {
+    const api = await start({ delayMs: 10 });
+    api.hold((task) => String(task.request.prompt).startsWith('held'));
+    const idOf = async (prompt: string): Promise<string> =>
+      (await createImage(api, { prompt, async: true })).json.task_id;
+    const first = await idOf('held one');
+    const second = await idOf('held two');
+    // Created last with the same delay, so its end means the held ones' delays have run.
+    await waitForResponse(api, await idOf('free'));
+    expect(api.tasks.get(first)?.response).toBeUndefined();
+    expect(api.tasks.get(second)?.response).toBeUndefined();
+
+    api.release(first);
+    expect((await waitForResponse(api, first)).response.success).toBe(true);
+    expect(api.tasks.get(second)?.response).toBeUndefined();
+    expect(() => api.release(first)).toThrow(/not held/);
+
+    // The hold stays on for new tasks until everything is released.
+    const third = await idOf('held three');
+    api.release();
+    expect((await waitForResponse(api, second)).response.success).toBe(true);
+    expect((await waitForResponse(api, third)).response.success).toBe(true);
+    expect((await waitForResponse(api, await idOf('held no more'))).response.success).toBe(true);
+  });
 });
 
 describe('callbacks', () => {

@@ -187,6 +187,17 @@ export interface MockApi {
   setDelay(ms: number): void;
   /** Finishes a pending task now, whatever its delay. */
   finishTask(taskId: string): void;
+  /**
+   * Holds the tasks created from now on (those `which` accepts, when given): they stay pending
+   * past their delay until released. Tests keep a job running for as long as they need this way,
+   * instead of racing a delay. A later call replaces the filter.
+   */
+  hold(which?: (task: MockTask) => boolean): void;
+  /**
+   * Releases one held task, the hold staying on for new ones; without an id, every held task and
+   * the hold ends. A released task finishes once its delay has run, at once if it has already.
+   */
+  release(taskId?: string): void;
   /** Closes the server and every socket, and clears every timer. */
   close(): Promise<void>;
 }
@@ -583,6 +594,10 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
   const callbackAgent = new Agent({ keepAliveTimeout: 1000, connect: { timeout: 5000 } });
   let baseUrl = '';
   let closed = false;
+  /** Which new tasks to hold (`hold`), or undefined when none. */
+  let holding: ((task: MockTask) => boolean) | undefined;
+  /** Held tasks, with whether their delay has run (they then end when released). */
+  const held = new Map<TaskRecord, { due: boolean }>();
 
   const server = createServer((message, response) => {
     const call: RecordedCall = {
@@ -797,9 +812,29 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
         JSON.stringify({ success: true, task_id: task.id, trace_id: traceId }),
       );
     }
+    if (holding?.(task)) held.set(task, { due: false });
     // Node turns a delay beyond 2^31-1 ms into 1 ms; no mock task needs to wait that long.
-    const end = options.drawBeforeFinish ? () => void drawThenFinish(task) : () => finish(task);
-    task.timer = setTimeout(end, Math.min(task.delayMs, 2_147_483_647));
+    task.timer = setTimeout(() => endUnlessHeld(task), Math.min(task.delayMs, 2_147_483_647));
+  }
+
+  /** A task's delay has run: it ends, or waits for its release when held. */
+  function endUnlessHeld(task: TaskRecord): void {
+    const hold = held.get(task);
+    if (hold !== undefined) {
+      task.timer = undefined;
+      hold.due = true;
+      return;
+    }
+    if (options.drawBeforeFinish) void drawThenFinish(task);
+    else finish(task);
+  }
+
+  function releaseTask(task: TaskRecord): void {
+    const hold = held.get(task);
+    if (hold === undefined) return;
+    held.delete(task);
+    // Not yet due: its timer is still set and ends it.
+    if (hold.due && !closed) endUnlessHeld(task);
   }
 
   /** Registers a task's result images (drawn later, on demand or by `drawThenFinish`). */
@@ -844,6 +879,8 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
     if (task.response !== undefined) return;
     clearTimeout(task.timer);
     task.timer = undefined;
+    // Finished by hand while held: there is nothing left to release.
+    held.delete(task);
     let result: MockTaskResponse;
     if (typeof task.outcome === 'object') {
       result = {
@@ -1023,6 +1060,19 @@ export async function startMockApi(options: MockApiOptions = {}): Promise<MockAp
       delayMs = Number.isFinite(ms) && ms > 0 ? ms : 0;
     },
     finishTask: (taskId) => finish(pendingTask(taskId)),
+    hold: (which) => {
+      holding = which ?? (() => true);
+    },
+    release: (taskId) => {
+      if (taskId !== undefined) {
+        const task = pendingTask(taskId);
+        if (!held.has(task)) throw new Error(`mock api: task ${taskId} is not held`);
+        releaseTask(task);
+        return;
+      }
+      holding = undefined;
+      for (const task of [...held.keys()]) releaseTask(task);
+    },
     close: async () => {
       if (closed) return;
       closed = true;
