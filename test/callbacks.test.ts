@@ -105,7 +105,9 @@ describe('callbacks through the service', () => {
     // wakes the follower early.
     const seen = retrievalsOf(taskId).length;
     await until(() => retrievalsOf(taskId).length > seen, 'a round of retrievals');
-    const roundAt = retrievalsOf(taskId).at(-1)?.at ?? 0;
+    // Counted before the forged callback is sent: a retrieval it set off may arrive before its 404.
+    const round = retrievalsOf(taskId).length;
+    const roundAt = retrievalsOf(taskId)[round - 1]?.at ?? 0;
     const forged = await fetch(
       `http://127.0.0.1:${port}/callbacks/nano-banana/${job.id}/${'x'.repeat(job.callbackToken.length)}`,
       { method: 'POST', body: JSON.stringify({ task_id: taskId, success: true }) },
@@ -114,9 +116,8 @@ describe('callbacks through the service', () => {
     const forgedAnsweredAt = Date.now();
     // Conclusive only if the forged callback was answered well inside the round.
     expect(forgedAnsweredAt).toBeLessThan(roundAt + POLL_INTERVAL_MS - 200);
-    const before = retrievalsOf(taskId).length;
-    await until(() => retrievalsOf(taskId).length > before, 'the next round of retrievals');
-    const next = retrievalsOf(taskId)[before];
+    await until(() => retrievalsOf(taskId).length > round, 'the next round of retrievals');
+    const next = retrievalsOf(taskId)[round];
     // No retrieval came early: the forged callback woke nothing.
     expect((next?.at ?? 0) - roundAt).toBeGreaterThanOrEqual(POLL_INTERVAL_MS - TIMER_SLACK_MS);
     expect(engine.getJob(job.id)?.state).toBe('running');
