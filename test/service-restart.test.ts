@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFinal } from '../src/core/jobs/job.js';
 import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 
@@ -24,7 +25,11 @@ interface Started {
 }
 
 /** Starts the built service as a real process and waits (bounded) for its ready line. */
-async function startChild(dataDir: string, outDir: string): Promise<Started> {
+async function startChild(
+  dataDir: string,
+  outDir: string,
+  extraEnv: Record<string, string> = {},
+): Promise<Started> {
   const child = spawn(process.execPath, [path.resolve('test/fixtures/service-child.mjs')], {
     env: {
       PATH: process.env.PATH,
@@ -36,6 +41,7 @@ async function startChild(dataDir: string, outDir: string): Promise<Started> {
       LOG_LEVEL: 'warn',
       NANO_BANANA_MAX_CONCURRENT_JOBS: '1',
       NANO_BANANA_POLL_INTERVAL_MS: '100',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -84,6 +90,33 @@ function events(
     .map((line) => JSON.parse(line) as { type: string; jobId: string; pid: number });
 }
 
+/**
+ * Waits (bounded) until every job is final in the store, read as a second connection: only then is
+ * a count of deliveries the whole story (a second delivery would come before the job ends).
+ */
+async function untilAllFinal(dataDir: string, jobIds: readonly string[]): Promise<void> {
+  const store = openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
+  try {
+    await until(
+      () => jobIds.every((jobId) => isFinal(store.get(jobId)?.state ?? 'queued')),
+      20_000,
+      'every job final in the store',
+    );
+    for (const jobId of jobIds) expect(store.get(jobId)?.state, jobId).toBe('done');
+  } finally {
+    store.close();
+  }
+}
+
+/** How many times the fake (the child's file adapter) received each job's images. */
+function deliveriesPerJob(outDir: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const entry of events(outDir)) {
+    if (entry.type === 'delivered') counts.set(entry.jobId, (counts.get(entry.jobId) ?? 0) + 1);
+  }
+  return counts;
+}
+
 async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
@@ -126,14 +159,48 @@ describe('a real service process', () => {
     expect(events(outDir).filter((entry) => entry.type === 'delivered')).toHaveLength(0);
 
     const second = await startChild(dataDir, outDir);
-    await until(
-      () => events(outDir).filter((entry) => entry.type === 'delivered').length === 3,
-      30_000,
-      'all three deliveries after the restart',
-    );
+    await untilAllFinal(dataDir, jobIds);
+    expect(deliveriesPerJob(outDir)).toEqual(new Map(jobIds.map((jobId) => [jobId, 1])));
     const delivered = events(outDir).filter((entry) => entry.type === 'delivered');
-    expect(delivered.map((entry) => entry.jobId).sort()).toEqual([...jobIds].sort());
     expect(new Set(delivered.map((entry) => entry.pid))).toEqual(new Set([second.child.pid]));
+    for (const prompt of prompts) expect(createsFor(prompt), prompt).toHaveLength(1);
+    for (const jobId of jobIds) expect(existsSync(path.join(outDir, `${jobId}-0.png`))).toBe(true);
+
+    second.child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => second.child.once('exit', resolve));
+    expect(code).toBe(0);
+  });
+  it('delivers a job killed while delivering exactly once after the restart, and the job behind it too', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'nb-restart-data-'));
+    const outDir = mkdtempSync(path.join(tmpdir(), 'nb-restart-out-'));
+    const held = 'killed while delivering';
+    const first = await startChild(dataDir, outDir, { HOLD_DELIVERY_OF: held });
+    const prompts = [held, 'queued behind a delivery'];
+    const jobIds: string[] = [];
+    for (const prompt of prompts) jobIds.push(await submit(first.url, prompt));
+    const [deliveringId = '', queuedId = ''] = jobIds;
+    // The adapter has the images in hand (its delivery began) and has posted nothing yet.
+    await until(
+      () =>
+        events(outDir).some((entry) => entry.type === 'delivering' && entry.jobId === deliveringId),
+      15_000,
+      'the first delivery under way',
+    );
+    const store = openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
+    expect(store.get(deliveringId)?.state).toBe('delivering');
+    expect(store.get(queuedId)?.state).toBe('queued');
+    store.close();
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+    expect(deliveriesPerJob(outDir).size).toBe(0);
+
+    const second = await startChild(dataDir, outDir);
+    await untilAllFinal(dataDir, jobIds);
+    expect(deliveriesPerJob(outDir)).toEqual(new Map(jobIds.map((jobId) => [jobId, 1])));
+    const delivered = events(outDir).filter((entry) => entry.type === 'delivered');
+    expect(new Set(delivered.map((entry) => entry.pid))).toEqual(new Set([second.child.pid]));
+    // The result was paid for once: the restart delivers the stored task's images, it does not
+    // create the task again.
     for (const prompt of prompts) expect(createsFor(prompt), prompt).toHaveLength(1);
     for (const jobId of jobIds) expect(existsSync(path.join(outDir, `${jobId}-0.png`))).toBe(true);
 

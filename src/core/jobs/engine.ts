@@ -58,6 +58,8 @@ export interface EngineLimits {
   readonly giveUpAfterMs: number;
   /** Final jobs are deleted after this (`NANO_BANANA_RETENTION_DAYS`, default 30 days). */
   readonly retentionMs: number;
+  /** How often jobs past the retention period are looked for, besides at start; default 6 hours. */
+  readonly pruneEveryMs: number;
   /** New creates wait this long after the API says the balance is used up; default 10 minutes. */
   readonly usedUpPauseMs: number;
   /** Delivery attempts before giving up; default 4. */
@@ -75,6 +77,7 @@ export const DEFAULT_ENGINE_LIMITS = {
   jobTimeoutMs: 15 * 60_000,
   giveUpAfterMs: 2 * 60 * 60_000,
   retentionMs: 30 * 24 * 60 * 60_000,
+  pruneEveryMs: 6 * 60 * 60_000,
   usedUpPauseMs: 10 * 60_000,
   deliveryAttempts: 4,
   progressEveryMs: 15_000,
@@ -219,7 +222,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
     for (const platform of this.#adapters.keys()) this.#resume(platform);
     this.#progressTimer = setInterval(() => this.#reportProgress(), this.#limits.progressEveryMs);
     this.#progressTimer.unref();
-    this.#pruneTimer = setInterval(() => this.prune(), 6 * 60 * 60_000);
+    this.#pruneTimer = setInterval(() => this.prune(), this.#limits.pruneEveryMs);
     this.#pruneTimer.unref();
   }
 
