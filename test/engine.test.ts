@@ -425,8 +425,16 @@ describe('callbacks', () => {
     const submitted = engine.submit(request('early callback'));
     await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'running');
     const job = engine.getJob(submitted.job.id);
+    const hintedAt = Date.now();
     expect(engine.handleCallback(submitted.job.id, job?.callbackToken ?? '')).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The task was looked at after the hint and found pending: the job goes on running.
+    const looksAt = (call: { body: unknown }) => {
+      const body = call.body as { id?: string; ids?: string[] };
+      return body.id === job?.taskId || (body.ids ?? []).includes(job?.taskId ?? '');
+    };
+    await adapter.until(() =>
+      api.retrievals().some((call) => call.at >= hintedAt && call.status === 200 && looksAt(call)),
+    );
     expect(engine.getJob(submitted.job.id)?.state).toBe('running');
     api.finishTask(job?.taskId ?? '');
     await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'done');
