@@ -361,7 +361,13 @@ describe('Discord buttons and restarts', () => {
       options: { prompt: 'a slow one' },
     });
     await fake.waitFor(() => createsWith('a slow one')[0]);
-    fake.expireInteractionToken(interaction.id);
+    // The reply shows the job (its message id is stored) before the 15 minutes pass.
+    await fake.waitFor(() => {
+      const original = fake.interactionResponses(interaction.id).original;
+      return original !== undefined && (original.flags & (1 << 7)) === 0;
+    });
+    const mark = fake.calls.length;
+    fake.advanceClock(15 * 60_000 + 1_000);
     const task = [...api.tasks.values()].find(
       (candidate) => candidate.request.prompt === 'a slow one',
     );
@@ -376,6 +382,8 @@ describe('Discord buttons and restarts', () => {
       { timeoutMs: 15_000, description: 'the late delivery' },
     );
     expect(message.content).toContain(`<@${fake.userId}>`);
+    // The bot knew the token was spent: it tried no webhook call.
+    expect(fake.calls.slice(mark).filter((call) => call.route.includes('/webhooks/'))).toEqual([]);
   });
 
   it('still delivers when the bot restarts between the request and the result', async () => {

@@ -679,3 +679,210 @@ describe('fake Discord payload shapes', () => {
     );
   });
 });
+
+describe('fake Discord time: the 3 s deadline and 15-minute tokens on its clock', () => {
+  const MINUTE = 60_000;
+
+  async function callback(fake: FakeDiscord, sent: { id: string; token: string }, type: number) {
+    return fetch(`${fake.apiUrl}/v10/interactions/${sent.id}/${sent.token}/callback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type }),
+    });
+  }
+
+  function editOriginal(fake: FakeDiscord, token: string, content: string) {
+    return fetch(`${fake.apiUrl}/v10/webhooks/${fake.applicationId}/${token}/messages/@original`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ content }),
+    });
+  }
+
+  it('refuses an answer later than 3 s with 10062 unless a test turns the deadline off', async () => {
+    const { fake } = await startFake();
+    const late = fake.sendSlashCommand({ name: 'imagine' });
+    fake.advanceClock(3_001);
+    const refused = await callback(fake, late, 5);
+    expect(refused.status).toBe(404);
+    expect(await refused.json()).toEqual({ code: 10062, message: 'Unknown interaction' });
+
+    const inTime = fake.sendSlashCommand({ name: 'imagine' });
+    fake.advanceClock(2_900);
+    expect((await callback(fake, inTime, 5)).status).toBe(204);
+
+    const { fake: lenient } = await startFake({ ackDeadlineMs: false });
+    const slow = lenient.sendSlashCommand({ name: 'imagine' });
+    lenient.advanceClock(10 * MINUTE);
+    expect((await callback(lenient, slow, 5)).status).toBe(204);
+  });
+
+  it('lets the token edit the reply for 15 minutes after the interaction, then answers 50027', async () => {
+    const { fake } = await startFake();
+    const sent = fake.sendSlashCommand({ name: 'imagine' });
+    expect((await callback(fake, sent, 5)).status).toBe(204);
+    fake.advanceClock(14 * MINUTE);
+    expect((await editOriginal(fake, sent.token, 'at 14 minutes')).status).toBe(200);
+    expect(fake.interactionResponses(sent.id).original?.content).toBe('at 14 minutes');
+    fake.advanceClock(MINUTE + 1);
+    const expired = await editOriginal(fake, sent.token, 'at 15 minutes');
+    expect(expired.status).toBe(401);
+    expect(((await expired.json()) as { code: number }).code).toBe(50027);
+    expect(fake.interactionResponses(sent.id).original?.content).toBe('at 14 minutes');
+  });
+
+  it('stamps ids and timestamps with the moved clock', async () => {
+    const { fake } = await startFake();
+    const before = fake.now();
+    fake.advanceClock(14 * MINUTE);
+    expect(fake.now() - before).toBeGreaterThanOrEqual(14 * MINUTE);
+    const sent = fake.sendSlashCommand({ name: 'imagine' });
+    const createdAt = Number((BigInt(sent.id) >> 22n) + 1_420_070_400_000n);
+    expect(createdAt).toBeGreaterThanOrEqual(before + 14 * MINUTE);
+    expect(() => fake.advanceClock(-1)).toThrow(/cannot move/);
+  });
+});
+
+describe('fake Discord mentions: computed from the content and allowed_mentions', () => {
+  const ASKER = '100000000000000001';
+  const SOMEONE = '100000000000000002';
+  const ROLE = '100000000000000003';
+  const pinging = `@everyone @here <@${SOMEONE}> <@&${ROLE}> <@${ASKER}>`;
+
+  async function startWithPeople() {
+    const entry = await startFake({
+      guilds: [
+        {
+          members: [
+            { id: ASKER, username: 'asker' },
+            { id: SOMEONE, username: 'someone' },
+          ],
+          roles: [{ id: ROLE, name: 'moderators' }],
+        },
+      ],
+    });
+    return entry.fake;
+  }
+
+  function send(fake: FakeDiscord, method: string, route: string, body: object, bot = true) {
+    return fetch(`${fake.apiUrl}/v10${route}`, {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        ...(bot ? { authorization: `Bot ${TOKEN}` } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+  }
+
+  async function post(fake: FakeDiscord, channelId: string, body: object) {
+    const response = await send(fake, 'POST', `/channels/${channelId}/messages`, body);
+    expect(response.status).toBe(200);
+    const { id } = (await response.json()) as { id: string };
+    return pings(fake, id);
+  }
+
+  function pings(fake: FakeDiscord, messageId: string) {
+    const message = fake.message(messageId);
+    return {
+      users: message?.mentions.map((user) => user.id).sort(),
+      roles: message?.mention_roles,
+      everyone: message?.mention_everyone,
+    };
+  }
+
+  it('parses every kind without allowed_mentions, only what it allows with it', async () => {
+    const fake = await startWithPeople();
+    expect(fake.userId).toBe(ASKER);
+    expect(await post(fake, fake.channelId, { content: pinging })).toEqual({
+      users: [ASKER, SOMEONE],
+      roles: [ROLE],
+      everyone: true,
+    });
+    expect(
+      await post(fake, fake.channelId, {
+        content: pinging,
+        allowed_mentions: { users: [ASKER] },
+      }),
+    ).toEqual({ users: [ASKER], roles: [], everyone: false });
+    expect(
+      await post(fake, fake.channelId, { content: pinging, allowed_mentions: { parse: [] } }),
+    ).toEqual({ users: [], roles: [], everyone: false });
+    expect(
+      await post(fake, fake.channelId, {
+        content: pinging,
+        allowed_mentions: { parse: ['everyone', 'roles'] },
+      }),
+    ).toEqual({ users: [], roles: [ROLE], everyone: true });
+  });
+
+  it('pings @everyone only where the bot has Mention Everyone, and never in a DM', async () => {
+    const fake = await startWithPeople();
+    expect((await post(fake, fake.openDm(ASKER), { content: '@everyone hi' })).everyone).toBe(
+      false,
+    );
+    fake.denyPermission(fake.channelId, 'MENTION_EVERYONE');
+    expect(await post(fake, fake.channelId, { content: pinging })).toEqual({
+      users: [ASKER, SOMEONE],
+      roles: [],
+      everyone: false,
+    });
+  });
+
+  it('refuses parse users together with a users list (50035)', async () => {
+    const fake = await startWithPeople();
+    const refused = await send(fake, 'POST', `/channels/${fake.channelId}/messages`, {
+      content: 'x',
+      allowed_mentions: { parse: ['users'], users: [ASKER] },
+    });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { code: number }).code).toBe(50035);
+  });
+
+  it('computes the pings of interaction replies, follow-ups and edits the same way', async () => {
+    const fake = await startWithPeople();
+    const sent = fake.sendSlashCommand({ name: 'imagine' });
+    const answered = await send(
+      fake,
+      'POST',
+      `/interactions/${sent.id}/${sent.token}/callback`,
+      { type: 4, data: { content: pinging } },
+      false,
+    );
+    expect(answered.status).toBe(204);
+    const original = fake.interactionResponses(sent.id).original;
+    expect(pings(fake, original?.id ?? '')).toEqual({
+      users: [ASKER, SOMEONE],
+      roles: [ROLE],
+      everyone: true,
+    });
+
+    const webhook = `/webhooks/${fake.applicationId}/${sent.token}`;
+    const edited = await send(
+      fake,
+      'PATCH',
+      `${webhook}/messages/@original`,
+      { content: `${pinging} again`, allowed_mentions: { users: [ASKER] } },
+      false,
+    );
+    expect(edited.status).toBe(200);
+    expect(pings(fake, original?.id ?? '')).toEqual({ users: [ASKER], roles: [], everyone: false });
+
+    const followup = await send(
+      fake,
+      'POST',
+      `${webhook}?wait=true`,
+      { content: pinging, allowed_mentions: { parse: ['everyone'] } },
+      false,
+    );
+    expect(followup.status).toBe(200);
+    const { id } = (await followup.json()) as { id: string };
+    expect(pings(fake, id)).toEqual({ users: [], roles: [], everyone: true });
+
+    const channelEdit = await send(fake, 'PATCH', `/channels/${fake.channelId}/messages/${id}`, {
+      content: `${pinging} edited`,
+    });
+    expect(channelEdit.status).toBe(200);
+    expect(pings(fake, id)).toEqual({ users: [ASKER, SOMEONE], roles: [ROLE], everyone: true });
+  });
+});

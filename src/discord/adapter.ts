@@ -1,6 +1,6 @@
 import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
 import { ProgressThrottle } from '../core/index.js';
-import type { AdapterFactory, ServiceAdapter } from '../service/service.js';
+import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/service.js';
 import { commandDefinitions, syncCommands } from './commands.js';
 import { createDiscordPlatform } from './delivery.js';
 import { InteractionHandler } from './interactions.js';
@@ -11,8 +11,26 @@ import { readDiscordSettings } from './settings.js';
 /** Progress edits of one job at most every 1.5 s: Discord allows about 5 edits per 5 s. */
 const PROGRESS_INTERVAL_MS = 1500;
 
+export interface DiscordAdapterOptions {
+  /**
+   * The time the adapter judges interaction tokens by (ms since the epoch); default `Date.now`.
+   * Tests give it the fake Discord's clock, so that minutes can pass without waiting for them.
+   */
+  readonly now?: () => number;
+}
+
 /** The Discord adapter: discord.js over the gateway, delivering through Discord's REST API. */
-export const discordAdapter: AdapterFactory = (context) => {
+export const discordAdapter: AdapterFactory = (context) => buildDiscordAdapter(context, {});
+
+/** The Discord adapter with its clock chosen (see `DiscordAdapterOptions`). */
+export function createDiscordAdapter(options: DiscordAdapterOptions): AdapterFactory {
+  return (context) => buildDiscordAdapter(context, options);
+}
+
+function buildDiscordAdapter(
+  context: AdapterContext,
+  options: DiscordAdapterOptions,
+): ServiceAdapter {
   const settings = readDiscordSettings(context.env);
   const token = settings.token;
   if (token === undefined) throw new Error('DISCORD_TOKEN is not set');
@@ -43,7 +61,7 @@ export const discordAdapter: AdapterFactory = (context) => {
     throttle,
     botUserId: () => client.user?.id ?? '',
     applicationId: () => client.application?.id ?? '',
-    now: () => Date.now(),
+    now: options.now ?? (() => Date.now()),
   };
   const interactions = new InteractionHandler(runtime);
   client.on(Events.InteractionCreate, (interaction) => void interactions.handle(interaction));
@@ -83,7 +101,7 @@ export const discordAdapter: AdapterFactory = (context) => {
     },
   };
   return adapter;
-};
+}
 
 /** A login failure an admin can act on. */
 function loginProblem(error: unknown): string {

@@ -533,7 +533,8 @@ async function openThread(
       const note = `${content}\n${discordText(locale, 'result.no_thread')}`;
       await runtime.rest
         .patch(Routes.channelMessage(message.channel_id, message.id), {
-          body: { content: truncate(note, 2000) },
+          // The note repeats the prompt: without this, an `@everyone` typed in it would ping.
+          body: { content: truncate(note, 2000), allowed_mentions: { users: [job.requesterId] } },
         })
         .catch(() => undefined);
     }

@@ -1,3 +1,3 @@
-export { discordAdapter } from './adapter.js';
+export { createDiscordAdapter, type DiscordAdapterOptions, discordAdapter } from './adapter.js';
 export { commandDefinitions, inviteUrl, REQUIRED_PERMISSIONS, syncCommands } from './commands.js';
 export { type DiscordSettings, readDiscordSettings } from './settings.js';

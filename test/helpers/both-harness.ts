@@ -6,7 +6,7 @@ import { discordAdapter } from '../../src/discord/index.js';
 import type { MockApi } from '../../src/mock-api/index.js';
 import { type Service, type ServiceOptions, startService } from '../../src/service/service.js';
 import { createSlackAdapter } from '../../src/slack/index.js';
-import { FakeDiscord } from '../fakes/discord/index.js';
+import { FakeDiscord, type FakeDiscordOptions } from '../fakes/discord/index.js';
 import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from '../fakes/slack/index.js';
 
 /**
@@ -20,6 +20,7 @@ export interface BothHarnessOptions {
   readonly api: MockApi;
   /** Its bearer token. */
   readonly apiToken: string;
+  readonly discord?: FakeDiscordOptions;
   readonly slack?: FakeSlackOptions;
   /** More environment: limits, quotas. */
   readonly env?: Record<string, string>;
@@ -39,7 +40,7 @@ export interface BothHarness {
 }
 
 export async function startBothHarness(options: BothHarnessOptions): Promise<BothHarness> {
-  const discord = await FakeDiscord.start();
+  const discord = await FakeDiscord.start(options.discord);
   const slack = await startFakeSlack(options.slack);
   const dataDir = mkdtempSync(path.join(tmpdir(), 'nb-both-'));
   const env: Record<string, string> = {

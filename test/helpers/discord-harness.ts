@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger, loadConfig } from '../../src/core/index.js';
-import { discordAdapter } from '../../src/discord/index.js';
+import { createDiscordAdapter } from '../../src/discord/index.js';
 import type { MockApi } from '../../src/mock-api/index.js';
 import { type Service, startService } from '../../src/service/service.js';
 import type { FakeDiscord } from '../fakes/discord/index.js';
@@ -51,7 +51,9 @@ export async function startDiscordBot(
     config,
     env,
     logger,
-    adapters: [discordAdapter],
+    // The bot tells time by the fake's clock, as a real bot and Discord share the wall clock:
+    // `fake.advanceClock` then ages interaction tokens for both.
+    adapters: [createDiscordAdapter({ now: () => fake.now() })],
     host: '127.0.0.1',
     client: {
       createRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },

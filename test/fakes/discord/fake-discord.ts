@@ -13,7 +13,8 @@
  *
  * Set-up (FakeDiscordOptions): botToken, applicationId, botUserId, guilds (channels, threads,
  * members, roles, per-guild attachment limit), messageContentIntent (the portal switch: identifying
- * with MessageContent while it is off closes the gateway with 4014), ackDeadlineMs, clock.
+ * with MessageContent while it is off closes the gateway with 4014), ackDeadlineMs (3 s unless
+ * `false`), clock.
  * Defaults: one guild (`fake.guildId`) with one text channel (`fake.channelId`) and one human
  * member (`fake.userId`).
  *
@@ -35,8 +36,14 @@
  *   messages(channelId), message(id), threads(), thread(id), channel(idOrName), commands(guildId?)
  *   waitFor(predicate, { timeoutMs })   resolves on the first truthy value (default 10 s)
  *
+ * Time: now(), advanceClock(ms). An interaction must be answered within 3 s (404 10062 after);
+ * its token works 15 minutes (401 50027 after), both on the fake's clock.
+ *
+ * Mentions: every message the bot sends stores `mentions`, `mention_roles` and `mention_everyone`
+ * as Discord computes them from the content and `allowed_mentions` (absent: every kind parsed).
+ *
  * Faults:
- *   expireInteractionToken(id)   callbacks → 404 10062; webhook calls → 401 50027
+ *   expireInteractionToken(id)   before its time: callbacks → 404 10062; webhook calls → 401 50027
  *   denyPermission(channelId, 'SEND_MESSAGES' | 'ATTACH_FILES' | ...) → 403 50013 (also in
  *                                app_permissions and the channel's overwrites); allowPermission
  *   archiveThread(threadId)      posting → 400 50083
@@ -329,6 +336,9 @@ export class FakeDiscord {
         this.state.storeAttachment(attachment, channel.id, false),
       ),
       mentions: [...mentionIds].map((userId) => this.state.apiUser(userId)),
+      mention_roles: [...spec.content.matchAll(/<@&(\d+)>/g)]
+        .map((match) => match[1] ?? '')
+        .filter((roleId) => guild?.roles.some((role) => role.id === roleId)),
       mention_everyone: /@(everyone|here)\b/.test(spec.content),
       flags: 0,
     };
@@ -455,9 +465,28 @@ export class FakeDiscord {
     });
   }
 
+  // ---------------------------------------------------------------- time
+
+  /** The fake's time (ms since the epoch): what snowflakes, timestamps and token ages use. */
+  now(): number {
+    return this.state.now();
+  }
+
+  /**
+   * Moves the fake's time forward, as minutes passing on Discord: an interaction older than 3 s
+   * can no longer be answered, its token stops working 15 minutes after it was sent. Give the bot
+   * the same clock (`now: () => fake.now()`) so that both agree on the time.
+   */
+  advanceClock(ms: number): void {
+    this.state.advanceClock(ms);
+  }
+
   // ---------------------------------------------------------------- faults
 
-  /** The interaction's token stops working: callbacks 404 10062, webhook calls 401 50027. */
+  /**
+   * The interaction's token stops working before its time (Discord revoked it, or the bot's clock
+   * is wrong): callbacks 404 10062, webhook calls 401 50027. For expiry by age, `advanceClock`.
+   */
   expireInteractionToken(interactionId: string): void {
     const interaction = this.state.interactions.get(interactionId);
     if (!interaction) throw new Error(`Fake Discord: unknown interaction ${interactionId}`);

@@ -101,6 +101,7 @@ export function readMessageInput(json: unknown, allowedFlags: number): MessageIn
 
   const attachments = readAttachments(body.attachments);
   const messageReference = readReference(body.message_reference, problems);
+  checkAllowedMentions(body.allowed_mentions, problems);
   if (!problems.isEmpty) return { ok: false, reply: problems.toReply() };
 
   const stickerIds = Array.isArray(body.sticker_ids) ? body.sticker_ids.map(String) : undefined;
@@ -122,6 +123,50 @@ export function readMessageInput(json: unknown, allowedFlags: number): MessageIn
       tts: typeof body.tts === 'boolean' ? body.tts : undefined,
     },
   };
+}
+
+const MENTION_PARSE_TYPES = new Set(['users', 'roles', 'everyone']);
+/** Discord caps the explicit id lists. */
+const MAX_LISTED_IDS = 100;
+
+/**
+ * Discord's checks of an `allowed_mentions` object (400 50035 when broken): known parse types,
+ * `parse: ['users']` not together with a `users` list (same for roles), at most 100 ids a list.
+ */
+export function checkAllowedMentions(value: unknown, problems: FormErrors): void {
+  if (value === undefined || value === null) return;
+  if (!isRecord(value)) {
+    problems.add(['allowed_mentions'], 'MODEL_TYPE_CONVERT', 'Only dictionaries may be used.');
+    return;
+  }
+  const parse = Array.isArray(value.parse) ? value.parse.map(String) : [];
+  for (const [index, type] of parse.entries()) {
+    if (!MENTION_PARSE_TYPES.has(type)) {
+      problems.add(
+        ['allowed_mentions', 'parse', String(index)],
+        'ENUM_TYPE_COERCE',
+        `Value "${type}" is not a valid enum value.`,
+      );
+    }
+  }
+  for (const kind of ['users', 'roles'] as const) {
+    const listed = value[kind];
+    if (!Array.isArray(listed)) continue;
+    if (parse.includes(kind)) {
+      problems.add(
+        ['allowed_mentions'],
+        'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE',
+        `parse:["${kind}"] and ${kind}: [ids...] are mutually exclusive.`,
+      );
+    }
+    if (listed.length > MAX_LISTED_IDS) {
+      problems.add(
+        ['allowed_mentions', kind],
+        'BASE_TYPE_MAX_LENGTH',
+        `Must be ${MAX_LISTED_IDS} or fewer in length.`,
+      );
+    }
+  }
 }
 
 function readObjectArray(value: unknown): JsonObject[] | undefined {

@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { type ApiReply, errors, FormErrors, formError } from './api-errors.js';
+import { resolveMentions } from './mentions.js';
 import {
   CHANNEL_MESSAGE_FLAGS,
   INTERACTION_MESSAGE_FLAGS,
@@ -109,34 +110,6 @@ function restView(state: FakeDiscordState) {
 
 function botAuthor(state: FakeDiscordState): FakeUser {
   return state.apiUser(state.botUserId);
-}
-
-/** Users mentioned by `<@id>` in content, filtered by allowed_mentions, plus a replied-to author. */
-function resolveMentions(
-  state: FakeDiscordState,
-  content: string,
-  allowedMentions: JsonObject | undefined,
-  repliedTo: FakeMessage | undefined,
-): FakeUser[] {
-  const ids = new Set<string>();
-  const parse =
-    allowedMentions && Array.isArray(allowedMentions.parse) ? allowedMentions.parse : undefined;
-  const listed =
-    allowedMentions && Array.isArray(allowedMentions.users)
-      ? allowedMentions.users.map(String)
-      : undefined;
-  for (const match of content.matchAll(/<@!?(\d+)>/g)) {
-    const userId = match[1];
-    if (!userId || !state.users.has(userId)) continue;
-    const allowed = !allowedMentions || parse?.includes('users') || listed?.includes(userId);
-    if (allowed) ids.add(userId);
-  }
-  if (repliedTo) {
-    // Without allowed_mentions Discord pings the replied-to author; with it, only on request.
-    const ping = allowedMentions ? allowedMentions.replied_user === true : true;
-    if (ping) ids.add(repliedTo.author.id);
-  }
-  return [...ids].map((userId) => state.apiUser(userId));
 }
 
 /**
@@ -260,11 +233,15 @@ function applyEdit(
     const keepsReplyPing = referenced
       ? message.mentions.some((user) => user.id === referenced.author.id)
       : false;
-    message.mentions = resolveMentions(
-      state,
-      input.content,
-      input.allowedMentions ?? { parse: ['users'] },
-      keepsReplyPing ? referenced : undefined,
+    // Discord recomputes who the new text pings, with the edit's allowed_mentions.
+    Object.assign(
+      message,
+      resolveMentions(state, {
+        content: input.content,
+        allowedMentions: input.allowedMentions,
+        channelId: message.channel_id,
+        repliedTo: keepsReplyPing ? referenced : undefined,
+      }),
     );
   }
   message.content = next.content;
@@ -596,7 +573,14 @@ function interactionDraft(
   interaction: InteractionRecord,
   fields: Pick<
     MessageDraft,
-    'content' | 'embeds' | 'components' | 'attachments' | 'flags' | 'mentions'
+    | 'content'
+    | 'embeds'
+    | 'components'
+    | 'attachments'
+    | 'flags'
+    | 'mentions'
+    | 'mention_roles'
+    | 'mention_everyone'
   > & {
     poll?: JsonObject;
   },
@@ -622,7 +606,6 @@ function interactionDraft(
     channel_id: interaction.channelId,
     type: isCommand ? (interaction.commandType === 1 ? 20 : 23) : 19,
     author: botAuthor(state),
-    mention_everyone: false,
     webhook_id: state.applicationId,
     application_id: state.applicationId,
     interaction_metadata: metadata,
@@ -664,7 +647,11 @@ function createInteractionMessage(
     components: input.components ?? [],
     attachments,
     flags: input.flags ?? 0,
-    mentions: resolveMentions(state, input.content ?? '', input.allowedMentions, undefined),
+    ...resolveMentions(state, {
+      content: input.content ?? '',
+      allowedMentions: input.allowedMentions,
+      channelId: interaction.channelId,
+    }),
     ...(input.poll ? { poll: input.poll } : {}),
   };
   if (isEmptyMessage(fields)) return { reply: errors.emptyMessage() };
@@ -706,6 +693,8 @@ const interactionCallback: Handler = ({ state }, request, params) => {
           components: [],
           attachments: [],
           mentions: [],
+          mention_roles: [],
+          mention_everyone: false,
           flags: ephemeral | MESSAGE_FLAGS.LOADING,
         }),
       );
@@ -987,8 +976,12 @@ const createChannelMessage: Handler = ({ state }, request, { channelId = '' }) =
     channel_id: channel.id,
     type: referenced ? 19 : 0,
     author: botAuthor(state),
-    mentions: resolveMentions(state, fields.content, input.allowedMentions, referenced),
-    mention_everyone: /@(everyone|here)\b/.test(fields.content) && !input.allowedMentions,
+    ...resolveMentions(state, {
+      content: fields.content,
+      allowedMentions: input.allowedMentions,
+      channelId: channel.id,
+      repliedTo: referenced,
+    }),
     flags: input.flags ?? 0,
   };
   if (channel.guildId) draft.guild_id = channel.guildId;

@@ -42,6 +42,8 @@ const DM_PERMISSIONS =
 /** Signed CDN links live about a day on Discord. */
 const ATTACHMENT_URL_LIFETIME_SECONDS = 24 * 60 * 60;
 export const INTERACTION_TOKEN_LIFETIME_MS = 15 * 60 * 1000;
+/** An interaction must be answered (or deferred) within 3 s. */
+export const ACK_DEADLINE_MS = 3000;
 export const MAX_FILES_PER_MESSAGE = 10;
 export const DEFAULT_UPLOAD_LIMIT = 10 * MIB;
 
@@ -218,6 +220,8 @@ export class FakeDiscordState {
   readonly dmsRefusedBy = new Set<string>();
 
   private readonly clock: () => number;
+  /** How far tests have moved the fake's time past its clock (`advanceClock`). */
+  private advancedMs = 0;
   private lastId = 0n;
   private readonly listeners = new Set<() => void>();
 
@@ -227,7 +231,9 @@ export class FakeDiscordState {
     this.applicationId = options.applicationId ?? this.nextId();
     this.botUserId = options.botUserId ?? this.applicationId;
     this.messageContentAllowed = options.messageContentIntent ?? false;
-    this.ackDeadlineMs = options.ackDeadlineMs;
+    // Discord's 3 s: a test turns it off only to look at something else than the deadline.
+    this.ackDeadlineMs =
+      options.ackDeadlineMs === false ? undefined : (options.ackDeadlineMs ?? ACK_DEADLINE_MS);
     this.maxRequestBytes = options.maxRequestBytes ?? 25 * MIB;
     this.uploadLimitOverride = undefined;
     this.ensureUser(this.botUserId, {
@@ -239,17 +245,24 @@ export class FakeDiscordState {
   }
 
   now(): number {
-    return this.clock();
+    return this.clock() + this.advancedMs;
+  }
+
+  /** Moves the fake's time forward: interaction tokens, the ack deadline and CDN links age. */
+  advanceClock(ms: number): void {
+    if (!(ms >= 0)) throw new Error(`Fake Discord: cannot move the clock by ${ms} ms`);
+    this.advancedMs += ms;
+    this.notify();
   }
 
   /** A snowflake: creation time in the high bits, strictly increasing. */
   nextId(): string {
-    const fromTime = (BigInt(this.clock()) - DISCORD_EPOCH) << 22n;
+    const fromTime = (BigInt(this.now()) - DISCORD_EPOCH) << 22n;
     this.lastId = fromTime > this.lastId ? fromTime : this.lastId + 1n;
     return this.lastId.toString();
   }
 
-  timestamp(ms = this.clock()): string {
+  timestamp(ms = this.now()): string {
     // Discord writes microseconds and an explicit offset.
     return `${new Date(ms).toISOString().slice(0, 23)}000+00:00`;
   }
@@ -580,7 +593,7 @@ export class FakeDiscordState {
 
   /** A fresh signature for an attachment, honoured by the CDN until expired. */
   private sign(record: AttachmentRecord): UrlSignature {
-    const issued = Math.floor(this.clock() / 1000);
+    const issued = Math.floor(this.now() / 1000);
     const signature = {
       is: issued,
       ex: issued + ATTACHMENT_URL_LIFETIME_SECONDS,
@@ -622,7 +635,7 @@ export class FakeDiscordState {
     const record = this.attachments.get(attachmentId);
     if (!record || !signature) return undefined;
     const expiresAt = record.signatures.get(signature);
-    if (expiresAt === undefined || expiresAt * 1000 < this.clock()) return undefined;
+    if (expiresAt === undefined || expiresAt * 1000 < this.now()) return undefined;
     return record.attachment;
   }
 
@@ -757,7 +770,7 @@ export class FakeDiscordState {
       type: message.type,
       content: visible ? message.content : '',
       mentions: message.mentions.map((user) => ({ ...user })),
-      mention_roles: [],
+      mention_roles: [...message.mention_roles],
       attachments: visible ? message.attachments.map((entry) => this.apiAttachment(entry)) : [],
       embeds: visible ? structuredClone(message.embeds) : [],
       timestamp: message.timestamp,

@@ -137,13 +137,16 @@ export interface FakeDiscordOptions {
   /** Gateway heartbeat interval; default 41250 ms, long so tests see no heartbeat noise. */
   heartbeatIntervalMs?: number;
   /**
-   * When set, an interaction callback later than this after the interaction was sent answers
-   * 404 Unknown interaction (Discord: 3000). Off by default so a loaded machine cannot flake.
+   * An interaction callback later than this after the interaction was sent (on the fake's clock)
+   * answers 404 Unknown interaction. Default 3000, as on Discord; `false` turns the deadline off.
    */
-  ackDeadlineMs?: number;
+  ackDeadlineMs?: number | false;
   /** Largest request body accepted; default 25 MiB (413 beyond). */
   maxRequestBytes?: number;
-  /** Milliseconds since the epoch; inject to move time (token lifetime, URL expiry, ids). */
+  /**
+   * Milliseconds since the epoch (default `Date.now`); `advanceClock` moves the fake's time on
+   * from it (token lifetime, ack deadline, URL expiry, ids).
+   */
   clock?: () => number;
 }
 
@@ -207,6 +210,8 @@ export interface FakeMessage {
   components: JsonObject[];
   attachments: FakeAttachment[];
   mentions: FakeUser[];
+  /** Role ids the message pings. */
+  mention_roles: string[];
   mention_everyone: boolean;
   message_reference?: FakeMessageReference;
   /** 64 ephemeral, 128 loading (deferred), 32 has thread, 4 suppress embeds, 4096 silent. */
