@@ -389,7 +389,11 @@ export class InteractionHandler {
     try {
       submitted = engine.submit({ ...draft, destination });
     } catch (error) {
-      await interaction.editReply({ content: describeFailure(error, locale) });
+      // The sentence may quote what the member typed: it pings no one.
+      await interaction.editReply({
+        content: describeFailure(error, locale),
+        allowedMentions: { parse: [] },
+      });
       return;
     }
     if (!submitted.created) return;
