@@ -106,8 +106,10 @@ export function commandDefinitions(
     .setName(HELP)
     .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
   describe(help, 'command.help');
+  // A message command shows nothing but its name, so the name is what French users must read.
   const editImage = new ContextMenuCommandBuilder()
     .setName(EDIT_IMAGE)
+    .setNameLocalizations({ fr: 'Modifier l’image' })
     .setType(ApplicationCommandType.Message)
     .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
 

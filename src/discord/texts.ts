@@ -89,7 +89,7 @@ const fr: Record<DiscordTextKey, string> = {
   'result.no_thread':
     '(Je n’ai pas pu ouvrir de fil ici\u202F: il me faut la permission Créer des fils publics.)',
   'reply.no_image_other_user':
-    'Je ne vois pas l’image de ce message\u202F: Discord ne me montre que les images des messages qui me mentionnent, sauf si l’opérateur du bot active l’intent Message Content. Faites plutôt clic droit sur le message → **Applications** → **Edit image**.',
+    'Je ne vois pas l’image de ce message\u202F: Discord ne me montre que les images des messages qui me mentionnent, sauf si l’opérateur du bot active l’intent Message Content. Faites plutôt clic droit sur le message → **Applications** → **Modifier l’image**.',
   'reply.no_image':
     'Je n’ai trouvé aucune image à modifier. Joignez-en une, ou répondez à un message qui en contient.',
   'reply.no_image_in_thread': 'Je n’ai trouvé aucune image à modifier dans ce fil.',
@@ -161,6 +161,11 @@ export function discordText(
 ): string {
   const table = TABLES[resolveLocale(locale)];
   return table[key].replace(/\{(\w+)\}/g, (_match, name: string) => String(params[name] ?? ''));
+}
+
+/** The keys of one locale's table: the test that every text exists in French reads them. */
+export function discordTextKeys(locale: Locale): readonly string[] {
+  return Object.keys(TABLES[locale]);
 }
 
 /** The French names of command texts, for Discord's per-locale command descriptions. */

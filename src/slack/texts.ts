@@ -128,7 +128,7 @@ const fr: Record<SlackTextKey, Template> = {
   'modal.image_option': (p) => `Image ${p.number}`,
   'help.slack': [
     'Dans un fil où j’ai publié des images, mentionnez-moi (ou joignez une image) pour modifier la dernière.',
-    'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Modifier l’image* sur un message qui contient des images.',
+    'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Edit image* (Slack ne traduit pas son nom) sur un message qui contient des images.',
     'En message direct avec moi, aucune commande n’est nécessaire.',
   ].join('\n'),
 };
@@ -139,4 +139,9 @@ const TABLES: Readonly<Record<Locale, Readonly<Record<SlackTextKey, Template>>>>
 export function slackText(locale: string, key: SlackTextKey, params: Params = {}): string {
   const template = TABLES[resolveLocale(locale)][key];
   return typeof template === 'function' ? template(params) : template;
+}
+
+/** The keys of one locale's table: the test that every text exists in French reads them. */
+export function slackTextKeys(locale: Locale): readonly string[] {
+  return Object.keys(TABLES[locale]);
 }
