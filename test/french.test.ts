@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { translate } from '../src/core/messages.js';
 import { createModelCatalog } from '../src/core/models.js';
 import { commandDefinitions } from '../src/discord/commands.js';
 import { discordText, discordTextKeys } from '../src/discord/texts.js';
+import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { slackText, slackTextKeys } from '../src/slack/texts.js';
+import { FakeDiscord, type FakeMessage } from './fakes/discord/index.js';
+import {
+  API_TOKEN as DISCORD_API_TOKEN,
+  type DiscordBot,
+  startDiscordBot,
+} from './helpers/discord-harness.js';
+import { type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
 
 /**
  * Every text an adapter shows exists in French: modals, buttons, refusals, not-in-channel notices,
@@ -36,6 +45,7 @@ const PARAMETERS = {
   to: 4,
   total: 4,
   user: 'U42',
+  value: '16:9',
 } as const;
 
 /** Texts made only of parameters and symbols, the same in both languages. */
@@ -147,5 +157,243 @@ describe('the Slack shortcut', () => {
     expect(name).toBe('Edit image');
     expect(slackText('en', 'help.slack')).toContain(`*${name}*`);
     expect(slackText('fr', 'help.slack')).toContain(`*${name}*`);
+  });
+});
+
+describe('a French-speaking Discord member, end to end', () => {
+  const FRANCOISE = '300000000000000001';
+  const ZOE = '300000000000000002';
+  let api: MockApi;
+  let fake: FakeDiscord;
+  let bot: DiscordBot;
+
+  beforeAll(async () => {
+    api = await startMockApi({ token: DISCORD_API_TOKEN, delayMs: 50 });
+    fake = await FakeDiscord.start({
+      guilds: [
+        {
+          members: [
+            { id: FRANCOISE, username: 'francoise', locale: 'fr' },
+            { id: ZOE, username: 'zoe', locale: 'fr' },
+          ],
+        },
+      ],
+    });
+    bot = await startDiscordBot(fake, api);
+    await fake.ready();
+  });
+  afterAll(async () => {
+    await bot?.stop();
+    await fake?.close();
+    await api?.close();
+  });
+
+  /** The labels of a message's buttons. */
+  const buttonLabels = (message: FakeMessage): string[] =>
+    message.components.flatMap((row) =>
+      ((row.components ?? []) as { label?: string }[]).map((component) => component.label ?? ''),
+    );
+
+  it('registers the Edit image command with its French name', () => {
+    const editImage = fake.commands(undefined).find((command) => command.name === 'Edit image');
+    expect(editImage?.name_localizations).toEqual({ fr: 'Modifier l’image' });
+    const imagine = fake.commands(undefined).find((command) => command.name === 'imagine');
+    expect(imagine?.description_localizations).toEqual({
+      fr: discordText('fr', 'command.imagine'),
+    });
+  });
+
+  it('shows the result’s buttons, the edit form and a refusal in French', async () => {
+    const interaction = fake.sendSlashCommand({
+      name: 'imagine',
+      userId: FRANCOISE,
+      locale: 'fr',
+      options: { prompt: 'un phare au crépuscule' },
+    });
+    const result = await fake.waitFor(
+      () => {
+        const original = fake.interactionResponses(interaction.id).original;
+        return original !== undefined && original.attachments.length > 0 ? original : undefined;
+      },
+      { timeoutMs: 15_000, description: 'the result' },
+    );
+    expect(buttonLabels(result)).toEqual([
+      translate('fr', 'button.reroll'),
+      translate('fr', 'button.edit'),
+      translate('fr', 'button.delete'),
+    ]);
+    const customIds = result.components.flatMap((row) =>
+      ((row.components ?? []) as { custom_id?: string }[]).map((button) => button.custom_id ?? ''),
+    );
+    const [, edit, remove] = customIds;
+    // Pressed at once, as a quick member would: the delivery may not be stored yet.
+
+    const editClick = fake.sendButton({
+      customId: edit ?? '',
+      messageId: result.id,
+      userId: FRANCOISE,
+      locale: 'fr',
+    });
+    const opened = await fake.waitFor(() => fake.interactionResponses(editClick.id).callbacks[0], {
+      description: 'the answer to Edit',
+    });
+    expect(opened.type, JSON.stringify(opened.data)).toBe(9);
+    const modal = fake.interactionResponses(editClick.id).modal ?? {};
+    expect(modal.title).toBe('Modifier l’image');
+    const form = JSON.stringify(modal.components);
+    expect(form).toContain(JSON.stringify(discordText('fr', 'modal.change_label')));
+    expect(form).toContain(JSON.stringify(discordText('fr', 'modal.change_placeholder')));
+
+    const stranger = fake.sendButton({
+      customId: remove ?? '',
+      messageId: result.id,
+      userId: ZOE,
+      locale: 'fr',
+    });
+    const refused = await fake.waitFor(() => fake.interactionResponses(stranger.id).callbacks[0], {
+      description: 'the refusal',
+    });
+    expect(refused.data).toMatchObject({
+      content: discordText('fr', 'delete.refused'),
+      flags: 64,
+    });
+  });
+
+  it('names the missing permission as French Discord does', async () => {
+    fake.denyPermission(fake.channelId, 'VIEW_CHANNEL');
+    try {
+      const interaction = fake.sendSlashCommand({
+        name: 'imagine',
+        userId: FRANCOISE,
+        locale: 'fr',
+        options: { prompt: 'invisible' },
+      });
+      const callback = await fake.waitFor(
+        () => fake.interactionResponses(interaction.id).callbacks[0],
+        { description: 'the refusal' },
+      );
+      expect((callback.data as { content: string }).content).toBe(
+        'Il me manque une permission dans ce salon\u202F: **Voir les salons**. ' +
+          'Demandez à un administrateur du serveur de l’accorder, puis réessayez.',
+      );
+    } finally {
+      fake.allowPermission(fake.channelId, 'VIEW_CHANNEL');
+    }
+  });
+});
+
+describe('a French-speaking Slack user (locale from users.info), end to end', () => {
+  const FRANCOIS = 'U0FRANCOIS';
+  const ZOE = 'U0ZOE00001';
+  const GENERAL = 'C0GENERAL1';
+  const OUTSIDE = 'C0OUTSIDE1';
+  let harness: SlackHarness;
+
+  beforeAll(async () => {
+    harness = await startSlackHarness({
+      mode: 'http',
+      fake: {
+        users: [
+          { id: FRANCOIS, name: 'francois', locale: 'fr-FR' },
+          { id: ZOE, name: 'zoe', locale: 'fr-CA' },
+        ],
+        channels: [
+          { id: GENERAL, name: 'general' },
+          { id: OUTSIDE, name: 'random', botIsMember: false },
+        ],
+      },
+    });
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('tells how to invite the bot, in French, where it cannot post', async () => {
+    const { fake } = harness;
+    const before = fake.responses.length;
+    await fake.deliverSlashCommand({
+      command: '/imagine',
+      text: 'un chat dehors',
+      userId: FRANCOIS,
+      channelId: OUTSIDE,
+    });
+    const response = await fake.waitFor(() => fake.responses[before]);
+    expect(response.body).toMatchObject({
+      response_type: 'ephemeral',
+      text: slackText('fr', 'post.not_in_channel', { bot: 'nano-banana' }),
+    });
+  });
+
+  it('shows the status, the buttons, the edit form and a refusal in French', async () => {
+    const { fake } = harness;
+    // The status update after the buttons are posted is slow, so the press surely comes before
+    // the delivery is stored.
+    fake.setLatency('chat.update', 1500);
+    await fake.deliverSlashCommand({
+      command: '/imagine',
+      text: 'un phare au crépuscule',
+      userId: FRANCOIS,
+      channelId: GENERAL,
+    });
+    // The message holding the buttons, as soon as it is posted.
+    const buttons = await fake.waitFor(
+      () =>
+        fake
+          .messages(GENERAL)
+          .find((message) => JSON.stringify(message.blocks ?? []).includes('"nb_delete"')),
+      { timeoutMs: 15_000 },
+    );
+    const elements = (buttons.blocks ?? [])
+      .flatMap((block) => (block as { elements?: unknown[] }).elements ?? [])
+      .filter((element): element is { text: { text: string }; value: string } =>
+        JSON.stringify(element).includes('"button"'),
+      );
+    expect(elements.map((element) => element.text.text)).toEqual([
+      expect.stringContaining(translate('fr', 'button.reroll')),
+      expect.stringContaining(translate('fr', 'button.edit')),
+      expect.stringContaining(translate('fr', 'button.delete')),
+    ]);
+    const jobId = elements[0]?.value ?? '';
+    const press = (actionId: string, userId: string) =>
+      fake.deliverInteraction(
+        fake.blockActionsPayload({
+          userId,
+          channel: GENERAL,
+          message: buttons,
+          actionId,
+          value: jobId,
+        }),
+      );
+
+    // Pressed at once, as a quick user would: the delivery may not be stored yet.
+    await press('nb_edit', FRANCOIS);
+    const form = await fake.waitFor(
+      () =>
+        fake
+          .views()
+          .find(
+            (view) =>
+              view.callback_id === 'nb_edit_result' &&
+              JSON.parse(view.private_metadata).jobId === jobId &&
+              JSON.stringify(view.title).includes(slackText('fr', 'modal.title')),
+          ) ?? fake.messages(GENERAL).find((message) => message.ephemeralTo === FRANCOIS),
+      { timeoutMs: 15_000 },
+    );
+    if ('text' in form) throw new Error(`Edit was refused: ${form.text}`);
+    fake.setLatency('chat.update', 0);
+    expect(JSON.stringify(form.blocks)).toContain(slackText('fr', 'modal.prompt'));
+
+    await press('nb_delete', ZOE);
+    const refusal = await fake.waitFor(() =>
+      fake.messages(GENERAL).find((message) => message.ephemeralTo === ZOE),
+    );
+    expect(refusal.text).toBe(slackText('fr', 'delete.not_allowed'));
+
+    const job = await harness.waitForJob((candidate) => candidate.id === jobId);
+    expect(job.locale).toBe('fr');
+    const { channel, statusTs } = job.destination as { channel: string; statusTs: string };
+    const status = fake.messages(channel).find((message) => message.ts === statusTs);
+    expect(status?.text).toContain(slackText('fr', 'status.generate', { user: FRANCOIS }));
+    expect(JSON.stringify(status?.blocks)).toContain('Modèle\u202F: `nano-banana`');
   });
 });

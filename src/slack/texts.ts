@@ -21,6 +21,7 @@ const en = {
   'settings.ratio': 'Aspect ratio',
   'settings.resolution': 'Resolution',
   'settings.count': 'Images',
+  'settings.setting': (p) => `${p.name}: ${p.value}`,
   'result.text': (p) => `<@${p.user}>, here are your images.`,
   'result.edit_hint':
     'To edit, reply in this thread mentioning me with what to change, or press Edit.',
@@ -84,6 +85,7 @@ const fr: Record<SlackTextKey, Template> = {
   'settings.ratio': 'Format',
   'settings.resolution': 'Résolution',
   'settings.count': 'Images',
+  'settings.setting': (p) => `${p.name}${NNBSP}: ${p.value}`,
   'result.text': (p) => `<@${p.user}>, voici vos images.`,
   'result.edit_hint':
     'Pour les modifier, répondez dans ce fil en me mentionnant avec ce qu’il faut changer, ou appuyez sur Modifier.',
