@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { REST, Routes } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { translate } from '../src/core/messages.js';
 import { createModelCatalog } from '../src/core/models.js';
-import { commandDefinitions } from '../src/discord/commands.js';
+import { commandDefinitions, syncCommands } from '../src/discord/commands.js';
 import { discordText, discordTextKeys } from '../src/discord/texts.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { slackText, slackTextKeys } from '../src/slack/texts.js';
@@ -201,6 +202,34 @@ describe('a French-speaking Discord member, end to end', () => {
     expect(imagine?.description_localizations).toEqual({
       fr: discordText('fr', 'command.imagine'),
     });
+  });
+
+  it('brings the French texts to commands registered before they existed, then leaves them be', async () => {
+    const rest = new REST({ api: fake.apiUrl, retries: 0 }).setToken(fake.botToken);
+    const definitions = commandDefinitions(createModelCatalog());
+    const route = Routes.applicationCommands(fake.applicationId);
+    // What an older version registered: the same commands, without their French.
+    const withoutFrench = JSON.parse(
+      JSON.stringify(definitions, (key, value) =>
+        key === 'name_localizations' || key === 'description_localizations' ? undefined : value,
+      ),
+    );
+    await rest.put(route, { body: withoutFrench });
+    expect(
+      fake.commands(undefined).find((command) => command.name === 'Edit image')?.name_localizations,
+    ).toBeNull();
+
+    expect(await syncCommands(rest, fake.applicationId, [], definitions)).toEqual(['global']);
+    const registered = fake.commands(undefined);
+    expect(registered.find((command) => command.name === 'Edit image')?.name_localizations).toEqual(
+      { fr: 'Modifier l’image' },
+    );
+    const imagineOptions = (registered.find((command) => command.name === 'imagine')?.options ??
+      []) as CommandPart[];
+    const prompt = imagineOptions.find((option) => option.name === 'prompt');
+    expect(prompt?.description_localizations).toEqual({ fr: discordText('fr', 'command.prompt') });
+    // Up to date now: nothing is written again.
+    expect(await syncCommands(rest, fake.applicationId, [], definitions)).toEqual([]);
   });
 
   it('shows the result’s buttons, the edit form and a refusal in French', async () => {
