@@ -288,6 +288,44 @@ describe('a French-speaking Discord member, end to end', () => {
     });
   });
 
+  it('says in French why the images come as a channel message when the reply no longer works', async () => {
+    api.setDelay(60_000);
+    try {
+      const interaction = fake.sendSlashCommand({
+        name: 'imagine',
+        userId: FRANCOISE,
+        locale: 'fr',
+        options: { prompt: 'une longue attente' },
+      });
+      const task = await fake.waitFor(
+        () =>
+          [...api.tasks.values()].find(
+            (candidate) => candidate.request.prompt === 'une longue attente',
+          ),
+        { description: 'the create' },
+      );
+      fake.expireInteractionToken(interaction.id);
+      api.finishTask(task.id);
+      const message = await fake.waitFor(
+        () =>
+          fake
+            .messages(fake.channelId)
+            .find(
+              (candidate) =>
+                candidate.webhook_id === undefined &&
+                candidate.attachments.length > 0 &&
+                candidate.content.includes(`<@${FRANCOISE}>`),
+            ),
+        { timeoutMs: 15_000, description: 'the channel delivery' },
+      );
+      expect(message.content).toContain(
+        discordText('fr', 'fallback.reply_unavailable', { mention: `<@${FRANCOISE}>` }),
+      );
+    } finally {
+      api.setDelay(50);
+    }
+  });
+
   it('names the missing permission as French Discord does', async () => {
     fake.denyPermission(fake.channelId, 'VIEW_CHANNEL');
     try {
