@@ -49,7 +49,7 @@ const PARAMETERS = {
   value: '16:9',
 } as const;
 
-/** Texts made only of parameters and symbols, the same in both languages. */
+/** The same in both languages: made only of parameters and symbols, or a word French shares. */
 const DISCORD_SAME_IN_BOTH = new Set(['result.header', 'result.details']);
 const SLACK_SAME_IN_BOTH = new Set(['failed.text', 'modal.image_option', 'settings.count']);
 
@@ -148,6 +148,19 @@ describe('the Discord commands', () => {
       expect(discordText('fr', 'reply.no_image_other_user')).toContain(`**${french}**`);
       expect(discordText('en', 'reply.no_image_other_user')).toContain(`**${command.name}**`);
     }
+  });
+});
+
+describe('Discord permission names', () => {
+  it('are the ones French Discord shows, even several in one refusal', () => {
+    const permission = 'Send Messages / Attach Files / Send Messages in Threads';
+    expect(discordText('fr', 'permission.missing', { permission })).toContain(
+      '**Envoyer des messages / Joindre des fichiers / Envoyer des messages dans les fils**',
+    );
+    expect(discordText('en', 'permission.missing', { permission })).toContain(`**${permission}**`);
+    expect(
+      discordText('fr', 'permission.missing_in', { channel: '1', permission: 'View Channel' }),
+    ).toContain('**Voir les salons**');
   });
 });
 
