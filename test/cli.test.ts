@@ -29,12 +29,18 @@ async function run(
   args: string[],
   env: Record<string, string> = {},
   stopSignal?: AbortSignal,
+  onStdout?: (text: string) => void,
 ): Promise<Run> {
   let stdout = '';
   let stderr = '';
   const cwd = mkdtempSync(path.join(tmpdir(), 'nb-cli-'));
   const context: CliContext = {
-    stdout: { write: (text: string) => (stdout += text) },
+    stdout: {
+      write: (text: string) => {
+        stdout += text;
+        onStdout?.(stdout);
+      },
+    },
     stderr: { write: (text: string) => (stderr += text) },
     env: {
       ACEDATA_API_TOKEN: TOKEN,
@@ -281,12 +287,15 @@ describe('nano-banana task', () => {
       AbortSignal.timeout(1500),
     );
     expect(pending.code).toBe(1);
-    const created = api.creates().at(-1);
     const pendingId = [...api.tasks.values()].find(
       (task) => task.request.prompt === 'never finishes',
     )?.id;
-    expect(created).toBeDefined();
-    expect(pendingId).toBeDefined();
+    expect(
+      api
+        .creates()
+        .filter((call) => (call.body as { prompt?: string }).prompt === 'never finishes'),
+    ).toHaveLength(1);
+    expect(pendingId).toMatch(/\S/);
     const state = await run(['task', pendingId ?? '', '--json']);
     expect(JSON.parse(state.stdout)).toMatchObject({ id: pendingId, state: 'pending' });
     api.setDelay(30);
@@ -317,12 +326,30 @@ describe('nano-banana', () => {
 
   it('runs mock-api until stopped', async () => {
     const controller = new AbortController();
-    const running = run(['mock-api', '--port', '0', '--delay', '10'], {}, controller.signal);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    let announced: (url: string) => void = () => {};
+    const listening = new Promise<string>((resolve, reject) => {
+      announced = resolve;
+      setTimeout(() => reject(new Error('mock-api printed no address in 10 s')), 10_000).unref();
+    });
+    const running = run(
+      ['mock-api', '--port', '0', '--delay', '10'],
+      {},
+      controller.signal,
+      (out) => {
+        const url = /http:\/\/127\.0\.0\.1:\d+/.exec(out)?.[0];
+        if (url !== undefined) announced(url);
+      },
+    );
+    const url = await listening;
+    // It serves while running: a create without the token is refused by the server itself.
+    const refused = await fetch(`${url}/nano-banana/images`, { method: 'POST', body: '{}' });
+    expect(refused.status).toBe(401);
+    await refused.body?.cancel();
     controller.abort();
     const result = await running;
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/http:\/\/127\.0\.0\.1:\d+/);
+    // And it stops when told to.
+    await expect(fetch(`${url}/nano-banana/images`, { method: 'POST' })).rejects.toThrow();
   });
 
   it('works as an installed command: the built bin makes an image', async () => {

@@ -170,7 +170,9 @@ describe('asynchronous create and the tasks endpoint', () => {
     api.finishTask(created.json.task_id);
     const done = await retrieve(api, created.json.task_id);
     expect(done.json.finished_at).toBeGreaterThanOrEqual(done.json.created_at);
-    expect(done.json.elapsed).toBeGreaterThanOrEqual(0);
+    expect(done.json.elapsed).toBe(
+      Math.round((done.json.finished_at - done.json.created_at) * 1000) / 1000,
+    );
     expect(done.json.response).toMatchObject({
       success: true,
       task_id: created.json.task_id,

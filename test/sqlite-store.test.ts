@@ -244,7 +244,9 @@ describe('transition', () => {
     first.insert(makeJob());
     // Both saw `queued`; the second acts after the first committed and must lose.
     expect(second.get('job-1')?.state).toBe('queued');
-    expect(first.transition('job-1', ['queued'], { state: 'cancelled' }, 2_000)).toBeDefined();
+    expect(first.transition('job-1', ['queued'], { state: 'cancelled' }, 2_000)?.state).toBe(
+      'cancelled',
+    );
     expect(second.transition('job-1', ['queued'], { state: 'creating' }, 2_001)).toBeUndefined();
     expect(second.get('job-1')?.state).toBe('cancelled');
   });
@@ -412,7 +414,7 @@ describe('prune and delete', () => {
       expect(store.get(id)).toBeUndefined();
     }
     for (const id of ['old-running', 'old-queued', 'at-cutoff', 'new-done']) {
-      expect(store.get(id)).toBeDefined();
+      expect(store.get(id)?.id).toBe(id);
     }
     expect(store.prune(1_000)).toBe(0);
   });
@@ -438,7 +440,7 @@ describe('prune and delete', () => {
     expect(store.delete('gone')).toBe(true);
     expect(store.delete('gone')).toBe(false);
     expect(store.get('gone')).toBeUndefined();
-    expect(store.get('kept')).toBeDefined();
+    expect(store.get('kept')?.id).toBe('kept');
     expect(store.insert(makeJob({ id: 'again', dedupKey: 'key' })).inserted).toBe(true);
   });
 });

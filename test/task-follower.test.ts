@@ -101,7 +101,10 @@ describe('TaskFollower', () => {
     const before = api.retrievals().length;
     const waits = created.map((task) => follower.follow(task.taskId, { requestBytes }));
     // Let a few rounds pass with the tasks pending, then finish them all.
-    while (follower.rounds < 4) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let attempt = 0; attempt < 500 && follower.rounds < 4; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(follower.rounds).toBeGreaterThanOrEqual(4);
     for (const task of created) api.finishTask(task.taskId);
     await Promise.all(waits);
     const calls = api.retrievals().slice(before);

@@ -1,9 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ProgressThrottle } from '../src/core/throttle.js';
 
-const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Moves the fake clock (timers and Date.now), running what falls due; nothing really waits. */
+const tick = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 
 describe('ProgressThrottle', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('runs the first edit at once and only the latest of those that came during the interval', async () => {
     const throttle = new ProgressThrottle(100);
     const ran: string[] = [];
@@ -15,7 +23,12 @@ describe('ProgressThrottle', () => {
     throttle.schedule('job', edit('queued #1'));
     await tick(10);
     expect(ran).toEqual(['queued #3']);
-    await tick(150);
+    // Not a moment before the interval is over.
+    await tick(89);
+    expect(ran).toEqual(['queued #3']);
+    await tick(1);
+    expect(ran).toEqual(['queued #3', 'queued #1']);
+    await tick(500);
     expect(ran).toEqual(['queued #3', 'queued #1']);
     throttle.close();
   });

@@ -29,7 +29,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * carries images); `any`: every reply there is an edit, as a conversation. */
 const THREAD_REPLIES = ['mention', 'any'] as const;
 
-const environmentSchema = z.object({
+/** Exported for the settings documentation test, which compares it with the README. */
+export const environmentSchema = z.object({
   ACEDATA_API_TOKEN: optionalText,
   ACEDATA_BASE_URL: httpUrl('https://api.acedata.cloud'),
   NANO_BANANA_DEFAULT_MODEL: z.string().trim().default('nano-banana'),

@@ -116,15 +116,33 @@ export function duration(
       const amount = match
         ? Number(match[1]) * (DURATION_UNITS[match[2] ?? unit] ?? 1)
         : Number.NaN;
-      if (!Number.isFinite(amount) || amount < minMs || amount > maxMs) {
+      if (!Number.isFinite(amount)) {
         context.addIssue({
           code: 'custom',
           message: `expected a duration such as 90s, 15m or 2h (a bare number is in ${unit}), got "${value}"`,
         });
         return z.NEVER;
       }
+      // A well-formed duration out of range: say the range, or "5s" would look like a fine answer.
+      if (amount < minMs || amount > maxMs) {
+        context.addIssue({
+          code: 'custom',
+          message: `expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)}, got "${value}"`,
+        });
+        return z.NEVER;
+      }
       return Math.round(amount);
     });
+}
+
+/** Milliseconds in the largest unit that divides them exactly: `10s`, `24h` → `1d`, `1500ms`. */
+function formatDuration(milliseconds: number): string {
+  if (milliseconds === 0) return '0s';
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = DURATION_UNITS[unit] ?? 1;
+    if (milliseconds % size === 0) return `${milliseconds / size}${unit}`;
+  }
+  return `${milliseconds}ms`;
 }
 
 /** Turns zod's issues into `VARIABLE: what it expects` lines. */

@@ -106,8 +106,10 @@ export function commandDefinitions(
     .setName(HELP)
     .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
   describe(help, 'command.help');
+  // A message command shows nothing but its name, so the name is what French users must read.
   const editImage = new ContextMenuCommandBuilder()
     .setName(EDIT_IMAGE)
+    .setNameLocalizations({ fr: 'Modifier l’image' })
     .setType(ApplicationCommandType.Message)
     .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
 
@@ -144,7 +146,11 @@ export async function syncCommands(
   const written: string[] = [];
   for (const { scope, route } of routes) {
     if (!options.force) {
-      const existing = (await rest.get(route)) as RESTPostAPIApplicationCommandsJSONBody[];
+      // Without `with_localizations` Discord leaves the translations out, and a changed French
+      // text would never be sent.
+      const existing = (await rest.get(route, {
+        query: new URLSearchParams({ with_localizations: 'true' }),
+      })) as RESTPostAPIApplicationCommandsJSONBody[];
       if (sameCommands(existing, definitions)) continue;
     }
     await rest.put(route, { body: definitions });
@@ -163,6 +169,10 @@ function sameCommands(
       name: command.name,
       type: command.type ?? ApplicationCommandType.ChatInput,
       description: 'description' in command ? command.description : '',
+      nameLocalizations: normalizeLocalizations(command.name_localizations),
+      descriptionLocalizations: normalizeLocalizations(
+        'description_localizations' in command ? command.description_localizations : undefined,
+      ),
       options: normalizeOptions('options' in command ? command.options : undefined),
     });
   const left = existing.map(shape).sort();
@@ -175,6 +185,8 @@ function normalizeOptions(options: unknown): unknown {
   return options.map((option: Record<string, unknown>) => ({
     name: option.name,
     type: option.type,
+    description: option.description ?? '',
+    descriptionLocalizations: normalizeLocalizations(option.description_localizations),
     required: option.required ?? false,
     choices: Array.isArray(option.choices)
       ? option.choices.map((choice: Record<string, unknown>) => choice.value)
@@ -182,4 +194,10 @@ function normalizeOptions(options: unknown): unknown {
     min: option.min_value ?? null,
     max: option.max_value ?? null,
   }));
+}
+
+/** Absent, null and empty all mean "no translations"; keys sorted so that order never counts. */
+function normalizeLocalizations(localizations: unknown): [string, unknown][] {
+  if (localizations === null || typeof localizations !== 'object') return [];
+  return Object.entries(localizations).sort(([left], [right]) => left.localeCompare(right));
 }

@@ -240,7 +240,11 @@ export class InteractionHandler {
       case 'reroll':
         return this.#accept(interaction, this.#rerollDraft(interaction, job), wasPrivate(job));
       case 'edit': {
-        const count = readDelivery(job.delivery)?.images.length ?? 0;
+        // The buttons show as soon as the result is posted, a moment before its delivery is
+        // stored: until then, the images are those of the message the button is on.
+        const count =
+          readDelivery(job.delivery)?.images.length ??
+          (job.state === 'delivering' ? interaction.message.attachments.size : 0);
         if (count === 0) {
           await this.#sayPrivately(interaction, discordText(locale, 'gone'));
           return;

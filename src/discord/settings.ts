@@ -14,7 +14,8 @@ export const DISCORD_IMAGE_ORIGINS = [
   'https://images-ext-2.discordapp.net',
 ] as const;
 
-const schema = z.object({
+/** Exported for the settings documentation test, which compares it with the README. */
+export const environmentSchema = z.object({
   DISCORD_TOKEN: settings.optionalText,
   DISCORD_API_URL: settings.httpUrl(DEFAULT_DISCORD_API_URL),
   DISCORD_GUILD_IDS: settings.list,
@@ -41,7 +42,7 @@ export interface DiscordSettings {
 }
 
 export function readDiscordSettings(environment: Environment): DiscordSettings {
-  const parsed = schema.safeParse(environment);
+  const parsed = environmentSchema.safeParse(environment);
   if (!parsed.success) throw new ConfigError(settings.describeIssues(parsed.error));
   const values = parsed.data;
   return {

@@ -89,7 +89,7 @@ const fr: Record<DiscordTextKey, string> = {
   'result.no_thread':
     '(Je n’ai pas pu ouvrir de fil ici\u202F: il me faut la permission Créer des fils publics.)',
   'reply.no_image_other_user':
-    'Je ne vois pas l’image de ce message\u202F: Discord ne me montre que les images des messages qui me mentionnent, sauf si l’opérateur du bot active l’intent Message Content. Faites plutôt clic droit sur le message → **Applications** → **Edit image**.',
+    'Je ne vois pas l’image de ce message\u202F: Discord ne me montre que les images des messages qui me mentionnent, sauf si l’opérateur du bot active l’intent Message Content. Faites plutôt clic droit sur le message → **Applications** → **Modifier l’image**.',
   'reply.no_image':
     'Je n’ai trouvé aucune image à modifier. Joignez-en une, ou répondez à un message qui en contient.',
   'reply.no_image_in_thread': 'Je n’ai trouvé aucune image à modifier dans ce fil.',
@@ -154,13 +154,44 @@ const fr: Record<DiscordTextKey, string> = {
 
 const TABLES: Readonly<Record<Locale, Readonly<Record<DiscordTextKey, string>>>> = { en, fr };
 
+/**
+ * Permissions as Discord's French client names them, so that an admin finds the switch to turn
+ * on. Longest first: "Send Messages" is part of "Send Messages in Threads".
+ */
+const FRENCH_PERMISSION_NAMES: readonly (readonly [string, string])[] = [
+  ['Send Messages in Threads', 'Envoyer des messages dans les fils'],
+  ['Create Public Threads', 'Créer des fils publics'],
+  ['Read Message History', 'Voir les anciens messages'],
+  ['Send Messages', 'Envoyer des messages'],
+  ['View Channel', 'Voir les salons'],
+  ['Attach Files', 'Joindre des fichiers'],
+  ['Embed Links', 'Intégrer des liens'],
+  ['Manage Threads', 'Gérer les fils'],
+];
+
+function permissionNames(locale: Locale, names: string): string {
+  if (locale !== 'fr') return names;
+  return FRENCH_PERMISSION_NAMES.reduce(
+    (text, [english, french]) => text.replaceAll(english, french),
+    names,
+  );
+}
+
 export function discordText(
   locale: Locale | string | undefined,
   key: DiscordTextKey,
   params: Readonly<Record<string, string | number>> = {},
 ): string {
-  const table = TABLES[resolveLocale(locale)];
-  return table[key].replace(/\{(\w+)\}/g, (_match, name: string) => String(params[name] ?? ''));
+  const resolved = resolveLocale(locale);
+  return TABLES[resolved][key].replace(/\{(\w+)\}/g, (_match, name: string) => {
+    const value = String(params[name] ?? '');
+    return name === 'permission' ? permissionNames(resolved, value) : value;
+  });
+}
+
+/** The keys of one locale's table: the test that every text exists in French reads them. */
+export function discordTextKeys(locale: Locale): readonly string[] {
+  return Object.keys(TABLES[locale]);
 }
 
 /** The French names of command texts, for Discord's per-locale command descriptions. */

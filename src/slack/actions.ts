@@ -130,19 +130,30 @@ async function reroll(runtime: SlackRuntime, press: Press, job: Job): Promise<vo
 }
 
 function hasResult(job: Job): boolean {
-  return (readDelivery(job.delivery)?.files.length ?? 0) > 0;
+  return editableImageCount(job) > 0;
+}
+
+/**
+ * The images an Edit press may choose from. The buttons show as soon as they are posted, a moment
+ * before the delivery is stored: until then the result's own count stands in (the form comes back
+ * later, when the delivery is there).
+ */
+function editableImageCount(job: Job): number {
+  const files = readDelivery(job.delivery)?.files.length ?? 0;
+  if (files > 0) return files;
+  return job.state === 'delivering' ? (job.result?.images.length ?? 0) : 0;
 }
 
 /** Asks what to change (and, with several images, which one); the modal makes the edit job. */
 async function showEditModal(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
-  const files = readDelivery(job.delivery)?.files ?? [];
-  if (files.length === 0 || press.viewId === undefined) {
+  const imageCount = editableImageCount(job);
+  if (imageCount === 0 || press.viewId === undefined) {
     await tell(runtime, press, 'result.gone');
     return;
   }
   await showResultEditModal(runtime, press.viewId, {
     jobId: job.id,
-    imageCount: files.length,
+    imageCount,
     locale: press.locale,
     responseUrl: press.payload.response_url,
   });

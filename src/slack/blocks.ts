@@ -1,7 +1,7 @@
 import type { types } from '@slack/bolt';
 import { type JobOptions, translate } from '../core/index.js';
 import { escapeMrkdwn } from './mrkdwn.js';
-import { slackText } from './texts.js';
+import { type SlackTextKey, slackText } from './texts.js';
 
 /**
  * The messages and modal the bot shows, as Block Kit. Buttons carry the job id in their value, so
@@ -107,15 +107,18 @@ export function statusMessage(
 }
 
 function describeSettings(options: JobOptions, locale: string): string {
-  const parts = [`${slackText(locale, 'settings.model')}: \`${options.model}\``];
+  // "Name: value", with the colon as each language writes it (French: a narrow space before it).
+  const setting = (key: SlackTextKey, value: string | number) =>
+    slackText(locale, 'settings.setting', { name: slackText(locale, key), value });
+  const parts = [setting('settings.model', `\`${options.model}\``)];
   if (options.aspectRatio !== undefined) {
-    parts.push(`${slackText(locale, 'settings.ratio')}: ${options.aspectRatio}`);
+    parts.push(setting('settings.ratio', options.aspectRatio));
   }
   if (options.resolution !== undefined) {
-    parts.push(`${slackText(locale, 'settings.resolution')}: ${options.resolution}`);
+    parts.push(setting('settings.resolution', options.resolution));
   }
   if (options.count !== undefined && options.count > 1) {
-    parts.push(`${slackText(locale, 'settings.count')}: ${options.count}`);
+    parts.push(setting('settings.count', options.count));
   }
   return parts.join(' · ');
 }

@@ -31,7 +31,8 @@ export interface SlackSettings {
   readonly mode: 'socket' | 'http';
 }
 
-const schema = z.object({
+/** Exported for the settings documentation test, which compares it with the README. */
+export const environmentSchema = z.object({
   SLACK_BOT_TOKEN: settings.optionalText.refine(
     (value) => value === undefined || /^(xoxe\.)?xoxb-/.test(value),
     // Never echo the value: it is a credential, even when it is the wrong one.
@@ -59,7 +60,7 @@ const schema = z.object({
  * adapter is off); throws a `ConfigError` naming each variable that is wrong or missing.
  */
 export function readSlackSettings(env: Environment): SlackSettings | undefined {
-  const parsed = schema.safeParse(env);
+  const parsed = environmentSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError(settings.describeIssues(parsed.error));
   const values = parsed.data;
   if (values.SLACK_BOT_TOKEN === undefined) return undefined;

@@ -21,6 +21,7 @@ const en = {
   'settings.ratio': 'Aspect ratio',
   'settings.resolution': 'Resolution',
   'settings.count': 'Images',
+  'settings.setting': (p) => `${p.name}: ${p.value}`,
   'result.text': (p) => `<@${p.user}>, here are your images.`,
   'result.edit_hint':
     'To edit, reply in this thread mentioning me with what to change, or press Edit.',
@@ -84,6 +85,7 @@ const fr: Record<SlackTextKey, Template> = {
   'settings.ratio': 'Format',
   'settings.resolution': 'Résolution',
   'settings.count': 'Images',
+  'settings.setting': (p) => `${p.name}${NNBSP}: ${p.value}`,
   'result.text': (p) => `<@${p.user}>, voici vos images.`,
   'result.edit_hint':
     'Pour les modifier, répondez dans ce fil en me mentionnant avec ce qu’il faut changer, ou appuyez sur Modifier.',
@@ -128,7 +130,7 @@ const fr: Record<SlackTextKey, Template> = {
   'modal.image_option': (p) => `Image ${p.number}`,
   'help.slack': [
     'Dans un fil où j’ai publié des images, mentionnez-moi (ou joignez une image) pour modifier la dernière.',
-    'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Modifier l’image* sur un message qui contient des images.',
+    'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Edit image* (Slack ne traduit pas son nom) sur un message qui contient des images.',
     'En message direct avec moi, aucune commande n’est nécessaire.',
   ].join('\n'),
 };
@@ -139,4 +141,9 @@ const TABLES: Readonly<Record<Locale, Readonly<Record<SlackTextKey, Template>>>>
 export function slackText(locale: string, key: SlackTextKey, params: Params = {}): string {
   const template = TABLES[resolveLocale(locale)][key];
   return typeof template === 'function' ? template(params) : template;
+}
+
+/** The keys of one locale's table: the test that every text exists in French reads them. */
+export function slackTextKeys(locale: Locale): readonly string[] {
+  return Object.keys(TABLES[locale]);
 }
