@@ -473,8 +473,9 @@ describe('fake Discord with the real discord.js', () => {
   it('acknowledges heartbeats', async () => {
     const entry = await startFake({ heartbeatIntervalMs: 40 });
     const client = await connect(entry);
-    const ping = await entry.fake.waitFor(() => (client.ws.ping >= 0 ? client.ws.ping : undefined));
-    expect(ping).toBeGreaterThanOrEqual(0);
+    // discord.js measures its ping only from a heartbeat ack (-1 until then): waitFor fails the
+    // test when no ack comes.
+    await entry.fake.waitFor(() => client.ws.ping >= 0);
     expect(entry.fake.connectedClients()).toBe(1);
   });
 
