@@ -8,6 +8,7 @@ import {
   type FakeSlackMessage,
   type FakeSlackView,
   formEncode,
+  RESPONSE_URL_LIFETIME_MS,
   type SignedRequest,
   type SlashCommandPayload,
 } from './fakes/slack/index.js';
@@ -148,11 +149,11 @@ function responseId(responseUrl: unknown): string {
   return String(responseUrl).split('/').at(-1) ?? '';
 }
 
-/** The texts answered privately through a response URL. */
+/** The texts answered privately through a response URL (and taken: a refused post is none). */
 function privateAnswers(responseUrl: unknown): string[] {
   const id = responseId(responseUrl);
   return fake.responses
-    .filter((response) => response.id === id)
+    .filter((response) => response.id === id && response.status === 200)
     .map((response) => {
       expect(response.body).toMatchObject({ response_type: 'ephemeral' });
       return String((response.body as { text?: unknown }).text);
@@ -644,6 +645,29 @@ describe('hostile input through Slack', () => {
     expect(fake.callsTo('views.open')).toHaveLength(modalsBefore);
     expect(creates()).toBe(before);
     expect(harness.service.engine.getJob(pruned.id)).toBeUndefined();
+  });
+
+  it('answers a press whose response URL expired (30 minutes) with an ephemeral message', async () => {
+    const job = await generate('a result whose buttons are pressed half an hour later');
+    const pressed = press(buttonsOf(job), BOB, 'nb_delete', job.id);
+    fake.advanceClock(RESPONSE_URL_LIFETIME_MS + 60_000);
+    const ephemeralsBefore = fake.callsTo('chat.postEphemeral').length;
+    expect((await send(pressed.request)).status).toBe(200);
+    const ephemeral = await fake.waitFor(() =>
+      fake.callsTo('chat.postEphemeral').slice(ephemeralsBefore).at(0),
+    );
+    expect(ephemeral.args).toMatchObject({
+      channel: GENERAL,
+      user: BOB,
+      text: slackText('en', 'delete.not_allowed'),
+    });
+    expect(ephemeral.response).toMatchObject({ ok: true });
+    // Slack refused the expired URL; nothing went through it.
+    const tried = fake.responses.filter(
+      (response) => response.id === responseId(pressed.payload.response_url),
+    );
+    expect(tried.map((response) => response.status)).toEqual([404]);
+    expect(privateAnswers(pressed.payload.response_url)).toEqual([]);
   });
 
   it('runs a replayed request once, and refuses an old or badly signed one', async () => {
