@@ -589,6 +589,23 @@ describe('hostile input through Slack', () => {
     await fake.waitFor(() => resultFiles().length === 0);
   });
 
+  it('posts a prompt at the length limit, full of characters escaping lengthens, within Slack’s block limits', async () => {
+    // `&`, `<` and `>` become `&amp;`, `&lt;`, `&gt;`: 4,000 of them would be 16,000 characters in
+    // a section that holds 3,000, which Slack refuses (invalid_blocks).
+    const prompt = '&<>&'.repeat(1_000);
+    const job = await generate(prompt);
+    expect(job.state).toBe('done');
+    const refused = fake.calls.filter(
+      (call) => (call.response as { error?: unknown } | undefined)?.error === 'invalid_blocks',
+    );
+    expect(refused).toEqual([]);
+    const { statusTs } = job.destination as SlackDestination;
+    const status = fake.messages(GENERAL).find((message) => message.ts === statusTs);
+    expect(JSON.stringify(status?.blocks ?? [])).toContain('&amp;&lt;&gt;&amp;');
+    // The result and its buttons were posted (this throws without them).
+    buttonsOf(job);
+  });
+
   it('answers stale buttons: those of a deleted result, and of a job pruned from the store', async () => {
     const deleted = await generate('a result deleted before its buttons are pressed');
     const pruned = await generate('a job pruned before its buttons are pressed');
