@@ -437,7 +437,19 @@ describe('hostile input through Slack', () => {
       },
       {
         name: 'message event with wrong types',
+        // A channel that is neither an id nor an object: Bolt's `in` on it would throw.
         request: event({ type: 'message', channel: 5, user: { id: BOB }, text: 7, ts: null }),
+        status: 400,
+      },
+      {
+        name: 'message event with wrong types and a channel object',
+        request: event({
+          type: 'message',
+          channel: { id: GENERAL },
+          user: { id: BOB },
+          text: 7,
+          ts: null,
+        }),
         status: 200,
       },
       {
@@ -473,6 +485,79 @@ describe('hostile input through Slack', () => {
     expect((await fetch(`${harness.service.http.url}/healthz`)).status).toBe(200);
     const job = await generate('after the broken payloads');
     expect(job.state).toBe('done');
+  });
+
+  it('answers 200, 400 or 404 to Slack payloads with random fields of the wrong type', async () => {
+    const next = seededRandom(20261206);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
+    const WRONG = [null, 0, -1, '', 'x', true, [], {}, [null], [7], { id: null }] as const;
+    const message = fake.userMessage({ channel: GENERAL, user: BOB, text: 'a random target' });
+    const view: FakeSlackView = {
+      id: 'V0RANDOM01',
+      team_id: fake.teamId,
+      app_id: fake.appId,
+      bot_id: fake.botId,
+      type: 'modal',
+      callback_id: 'nb_edit_result',
+      external_id: '',
+      private_metadata: '{}',
+      blocks: [],
+      state: { values: {} },
+      hash: 'random',
+      root_view_id: 'V0RANDOM01',
+      previous_view_id: null,
+      clear_on_close: false,
+      notify_on_close: false,
+      userId: BOB,
+    };
+    const bases = (): Record<string, unknown>[] => [
+      fake.blockActionsPayload({
+        userId: BOB,
+        channel: GENERAL,
+        message,
+        actionId: pick(['nb_delete', 'nb_reroll', 'nb_edit', 'nb_cancel']),
+        value: 'no-such-job',
+      }),
+      fake.viewSubmissionPayload({ userId: BOB, view }),
+      fake.messageShortcutPayload({
+        userId: BOB,
+        channel: GENERAL,
+        message,
+        callbackId: 'edit_image',
+      }),
+      fake.eventCallback(fake.appMentionEvent(GENERAL, message)),
+      fake.eventCallback(fake.messageEvent(GENERAL, message)),
+    ];
+    /** Sets one field, at the top or one level down, to a value of another type. */
+    const mutate = (payload: Record<string, unknown>): string => {
+      const key = pick(Object.keys(payload));
+      const inner = payload[key];
+      const value = pick(WRONG);
+      if (typeof inner === 'object' && inner !== null && next() < 0.6) {
+        const target = Array.isArray(inner) ? (inner[0] ?? {}) : inner;
+        if (typeof target === 'object' && target !== null) {
+          const innerKey = pick(Object.keys(target as object).concat('id'));
+          (target as Record<string, unknown>)[innerKey] = value;
+          return `${key}.${innerKey} = ${JSON.stringify(value)}`;
+        }
+      }
+      payload[key] = value;
+      return `${key} = ${JSON.stringify(value)}`;
+    };
+    const sent: { what: string; request: SignedRequest }[] = [];
+    for (let index = 0; index < 100; index++) {
+      const payload = pick(bases());
+      const what = [mutate(payload), mutate(payload)].join(', ');
+      const body =
+        payload.type === 'event_callback' ? JSON.stringify(payload) : fake.interactionBody(payload);
+      sent.push({ what: `${String(payload.type)}: ${what}`, request: fake.signedRequest(body) });
+    }
+    const answers = await Promise.all(sent.map(({ request }) => send(request)));
+    const unexpected = sent
+      .map(({ what }, index) => `${answers[index]?.status} ${what}`)
+      .filter((line) => !/^(200|400|404) /.test(line));
+    expect(unexpected).toEqual([]);
+    expect((await fetch(`${harness.service.http.url}/healthz`)).status).toBe(200);
   });
 
   it('ignores forged button values, and no one deletes another user’s result', async () => {

@@ -11,41 +11,51 @@ export function boltCanRoute(body: unknown): boolean {
   if (body === null) return false;
   if (!isRecord(body)) return true;
   const { type } = body;
+  // Bolt reads the enterprise of an event's first authorization.
+  if (Array.isArray(body.authorizations) && !body.authorizations.every(isRecord)) return false;
   if (body.event !== undefined) return eventIsRoutable(body.event);
   if (body.command !== undefined) return true;
-  if (body.name !== undefined || type === 'block_suggestion') {
-    return channelIsReadable(body) && teamIsReadable(body);
-  }
+  if (body.name !== undefined || type === 'block_suggestion') return interactionIsReadable(body);
   if (body.actions !== undefined || type === 'dialog_submission') {
     const actions = body.actions;
     const actionsReadable =
       actions === undefined || (Array.isArray(actions) && actions.every(isRecord));
-    return actionsReadable && channelIsReadable(body) && teamIsReadable(body);
+    return actionsReadable && interactionIsReadable(body);
   }
-  if (type === 'shortcut' || type === 'message_action') {
-    return channelIsReadable(body) && teamIsReadable(body);
-  }
+  if (type === 'shortcut' || type === 'message_action') return interactionIsReadable(body);
   if (type === 'view_submission' || type === 'view_closed') {
-    return isRecord(body.view) && teamIsReadable(body);
+    return isRecord(body.view) && interactionIsReadable(body);
   }
   return true;
 }
 
-/** Bolt looks for the conversation with `in` on the event, its `channel` and its `item`. */
+/**
+ * What Bolt reads of every interaction: `channel.id` whenever `channel` is there, the team from
+ * `team.id` or else `user.team_id`, the user from `user.id`, and a modal's first `response_urls`.
+ */
+function interactionIsReadable(body: Record<string, unknown>): boolean {
+  const { channel, team, user, response_urls: responseUrls } = body;
+  return (
+    (channel === undefined || isRecord(channel)) &&
+    isRecord(user) &&
+    (team === undefined || team === null || typeof team === 'object') &&
+    (responseUrls === undefined || (Array.isArray(responseUrls) && responseUrls.every(isRecord)))
+  );
+}
+
+/**
+ * Bolt looks for the event's conversation and user with `in` and property reads: on `channel`
+ * (a string, or an object), `item`, `user` (a string, or an object) and `subteam`.
+ */
 function eventIsRoutable(event: unknown): boolean {
   if (!isRecord(event)) return false;
-  if (event.channel === null) return false;
-  return event.item === undefined || isRecord(event.item);
-}
-
-/** Bolt reads `channel.id` whenever `channel` is there at all. */
-function channelIsReadable(body: Record<string, unknown>): boolean {
-  return body.channel === undefined || isRecord(body.channel);
-}
-
-/** Bolt takes the team from `team.id`, or else from `user.team_id`. */
-function teamIsReadable(body: Record<string, unknown>): boolean {
-  return (body.team !== undefined && body.team !== null) || isRecord(body.user);
+  const { channel, item, user, subteam } = event;
+  return (
+    (channel === undefined || typeof channel === 'string' || isRecord(channel)) &&
+    (item === undefined || isRecord(item)) &&
+    user !== null &&
+    (subteam === undefined || isRecord(subteam))
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
