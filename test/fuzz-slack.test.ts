@@ -18,8 +18,10 @@ import { type SlackHarness, startSlackHarness } from './helpers/slack-harness.js
 /**
  * Hostile and random input through the real Bolt app over HTTP (signed requests on the service's
  * server): never a crash, always an answer (an ack and a private or thread message; for payloads
- * too broken to answer, at least an HTTP answer), nothing sent to the API for invalid input, no
- * one deletes someone else's result, and a replayed request runs once.
+ * too broken to answer, 400 or 404, never a 500), no error-level log line (hostile input is the
+ * sender's fault), nothing sent to the API for invalid input, no one deletes someone else's
+ * result, stale buttons (a deleted result's, a pruned job's) answer what happened, and a replayed
+ * request runs once.
  */
 
 const ALICE = 'U0ALICE001';
