@@ -1,7 +1,17 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, type Logger, LogLevel, SocketModeReceiver, webApi } from '@slack/bolt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAKE_SLACK_DEFAULTS, type FakeSlack, startFakeSlack } from './fakes/slack/index.js';
+import { WebSocket } from 'ws';
+import {
+  ACK_DEADLINE_MS,
+  FAKE_SLACK_DEFAULTS,
+  type FakeSlack,
+  RESPONSE_URL_LIFETIME_MS,
+  RESPONSE_URL_USES,
+  startFakeSlack,
+  TRIGGER_LIFETIME_MS,
+} from './fakes/slack/index.js';
 
 const USER = FAKE_SLACK_DEFAULTS.userId;
 const CHANNEL = FAKE_SLACK_DEFAULTS.channelId;
@@ -401,12 +411,203 @@ describe('trigger ids', () => {
       expect(await apiError(client.views.open({ trigger_id: stale, view: view as never }))).toBe(
         'expired_trigger_id',
       );
+      // views.push is bound to a trigger too; advanceClock ages it without a custom clock.
+      const pushed = trigger();
+      expect((await client.views.push({ trigger_id: pushed, view: view as never })).ok).toBe(true);
+      expect(await apiError(client.views.push({ trigger_id: pushed, view: view as never }))).toBe(
+        'exchanged_trigger_id',
+      );
+      const stalePush = trigger();
+      fake.advanceClock(TRIGGER_LIFETIME_MS + 1);
+      expect(
+        await apiError(client.views.push({ trigger_id: stalePush, view: view as never })),
+      ).toBe('expired_trigger_id');
 
       fake.setLatency('users.info', 300);
       const started = Date.now();
       await client.users.info({ user: USER });
       expect(Date.now() - started).toBeGreaterThanOrEqual(280);
       fake.setLatency('users.info', 0);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+describe('Slack’s deadlines and limits, on by default', () => {
+  /** A stand-in app on loopback that answers every delivery after `delayMs`. */
+  async function slowApp(delayMs: (body: string) => number) {
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk.toString('utf8');
+      });
+      request.on('end', () => {
+        setTimeout(() => response.writeHead(200).end(), delayMs(body));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
+    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    return { url, close };
+  }
+
+  it('records an HTTP ack later than 3 s as late, and a prompt one as on time', async () => {
+    expect(ACK_DEADLINE_MS).toBe(3_000);
+    const fake = await startFakeSlack();
+    const app = await slowApp((body) => (body.includes('slow') ? ACK_DEADLINE_MS + 200 : 0));
+    try {
+      fake.deliverTo({ url: app.url });
+      const command = (text: string) =>
+        fake.deliverSlashCommand({ command: '/imagine', text, userId: USER, channelId: CHANNEL });
+      const [quick, slow] = await Promise.all([command('quick'), command('slow')]);
+      expect(quick).toMatchObject({ status: 200, late: false });
+      expect(quick.ackMs).toBeLessThan(ACK_DEADLINE_MS);
+      expect(slow).toMatchObject({ status: 200, late: true });
+      expect(slow.ackMs).toBeGreaterThan(ACK_DEADLINE_MS);
+      expect(fake.lateAcks).toEqual([
+        { kind: 'slash_commands', via: 'http', what: '/imagine', ackMs: slow.ackMs },
+      ]);
+    } finally {
+      await app.close();
+      await fake.close();
+    }
+  });
+
+  it('records a late Socket Mode ack, and one that never came', async () => {
+    const fake = await startFakeSlack({ ackDeadlineMs: 100 });
+    const opened = (await (
+      await fetch(`${fake.apiUrl}apps.connections.open`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${fake.appToken}` },
+      })
+    ).json()) as { url: string };
+    const socket = new WebSocket(opened.url);
+    socket.on('message', (data: Buffer) => {
+      const envelope = JSON.parse(data.toString('utf8')) as {
+        envelope_id?: string;
+        payload?: { type?: string };
+      };
+      if (envelope.envelope_id === undefined) return;
+      if (envelope.payload?.type === 'block_actions') return; // never acked
+      const reply = () => socket.send(JSON.stringify({ envelope_id: envelope.envelope_id }));
+      setTimeout(reply, 250);
+    });
+    try {
+      await fake.socketConnected();
+      const message = fake.userMessage({ channel: CHANNEL, user: USER, text: 'hi' });
+      const mention = await fake.deliverEvent(fake.appMentionEvent(CHANNEL, message));
+      expect(mention.late).toBe(true);
+      const press = fake.blockActionsPayload({
+        userId: USER,
+        channel: CHANNEL,
+        message,
+        actionId: 'retry',
+        value: 'x',
+      });
+      await expect(fake.deliverInteraction(press, { timeoutMs: 300 })).rejects.toThrow(/no ack/);
+      expect(fake.lateAcks).toEqual([
+        { kind: 'events_api', via: 'socket', what: 'app_mention', ackMs: mention.ackMs },
+        { kind: 'interactive', via: 'socket', what: 'block_actions', ackMs: undefined },
+      ]);
+    } finally {
+      socket.close();
+      await fake.close();
+    }
+  });
+
+  it('takes a response_url 5 times within 30 minutes of the fake’s clock, then refuses it', async () => {
+    const fake = await startFakeSlack();
+    try {
+      const responseUrl = () =>
+        fake.slashCommandPayload({
+          command: '/imagine',
+          text: '',
+          userId: USER,
+          channelId: CHANNEL,
+        }).response_url ?? '';
+      const post = async (url: string) => {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ text: 'hello' }),
+        });
+        return { status: response.status, body: await response.json() };
+      };
+      expect(RESPONSE_URL_USES).toBe(5);
+      expect(RESPONSE_URL_LIFETIME_MS).toBe(30 * 60_000);
+
+      const busy = responseUrl();
+      for (let use = 1; use <= RESPONSE_URL_USES; use++) {
+        expect((await post(busy)).status, `use ${use}`).toBe(200);
+      }
+      expect(await post(busy)).toEqual({ status: 404, body: { ok: false, error: 'used_url' } });
+
+      const late = responseUrl();
+      const inTime = responseUrl();
+      fake.advanceClock(29 * 60_000);
+      expect((await post(inTime)).status).toBe(200);
+      fake.advanceClock(60_000 + 1);
+      expect(await post(late)).toEqual({ status: 404, body: { ok: false, error: 'expired_url' } });
+      // An expired URL changed nothing: only the six answers that were taken are in the channel.
+      expect(fake.messages(CHANNEL).filter((message) => message.text === 'hello')).toHaveLength(6);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('refuses a section over 3,000 characters (or a field over 2,000) as invalid_blocks', async () => {
+    const fake = await startFakeSlack();
+    try {
+      const client = new webApi.WebClient(fake.botToken, clientOptions(fake));
+      const section = (length: number) => [
+        { type: 'section', text: { type: 'mrkdwn', text: 'x'.repeat(length) } },
+      ];
+      const fields = (length: number) => [
+        { type: 'section', fields: [{ type: 'mrkdwn', text: 'y'.repeat(length) }] },
+      ];
+      const post = (blocks: unknown[]) =>
+        client.chat.postMessage({ channel: CHANNEL, text: 't', blocks: blocks as never });
+      const posted = await post(section(3_000));
+      expect(posted.ok).toBe(true);
+      expect(await apiError(post(section(3_001)))).toBe('invalid_blocks');
+      expect((await post(fields(2_000))).ok).toBe(true);
+      expect(await apiError(post(fields(2_001)))).toBe('invalid_blocks');
+      expect(
+        await apiError(
+          client.chat.update({
+            channel: CHANNEL,
+            ts: posted.ts ?? '',
+            text: 't',
+            blocks: section(3_001) as never,
+          }),
+        ),
+      ).toBe('invalid_blocks');
+      expect(
+        await apiError(
+          client.chat.postEphemeral({
+            channel: CHANNEL,
+            user: USER,
+            text: 't',
+            blocks: section(3_001) as never,
+          }),
+        ),
+      ).toBe('invalid_blocks');
+      const trigger =
+        fake.slashCommandPayload({
+          command: '/imagine',
+          text: '',
+          userId: USER,
+          channelId: CHANNEL,
+        }).trigger_id ?? '';
+      const view = {
+        type: 'modal',
+        title: { type: 'plain_text', text: 'x' },
+        blocks: section(3_001),
+      };
+      expect(await apiError(client.views.open({ trigger_id: trigger, view: view as never }))).toBe(
+        'invalid_arguments',
+      );
     } finally {
       await fake.close();
     }

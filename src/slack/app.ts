@@ -16,6 +16,7 @@ import { registerEvents } from './events.js';
 import { ExpiringSet } from './expiring-set.js';
 import { UserDirectory } from './locale.js';
 import { registerModals } from './modals.js';
+import { boltCanRoute } from './routable-body.js';
 import type { BotIdentity, SlackRuntime } from './runtime.js';
 import { readSlackSettings, type SlackSettings } from './settings.js';
 import { registerSlackConnectGuard } from './slack-connect.js';
@@ -181,10 +182,17 @@ class SlackServiceAdapter implements ServiceAdapter {
 
   /** Slack's requests come to the service's shared server; Bolt only reads them. */
   #startHttp(settings: SlackSettings, appOptions: AppBase): void {
+    const { logger } = this.#runtime;
     const receiver = new HTTPReceiver({
       signingSecret: settings.signingSecret ?? '',
       endpoints: EVENTS_PATH,
       logger: appOptions.logger,
+      // Bolt's own handler logs an error for each: a request nothing listens for (an unknown
+      // action or command, a payload without the fields to route it) is the sender's doing.
+      unhandledRequestHandler: ({ response }) => {
+        logger.warn('A Slack request was not acknowledged within 3 s: nothing handles it (404)');
+        if (!response.headersSent) response.writeHead(404).end();
+      },
     });
     this.#app = this.#register(new App({ ...appOptions, receiver }));
     this.#context.mount(EVENTS_PATH, (request, response) =>
@@ -321,23 +329,25 @@ function readBody(
 }
 
 /**
- * Whether Bolt can take a body without failing where nothing catches it: it reads `ssl_check` of
- * the parsed body (JSON, or a form's `payload` field as JSON) before anything else, so a body that
- * parses to `null` would throw outside its error handling and end the process. Slack never sends
- * one; everything else Bolt refuses or routes itself.
+ * Whether Bolt can take a body without failing: the parsed body (JSON, or a form's `payload` field
+ * as JSON) must have the shape Bolt's routing reads (`boltCanRoute`). Slack never sends another;
+ * everything else Bolt refuses or routes itself.
  */
 function boltCanRead(body: Buffer, contentType: string | undefined): boolean {
   const text = body.toString('utf8');
+  let parsed: unknown;
   try {
     const json =
       contentType === 'application/x-www-form-urlencoded'
         ? new URLSearchParams(text).get('payload')
         : text;
-    return json === null || JSON.parse(json) !== null;
+    if (json === null) return true;
+    parsed = JSON.parse(json);
   } catch {
     // Not JSON: Bolt answers 400 itself.
     return true;
   }
+  return boltCanRoute(parsed);
 }
 
 /**

@@ -32,10 +32,15 @@ export interface SlackHarness {
   readonly finished: readonly Job[];
   /** Warnings and errors logged, for a failing test to show. */
   readonly logs: readonly string[];
+  /** The lines of `logs` at error level or above. */
+  errorLogs(): string[];
+  /** The service's data folder (its SQLite store is `jobs.db` there). */
+  readonly dataDir: string;
   /** The first finished job the predicate accepts (bounded wait). */
   waitForJob(predicate: (job: Job) => boolean, timeoutMs?: number): Promise<Job>;
   /** Stops the service and starts a new one over the same store file. */
   restart(): Promise<void>;
+  /** Stops everything; then fails when the bot acked any delivery later than Slack's 3 s. */
   close(): Promise<void>;
 }
 
@@ -104,6 +109,8 @@ export async function startSlackHarness(options: SlackHarnessOptions): Promise<S
     },
     finished,
     logs,
+    errorLogs: () => logs.filter((line) => logLevel(line) >= ERROR_LEVEL),
+    dataDir,
     waitForJob: (predicate, timeoutMs = 10_000) =>
       fake.waitFor(() => finished.find(predicate), { timeoutMs }),
     restart: async () => {
@@ -115,8 +122,24 @@ export async function startSlackHarness(options: SlackHarnessOptions): Promise<S
       await stop();
       await fake.close();
       await api.close();
+      // Slack shows the user an error for an ack after 3 s: every test gets this check.
+      if (fake.lateAcks.length > 0) {
+        throw new Error(`the bot acked late: ${JSON.stringify(fake.lateAcks)}`);
+      }
     },
   };
+}
+
+/** pino's number for `error`. */
+const ERROR_LEVEL = 50;
+
+function logLevel(line: string): number {
+  try {
+    const level = (JSON.parse(line) as { level?: unknown }).level;
+    return typeof level === 'number' ? level : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** A small real PNG, different for each colour. */

@@ -41,8 +41,14 @@
  * Faults: `failNext(target, fault)` for a Web API method or for 'upload' / 'download' /
  * 'response_url'; `requestSocketReconnect()`, `dropSocketConnections()`; `latencyMs` delays every
  * Web API, upload and download answer (benchmarks); `setLatency(method, ms)` one Web API method's
- * (a slow `users.info`). A `trigger_id` opens a view within 3 s, as Slack's: later,
- * `views.open` answers `expired_trigger_id`.
+ * (a slow `users.info`).
+ *
+ * Slack's deadlines, on by default: the app must ack a command, event or interaction delivered
+ * through `deliver*` within 3 s (`ackDeadlineMs`); a later ack is recorded in `lateAcks` (and
+ * `Delivery.late`), which tests check stays empty. A `trigger_id` opens a view within 3 s, as
+ * Slack's: later, `views.open` / `views.push` answer `expired_trigger_id`. A `response_url` works
+ * 5 times within 30 minutes, then answers 404 `used_url` / `expired_url`. Time-based rules read
+ * the fake's clock (`now`), which `advanceClock` moves on instead of a test waiting.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
@@ -84,6 +90,7 @@ import {
   type FakeSlackMessage,
   type FakeSlackUserSpec,
   type FakeSlackView,
+  RESPONSE_URL_LIFETIME_MS,
   RESPONSE_URL_USES,
   Workspace,
 } from './workspace.js';
@@ -117,8 +124,12 @@ export interface FakeSlackOptions {
   grantedScopes?: readonly string[];
   /** Delay before every Web API, upload and download answer, in ms; default 0. */
   latencyMs?: number;
-  /** Clock for timestamps (ms since the epoch); default `Date.now`. */
+  /** Clock for timestamps, trigger ids and response URLs (ms since the epoch); default
+   * `Date.now`. `advanceClock` adds to it. */
   now?: () => number;
+  /** How long the app has to ack a delivery before it is recorded as late; default 3000 ms, as
+   * Slack's. Measured in real time, since it is the app's speed that counts. */
+  ackDeadlineMs?: number;
   /** Port to listen on; default 0 (a free one). */
   port?: number;
 }
@@ -190,6 +201,20 @@ export interface Delivery {
   body: unknown;
   /** Socket Mode only. */
   envelopeId?: string;
+  /** How long the app took to ack, in ms of real time. */
+  ackMs: number;
+  /** Whether that was over the ack deadline (Slack would have shown the user an error). */
+  late: boolean;
+}
+
+/** A delivery the app acked after the deadline (or never, within the delivery's wait). */
+export interface RecordedLateAck {
+  kind: EnvelopeType;
+  via: 'http' | 'socket';
+  /** The command, event type or interaction type delivered. */
+  what: string;
+  /** How long the ack took, in ms; undefined when none came. */
+  ackMs: number | undefined;
 }
 
 export interface DeliveryOptions {
@@ -221,6 +246,8 @@ export interface FakeSlack {
   readonly downloads: readonly RecordedDownload[];
   readonly responses: readonly RecordedResponse[];
   readonly envelopes: readonly RecordedEnvelope[];
+  /** Deliveries acked after the deadline (3 s), or not at all. Tests expect it empty. */
+  readonly lateAcks: readonly RecordedLateAck[];
   /** Empties the records above (not the workspace), e.g. between benchmark rounds. */
   clearRecords(): void;
 
@@ -287,6 +314,9 @@ export interface FakeSlack {
   /** Cuts the socket connections without a close handshake. */
   dropSocketConnections(): void;
 
+  /** Moves the fake's clock on (trigger ids and response URLs age; timestamps follow). */
+  advanceClock(ms: number): void;
+
   // Faults and waiting:
   failNext(target: string, fault: FakeSlackFault): void;
   /** Delays every answer of one Web API method by `ms` from now on (0: back to `latencyMs`). */
@@ -332,11 +362,17 @@ const LOGIN_PAGE = [
 
 const POLL_INTERVAL_MS = 5;
 
+/** Slack shows the user an error when the app has not acked within 3 s. */
+export const ACK_DEADLINE_MS = 3_000;
+
 export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
   const botToken = options.botToken ?? FAKE_SLACK_DEFAULTS.botToken;
   const appToken = options.appToken ?? FAKE_SLACK_DEFAULTS.appToken;
   const signingSecret = options.signingSecret ?? FAKE_SLACK_DEFAULTS.signingSecret;
-  const now = options.now ?? Date.now;
+  const baseNow = options.now ?? Date.now;
+  let clockOffsetMs = 0;
+  const now = () => baseNow() + clockOffsetMs;
+  const ackDeadlineMs = options.ackDeadlineMs ?? ACK_DEADLINE_MS;
   const latencyMs = options.latencyMs ?? 0;
   const scopes = new Set(options.grantedScopes ?? DEFAULT_SCOPES);
   const workspace = new Workspace({
@@ -355,6 +391,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const uploads: RecordedUpload[] = [];
   const downloads: RecordedDownload[] = [];
   const responses: RecordedResponse[] = [];
+  const lateAcks: RecordedLateAck[] = [];
   const faults = new Map<string, FakeSlackFault[]>();
   const methodLatencies = new Map<string, number>();
   const sockets = new Set<Socket>();
@@ -556,6 +593,11 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       sendJson(response, 404, { ok: false, error: 'invalid_url' });
       return;
     }
+    if (now() - binding.issuedAt > RESPONSE_URL_LIFETIME_MS) {
+      recorded.status = 404;
+      sendJson(response, 404, { ok: false, error: 'expired_url' });
+      return;
+    }
     binding.uses += 1;
     if (binding.uses > RESPONSE_URL_USES) {
       recorded.status = 404;
@@ -619,7 +661,30 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   workspace.origin = origin;
   hub.setOrigin(origin);
 
+  /** Times one delivery's ack against the deadline; records it when late or missing. */
+  const timeAck = async <T>(
+    kind: EnvelopeType,
+    via: 'http' | 'socket',
+    what: string,
+    deliver: () => Promise<T>,
+  ): Promise<{ answer: T; ackMs: number; late: boolean }> => {
+    const started = performance.now();
+    let answer: T;
+    try {
+      answer = await deliver();
+    } catch (error) {
+      lateAcks.push({ kind, via, what, ackMs: undefined });
+      throw error;
+    }
+    const ackMs = Math.round(performance.now() - started);
+    const late = ackMs > ackDeadlineMs;
+    if (late) lateAcks.push({ kind, via, what, ackMs });
+    return { answer, ackMs, late };
+  };
+
   const deliverHttp = async (
+    kind: EnvelopeType,
+    what: string,
     url: string,
     body: string,
     options: DeliveryOptions,
@@ -628,15 +693,23 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     if (options.retryNum !== undefined) signOptions.retryNum = options.retryNum;
     if (options.retryReason !== undefined) signOptions.retryReason = options.retryReason;
     const signed = signSlackRequest(signingSecret, body, signOptions);
-    const answer = await undiciRequest(url, {
-      method: 'POST',
-      headers: signed.headers,
-      body: signed.body,
-      dispatcher: agent,
-      signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_WAIT_MS),
-    });
+    // Slack counts the ack as given when the answer's status line arrives.
+    const { answer, ackMs, late } = await timeAck(kind, 'http', what, () =>
+      undiciRequest(url, {
+        method: 'POST',
+        headers: signed.headers,
+        body: signed.body,
+        dispatcher: agent,
+        signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_WAIT_MS),
+      }),
+    );
     const text = await answer.body.text();
-    return { status: answer.statusCode, body: text === '' ? undefined : parseJson(text) };
+    return {
+      status: answer.statusCode,
+      body: text === '' ? undefined : parseJson(text),
+      ackMs,
+      late,
+    };
   };
 
   const deliverSocket = async (
@@ -648,8 +721,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     if (options.timeoutMs !== undefined) envelopeOptions.timeoutMs = options.timeoutMs;
     if (options.retryNum !== undefined) envelopeOptions.retryAttempt = options.retryNum;
     if (options.retryReason !== undefined) envelopeOptions.retryReason = options.retryReason;
-    const ack = await hub.send(type, payload, envelopeOptions);
-    return { status: 200, body: ack.payload, envelopeId: ack.envelope_id };
+    const { answer, ackMs, late } = await timeAck(type, 'socket', describePayload(payload), () =>
+      hub.send(type, payload, envelopeOptions),
+    );
+    return { status: 200, body: answer.payload, envelopeId: answer.envelope_id, ackMs, late };
   };
 
   const fake: FakeSlack = {
@@ -670,8 +745,11 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     downloads,
     responses,
     envelopes: hub.envelopes,
+    lateAcks,
     clearRecords: () => {
-      for (const list of [calls, uploads, downloads, responses, hub.envelopes]) list.length = 0;
+      for (const list of [calls, uploads, downloads, responses, hub.envelopes, lateAcks]) {
+        list.length = 0;
+      }
     },
 
     messages: (channel) => [...workspace.messages(channel)],
@@ -720,17 +798,35 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     deliverSlashCommand: (spec, deliveryOptions = {}) =>
       deliveryTarget === 'socket'
         ? deliverSocket('slash_commands', slashCommandPayload(workspace, spec), deliveryOptions)
-        : deliverHttp(deliveryTarget.url, slashCommandBody(workspace, spec), deliveryOptions),
+        : deliverHttp(
+            'slash_commands',
+            spec.command,
+            deliveryTarget.url,
+            slashCommandBody(workspace, spec),
+            deliveryOptions,
+          ),
     deliverEvent: (event, deliveryOptions = {}) => {
       const envelope = eventCallback(workspace, event);
       return deliveryTarget === 'socket'
         ? deliverSocket('events_api', envelope, deliveryOptions)
-        : deliverHttp(deliveryTarget.url, JSON.stringify(envelope), deliveryOptions);
+        : deliverHttp(
+            'events_api',
+            describePayload(envelope),
+            deliveryTarget.url,
+            JSON.stringify(envelope),
+            deliveryOptions,
+          );
     },
     deliverInteraction: (payload, deliveryOptions = {}) =>
       deliveryTarget === 'socket'
         ? deliverSocket('interactive', payload, deliveryOptions)
-        : deliverHttp(deliveryTarget.url, interactionBody(payload), deliveryOptions),
+        : deliverHttp(
+            'interactive',
+            describePayload(payload),
+            deliveryTarget.url,
+            interactionBody(payload),
+            deliveryOptions,
+          ),
 
     socketConnected: (waitOptions = {}) => hub.connected(waitOptions.timeoutMs),
     socketDisconnected: (waitOptions = {}) => hub.disconnected(waitOptions.timeoutMs),
@@ -738,6 +834,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     requestSocketReconnect: (reason) => hub.requestReconnect(reason),
     dropSocketConnections: () => hub.dropConnections(),
 
+    advanceClock: (ms) => {
+      clockOffsetMs += ms;
+    },
     setLatency: (method, ms) => {
       if (ms > 0) methodLatencies.set(method, ms);
       else methodLatencies.delete(method);
@@ -772,6 +871,19 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     },
   };
   return fake;
+}
+
+/** A delivery's name in `lateAcks`: the command, the event's type, or the interaction's. */
+function describePayload(payload: object): string {
+  const { command, type, event } = payload as {
+    command?: unknown;
+    type?: unknown;
+    event?: unknown;
+  };
+  if (typeof command === 'string') return command;
+  const eventType = (event as { type?: unknown } | undefined)?.type;
+  if (typeof eventType === 'string') return eventType;
+  return typeof type === 'string' ? type : 'unknown';
 }
 
 /** What a `response_url` answer does: a new message (ephemeral unless `in_channel`), or a

@@ -7,10 +7,11 @@ export type {
   FakeSlackOptions,
   RecordedApiCall,
   RecordedDownload,
+  RecordedLateAck,
   RecordedResponse,
   RecordedUpload,
 } from './fake-slack.js';
-export { FAKE_SLACK_DEFAULTS, startFakeSlack } from './fake-slack.js';
+export { ACK_DEADLINE_MS, FAKE_SLACK_DEFAULTS, startFakeSlack } from './fake-slack.js';
 export type {
   BlockActionSpec,
   MessageShortcutSpec,
@@ -30,4 +31,9 @@ export type {
   FakeSlackView,
   SlackFileObject,
 } from './workspace.js';
-export { DEFAULT_SCOPES } from './workspace.js';
+export {
+  DEFAULT_SCOPES,
+  RESPONSE_URL_LIFETIME_MS,
+  RESPONSE_URL_USES,
+  TRIGGER_LIFETIME_MS,
+} from './workspace.js';

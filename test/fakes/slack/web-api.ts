@@ -3,8 +3,9 @@
  * (HTTP 200 with `{ok: true, ...}` or `{ok: false, error}`), including the errors a bot has to
  * handle: `not_authed`, `invalid_auth`, `not_allowed_token_type`, `missing_scope` (with `needed`
  * and `provided`), `channel_not_found`, `not_in_channel`, `message_not_found`, `no_text`,
- * `invalid_blocks`, `msg_too_long`, `invalid_trigger_id`, `exchanged_trigger_id`,
- * `expired_trigger_id` (a trigger older than 3 s),
+ * `invalid_blocks` (also a section whose text passes 3,000 characters, or a field 2,000),
+ * `msg_too_long`, `invalid_trigger_id`, `exchanged_trigger_id`, `expired_trigger_id` (a trigger
+ * older than 3 s, on `views.open` and `views.push` alike),
  * `file_not_found`, `cant_delete_file`, `unknown_method`.
  */
 import {
@@ -54,6 +55,10 @@ interface MethodSpec {
 /** The upper bound of a message's `text`; Slack refuses longer with `msg_too_long`. */
 const MAX_TEXT_LENGTH = 40_000;
 const MAX_BLOCKS = 50;
+/** Slack's limits on a section block: its text, each of its fields, and how many fields. */
+export const MAX_SECTION_TEXT_LENGTH = 3_000;
+const MAX_SECTION_FIELD_LENGTH = 2_000;
+const MAX_SECTION_FIELDS = 10;
 
 /** Answers one Web API call made with `token` of kind `tokenKind` (undefined: no token sent,
  * null: a token the workspace does not know). */
@@ -151,15 +156,32 @@ function messageContent(args: ApiArgs): {
   const attachments = arrayArg(args, 'attachments');
   if (text !== undefined && text.length > MAX_TEXT_LENGTH) throw new ApiError('msg_too_long');
   if (blocks !== undefined) {
-    const wellFormed = blocks.every(
-      (block) =>
-        typeof block === 'object' &&
-        block !== null &&
-        typeof (block as { type?: unknown }).type === 'string',
-    );
-    if (!wellFormed || blocks.length > MAX_BLOCKS) throw new ApiError('invalid_blocks');
+    if (!blocksAreValid(blocks) || blocks.length > MAX_BLOCKS) throw new ApiError('invalid_blocks');
   }
   return { text, blocks, attachments };
+}
+
+/** Each block an object with a type; sections within Slack's length limits. */
+function blocksAreValid(blocks: unknown[]): boolean {
+  return blocks.every((block) => {
+    if (typeof block !== 'object' || block === null) return false;
+    const { type, text, fields } = block as { type?: unknown; text?: unknown; fields?: unknown };
+    if (typeof type !== 'string') return false;
+    if (type !== 'section') return true;
+    if (text !== undefined && textLength(text) > MAX_SECTION_TEXT_LENGTH) return false;
+    if (fields === undefined) return true;
+    return (
+      Array.isArray(fields) &&
+      fields.length <= MAX_SECTION_FIELDS &&
+      fields.every((field) => textLength(field) <= MAX_SECTION_FIELD_LENGTH)
+    );
+  });
+}
+
+/** The length of a text object's `text`, as Slack counts it (UTF-16 code units). */
+function textLength(textObject: unknown): number {
+  const text = (textObject as { text?: unknown } | null)?.text;
+  return typeof text === 'string' ? text.length : 0;
 }
 
 function findMessage(context: WebApiContext, channel: ChannelRecord, ts: string | undefined) {
@@ -185,7 +207,11 @@ function viewFromArgs(
     throw new ApiError('invalid_arguments');
   }
   const fields = view as Record<string, unknown>;
-  if (typeof fields.type !== 'string' || !Array.isArray(fields.blocks)) {
+  if (
+    typeof fields.type !== 'string' ||
+    !Array.isArray(fields.blocks) ||
+    !blocksAreValid(fields.blocks)
+  ) {
     throw new ApiError('invalid_arguments');
   }
   const { workspace } = context;
@@ -508,6 +534,18 @@ const METHODS: Record<string, MethodSpec> = {
   },
 
   'views.open': {
+    token: 'bot',
+    accepted: [],
+    handle: (args, context) => {
+      const userId = exchangeTrigger(args, context);
+      const view = viewFromArgs(args, context, userId, undefined);
+      context.workspace.views.set(view.id, view);
+      return { view: publicView(view) };
+    },
+  },
+
+  // A pushed view needs a fresh trigger too (from an interaction inside the open modal).
+  'views.push': {
     token: 'bot',
     accepted: [],
     handle: (args, context) => {

@@ -188,6 +188,8 @@ export interface ResponseUrlContext {
 interface ResponseUrlRecord {
   context: ResponseUrlContext;
   uses: number;
+  /** On the fake's clock: a response URL is good for `RESPONSE_URL_LIFETIME_MS`. */
+  issuedAt: number;
 }
 
 export interface WorkspaceSettings {
@@ -207,6 +209,9 @@ export const TRIGGER_LIFETIME_MS = 3_000;
 
 /** Slack's `response_url` works this many times (within 30 minutes). */
 export const RESPONSE_URL_USES = 5;
+
+/** Slack's `response_url` works for 30 minutes, then answers `expired_url`. */
+export const RESPONSE_URL_LIFETIME_MS = 30 * 60_000;
 
 export class Workspace {
   readonly settings: WorkspaceSettings;
@@ -395,7 +400,11 @@ export class Workspace {
 
   issueResponseUrl(context: ResponseUrlContext): string {
     const id = this.nextId('R');
-    this.responseUrls.set(id, { context: dropUndefined(context), uses: 0 });
+    this.responseUrls.set(id, {
+      context: dropUndefined(context),
+      uses: 0,
+      issuedAt: this.settings.now(),
+    });
     return `${this.origin}/response-url/${this.settings.teamId}/${id}`;
   }
 
