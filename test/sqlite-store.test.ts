@@ -125,15 +125,31 @@ describe('openSqliteStore', () => {
     }
   });
 
-  it('syncs every commit (synchronous = FULL): a power cut cannot undo `queued → creating`', () => {
-    // Read back from the store's own connection: synchronous is per connection, not in the file.
+  it('syncs the `queued → creating` commit (synchronous = FULL) and no other', () => {
+    // Read from the store's own connection: synchronous is per connection, not in the file.
     const pragma = vi.spyOn(BetterSqlite3.prototype, 'pragma');
     try {
-      open();
+      const store = open();
       const connection = pragma.mock.contexts[0] as BetterSqlite3.Database | undefined;
       expect(connection).toBeDefined();
-      // 2 is FULL (1 NORMAL): the WAL is synced before each commit returns.
-      expect(connection?.pragma('synchronous', { simple: true })).toBe(2);
+      // 1 is NORMAL: ordinary commits are not synced one by one.
+      expect(connection?.pragma('synchronous', { simple: true })).toBe(1);
+      store.insert(makeJob());
+      pragma.mockClear();
+      store.update('job-1', { deliveryAttempts: 1 }, 2);
+      expect(pragma.mock.calls).toEqual([]);
+      // A power cut must not undo this one: a paid create is sent right after it.
+      expect(store.transition('job-1', ['queued'], { state: 'creating' }, 3)?.state).toBe(
+        'creating',
+      );
+      expect(pragma.mock.calls.map((call) => call[0])).toEqual([
+        'synchronous = FULL',
+        'synchronous = NORMAL',
+      ]);
+      pragma.mockClear();
+      store.transition('job-1', ['creating'], { state: 'running', taskId: 't' }, 4);
+      expect(pragma.mock.calls).toEqual([]);
+      expect(connection?.pragma('synchronous', { simple: true })).toBe(1);
     } finally {
       pragma.mockRestore();
     }
