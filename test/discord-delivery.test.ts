@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/core/index.js';
+import { discordText } from '../src/discord/texts.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord, type FakeMessage } from './fakes/discord/index.js';
 import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-harness.js';
@@ -399,6 +400,43 @@ describe('Discord Delete removes the result’s thread', () => {
       },
       { description: 'the thread archived and locked' },
     );
+  });
+
+  it('answers “still being posted” to a Delete pressed before the result is recorded, then deletes', async () => {
+    await start();
+    fake.grantPermission(fake.channelId, 'MANAGE_THREADS');
+    // The result is on screen; opening its thread (the last step of the delivery) waits.
+    const release = fake.holdNext('POST /channels/:channelId/messages/:messageId/threads');
+    const interaction = fake.sendSlashCommand({
+      name: 'imagine',
+      options: { prompt: 'deleted too soon' },
+    });
+    const result = await fake.waitFor(
+      () => {
+        const original = fake.interactionResponses(interaction.id).original;
+        return original !== undefined && original.attachments.length > 0 ? original : undefined;
+      },
+      { timeoutMs: 15_000, description: 'the result' },
+    );
+    const deleteId = buttonIds(result).find((id) => id.startsWith('nb:delete:')) ?? 'missing';
+    const early = fake.sendButton({ customId: deleteId, messageId: result.id });
+    const answer = await fake.waitFor(() => fake.interactionResponses(early.id).callbacks[0], {
+      description: 'the answer to the early Delete',
+    });
+    expect((answer.data as { content: string }).content).toBe(discordText('en', 'delete.not_yet'));
+    expect(fake.message(result.id)?.deleted).not.toBe(true);
+
+    release();
+    await fake.waitFor(() => finished.find((entry) => entry.prompt === 'deleted too soon'));
+    const thread = fake.thread(result.id);
+    expect(thread).toBeDefined();
+    fake.sendButton({ customId: deleteId, messageId: result.id });
+    await fake.waitFor(() => fake.message(result.id)?.deleted === true || undefined, {
+      description: 'the result deleted once recorded',
+    });
+    await fake.waitFor(() => fake.thread(thread?.id ?? '') === undefined || undefined, {
+      description: 'its thread deleted too',
+    });
   });
 
   it('archives and locks the thread it owns without Manage Threads', async () => {

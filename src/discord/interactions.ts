@@ -344,6 +344,12 @@ export class InteractionHandler {
       await this.#sayPrivately(interaction, discordText(locale, 'delete.refused'));
       return;
     }
+    if (job.state === 'delivering') {
+      // The result is on screen but its messages are not recorded yet (its thread is being
+      // opened, say): "Deleted." now would delete nothing.
+      await this.#sayPrivately(interaction, discordText(locale, 'delete.not_yet'));
+      return;
+    }
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const delivery = readDelivery(job.delivery);
     for (const message of delivery?.messages ?? []) {

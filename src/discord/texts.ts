@@ -49,6 +49,7 @@ const en = {
   'fallback.dm.late':
     'Your private request outlasted the time Discord lets me update its reply, so here are your images:',
   'delete.done': 'Deleted.',
+  'delete.not_yet': 'These images are still being posted. Press 🗑️ again in a moment.',
   'delete.refused': 'Only the person who asked, or a moderator, can delete this result.',
   'cancel.not_yours': 'Only the person who asked can cancel this.',
   'cancel.too_late': 'Too late to cancel: this one has already started.',
@@ -124,6 +125,8 @@ const fr: Record<DiscordTextKey, string> = {
   'fallback.dm.late':
     'Votre demande privée a duré plus longtemps que Discord ne me laisse mettre à jour sa réponse, alors voici vos images\u202F:',
   'delete.done': 'Supprimé.',
+  'delete.not_yet':
+    'Ces images sont encore en cours d’envoi. Appuyez de nouveau sur 🗑️ dans un instant.',
   'delete.refused':
     'Seule la personne qui a demandé, ou un modérateur, peut supprimer ce résultat.',
   'cancel.not_yours': 'Seule la personne qui a demandé peut annuler.',

@@ -58,6 +58,7 @@
  *   disconnectGateway(code)      4000 resumes (missed events replayed), 1000 re-identifies
  *   failNext(route, status)      the next call to a route (`PATCH /webhooks/:applicationId/:token`,
  *                                as in `calls[].route`) answers that status (a 500, say)
+ *   holdNext(route)              the next call to a route waits until the returned release()
  *
  * Behaviours worth knowing: a deferred reply (callback 5) creates a "loading" original (flag 128)
  * that editReply fills; the first follow-up after a deferral fills it too, as on Discord. A second
@@ -137,6 +138,8 @@ export class FakeDiscord {
   private readonly waiters = new Set<Waiter>();
   /** Statuses to answer instead, by route name, oldest first (`failNext`). */
   private readonly faults = new Map<string, number[]>();
+  /** Calls to hold until released, by route name, oldest first (`holdNext`). */
+  private readonly holds = new Map<string, { held: Promise<void>; release: () => void }[]>();
   private closed = false;
 
   private constructor(
@@ -566,11 +569,25 @@ export class FakeDiscord {
     this.faults.set(route, [...(this.faults.get(route) ?? []), status]);
   }
 
+  /**
+   * The next call to `route` waits, unanswered, until the returned function is called (or the
+   * fake closes): a test can then act while the bot is in the middle of something.
+   */
+  holdNext(route: string): () => void {
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.holds.set(route, [...(this.holds.get(route) ?? []), { held, release }]);
+    return release;
+  }
+
   /** Closes the HTTP and WebSocket servers and ends pending waits; leaves no timers. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const waiter of [...this.waiters]) waiter.cancel(new Error('Fake Discord: closed'));
+    for (const held of this.holds.values()) for (const { release } of held) release();
     await this.gateway.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => {
@@ -668,6 +685,8 @@ export class FakeDiscord {
       return;
     }
     call.route = match.name;
+    const hold = this.holds.get(match.name)?.shift();
+    if (hold !== undefined) await hold.held;
     const fault = this.faults.get(match.name)?.shift();
     if (fault !== undefined) {
       answer(fault, { message: `${fault}: Injected fault`, code: 0 });
