@@ -127,8 +127,9 @@ describe('500 requests through Discord and Slack at once, with a flaky API', () 
     const answered: Delivery[] = [];
     // Round-robin over users and platforms, as traffic from many people interleaves: a round of
     // 50 requests at once, the next as soon as Slack has its acks, so the queue fills in seconds.
-    // (All 500 in one instant get acks up to 10 s late on two busy cores: each job's store
-    // commits are synced to disk on the event loop; see the report of issue 11.)
+    // (All 500 in one instant: about a fifth of the Slack acks come just past 3 s here, since
+    // the fakes, the 500 senders and the bot share one event loop on two cores; the ack
+    // benchmark measures the bot in a process of its own.)
     for (let round = 0; round < REQUESTS_PER_USER; round++) {
       const acks: Promise<Delivery>[] = [];
       for (let user = 0; user < USERS_PER_PLATFORM; user++) {
