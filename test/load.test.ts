@@ -127,9 +127,9 @@ describe('500 requests through Discord and Slack at once, with a flaky API', () 
     const answered: Delivery[] = [];
     // Round-robin over users and platforms, as traffic from many people interleaves: a round of
     // 50 requests at once, the next as soon as Slack has its acks, so the queue fills in seconds.
-    // (All 500 in one instant: over a third of the 250 Slack acks came just past 3 s (3.0–3.1 s) in one run, since
-    // the fakes, the 500 senders and the bot share one event loop on two cores; the ack
-    // benchmark measures the bot in a process of its own.)
+    // (All 500 in one instant: over a third of the 250 Slack acks came just past 3 s, at
+    // 3.0–3.1 s, in one run, since the fakes, the 500 senders and the bot share one event loop
+    // on two cores; the ack benchmark measures the bot in a process of its own.)
     for (let round = 0; round < REQUESTS_PER_USER; round++) {
       const acks: Promise<Delivery>[] = [];
       for (let user = 0; user < USERS_PER_PLATFORM; user++) {
