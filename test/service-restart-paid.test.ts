@@ -1,9 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
+import {
+  type ChildEvent,
+  childEvents,
+  startServiceChild,
+  submitJob,
+  until,
+} from './helpers/service-child.js';
 
 // Paid tasks across a SIGKILL of a real service process (the built dist/, as
 // test/service-restart.test.ts runs it): inline inputs that every look at the task echoes back,
@@ -21,53 +28,16 @@ afterAll(async () => {
   await api.close();
 });
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-}
-
-/** Starts the built service as a real process and waits (bounded) for its ready line. */
-async function startChild(
-  dataDir: string,
-  outDir: string,
-  env: Record<string, string> = {},
-): Promise<Started> {
-  const child = spawn(process.execPath, [path.resolve('test/fixtures/service-child.mjs')], {
-    env: {
-      PATH: process.env.PATH,
-      ACEDATA_API_TOKEN: TOKEN,
-      ACEDATA_BASE_URL: api.url,
-      DATA_DIR: dataDir,
-      OUT_DIR: outDir,
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      NANO_BANANA_POLL_INTERVAL_MS: '100',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+function startChild(dataDir: string, outDir: string, env: Record<string, string> = {}) {
+  return startServiceChild({
+    token: TOKEN,
+    apiUrl: api.url,
+    dataDir,
+    outDir,
+    env,
+    readyTimeoutMs: 20_000,
+    children,
   });
-  children.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += String(chunk);
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child not ready: ${stderr}`)), 20_000);
-    let buffer = '';
-    child.stdout?.on('data', (chunk) => {
-      buffer += String(chunk);
-      const line = buffer.split('\n').find((candidate) => candidate.includes('"ready"'));
-      if (line !== undefined) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`child exited with ${code}: ${stderr}`));
-    });
-  });
-  return { child, url: `http://127.0.0.1:${port}` };
 }
 
 async function kill(child: ChildProcess): Promise<void> {
@@ -82,47 +52,15 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function submit(url: string, body: Record<string, unknown>): Promise<string> {
-  const response = await fetch(`${url}/test/submit`, {
-    method: 'POST',
-    body: JSON.stringify(body),
-  });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { jobId: string }).jobId;
-}
-
-interface Recorded {
-  type: string;
-  jobId: string;
-  pid: number;
-  event?: { kind: string; error?: { code: string; params?: Record<string, unknown> } };
-}
-
-function events(outDir: string): Recorded[] {
-  const file = path.join(outDir, 'events.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Recorded);
-}
+const submit = submitJob;
 
 /** The job's last word: delivered, or failed with its error. */
-function ending(outDir: string, jobId: string): Recorded | undefined {
-  return events(outDir).find(
+function ending(outDir: string, jobId: string): ChildEvent | undefined {
+  return childEvents(outDir).find(
     (entry) =>
       entry.jobId === jobId &&
       (entry.type === 'delivered' || (entry.type === 'notify' && entry.event?.kind === 'failed')),
   );
-}
-
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const tasksFor = (prompt: string) =>
@@ -170,7 +108,9 @@ describe('paid tasks across a SIGKILL', () => {
     });
     await until(
       () =>
-        events(outDir).some((entry) => entry.jobId === slowJob && entry.event?.kind === 'timeout'),
+        childEvents(outDir).some(
+          (entry) => entry.jobId === slowJob && entry.event?.kind === 'timeout',
+        ),
       30_000,
       'the timeout notice',
     );

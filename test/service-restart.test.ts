@@ -1,11 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFinal } from '../src/core/jobs/job.js';
 import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
+import { childEvents, startServiceChild, submitJob, until } from './helpers/service-child.js';
 
 const TOKEN = 'restart-token-0123';
 let api: MockApi;
@@ -19,76 +20,20 @@ afterAll(async () => {
   await api.close();
 });
 
-interface Started {
-  child: ChildProcess;
-  url: string;
+/** The service child of this file: one job at a time, so a restart finds jobs in every state. */
+function startChild(dataDir: string, outDir: string, extraEnv: Record<string, string> = {}) {
+  return startServiceChild({
+    token: TOKEN,
+    apiUrl: api.url,
+    dataDir,
+    outDir,
+    env: { NANO_BANANA_MAX_CONCURRENT_JOBS: '1', ...extraEnv },
+    readyTimeoutMs: 15_000,
+    children,
+  });
 }
 
-/** Starts the built service as a real process and waits (bounded) for its ready line. */
-async function startChild(
-  dataDir: string,
-  outDir: string,
-  extraEnv: Record<string, string> = {},
-): Promise<Started> {
-  const child = spawn(process.execPath, [path.resolve('test/fixtures/service-child.mjs')], {
-    env: {
-      PATH: process.env.PATH,
-      ACEDATA_API_TOKEN: TOKEN,
-      ACEDATA_BASE_URL: api.url,
-      DATA_DIR: dataDir,
-      OUT_DIR: outDir,
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      NANO_BANANA_MAX_CONCURRENT_JOBS: '1',
-      NANO_BANANA_POLL_INTERVAL_MS: '100',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += String(chunk);
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child not ready: ${stderr}`)), 15_000);
-    let buffer = '';
-    child.stdout?.on('data', (chunk) => {
-      buffer += String(chunk);
-      const line = buffer.split('\n').find((candidate) => candidate.includes('"ready"'));
-      if (line !== undefined) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`child exited with ${code}: ${stderr}`));
-    });
-  });
-  return { child, url: `http://127.0.0.1:${port}` };
-}
-
-async function submit(url: string, prompt: string): Promise<string> {
-  const response = await fetch(`${url}/test/submit`, {
-    method: 'POST',
-    body: JSON.stringify({ prompt }),
-  });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { jobId: string }).jobId;
-}
-
-function events(
-  outDir: string,
-): { type: string; jobId: string; pid: number; event?: { kind: string } }[] {
-  const file = path.join(outDir, 'events.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as { type: string; jobId: string; pid: number });
-}
+const submit = (url: string, prompt: string) => submitJob(url, { prompt });
 
 /**
  * Waits (bounded) until every job is final in the store, read as a second connection: only then is
@@ -111,18 +56,10 @@ async function untilAllFinal(dataDir: string, jobIds: readonly string[]): Promis
 /** How many times the fake (the child's file adapter) received each job's images. */
 function deliveriesPerJob(outDir: string): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const entry of events(outDir)) {
+  for (const entry of childEvents(outDir)) {
     if (entry.type === 'delivered') counts.set(entry.jobId, (counts.get(entry.jobId) ?? 0) + 1);
   }
   return counts;
-}
-
-async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const createsFor = (prompt: string) =>
@@ -156,12 +93,12 @@ describe('a real service process', () => {
     store.close();
     first.child.kill('SIGKILL');
     await new Promise((resolve) => first.child.once('exit', resolve));
-    expect(events(outDir).filter((entry) => entry.type === 'delivered')).toHaveLength(0);
+    expect(childEvents(outDir).filter((entry) => entry.type === 'delivered')).toHaveLength(0);
 
     const second = await startChild(dataDir, outDir);
     await untilAllFinal(dataDir, jobIds);
     expect(deliveriesPerJob(outDir)).toEqual(new Map(jobIds.map((jobId) => [jobId, 1])));
-    const delivered = events(outDir).filter((entry) => entry.type === 'delivered');
+    const delivered = childEvents(outDir).filter((entry) => entry.type === 'delivered');
     expect(new Set(delivered.map((entry) => entry.pid))).toEqual(new Set([second.child.pid]));
     for (const prompt of prompts) expect(createsFor(prompt), prompt).toHaveLength(1);
     for (const jobId of jobIds) expect(existsSync(path.join(outDir, `${jobId}-0.png`))).toBe(true);
@@ -182,7 +119,9 @@ describe('a real service process', () => {
     // The adapter has the images in hand (its delivery began) and has posted nothing yet.
     await until(
       () =>
-        events(outDir).some((entry) => entry.type === 'delivering' && entry.jobId === deliveringId),
+        childEvents(outDir).some(
+          (entry) => entry.type === 'delivering' && entry.jobId === deliveringId,
+        ),
       15_000,
       'the first delivery under way',
     );
@@ -197,7 +136,7 @@ describe('a real service process', () => {
     const second = await startChild(dataDir, outDir);
     await untilAllFinal(dataDir, jobIds);
     expect(deliveriesPerJob(outDir)).toEqual(new Map(jobIds.map((jobId) => [jobId, 1])));
-    const delivered = events(outDir).filter((entry) => entry.type === 'delivered');
+    const delivered = childEvents(outDir).filter((entry) => entry.type === 'delivered');
     expect(new Set(delivered.map((entry) => entry.pid))).toEqual(new Set([second.child.pid]));
     // The result was paid for once: the restart delivers the stored task's images, it does not
     // create the task again.
