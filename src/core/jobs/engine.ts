@@ -752,7 +752,6 @@ export class JobEngine extends EventEmitter<EngineEvents> {
       attempts++;
       try {
         const delivery = await adapter.deliver(job, files, signal);
-        const requested = job.options.count ?? 1;
         const done = this.#store.transition(
           job.id,
           ['delivering'],
@@ -761,9 +760,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
             finishedAt: this.#clock.now(),
             delivery,
             deliveryAttempts: attempts,
-            // Fewer images than asked: only those count against the quota.
-            reservedImages:
-              job.reservedImages === 0 ? 0 : Math.min(job.reservedImages, files.length, requested),
+            reservedImages: imagesMade(job, files.length),
           },
           this.#clock.now(),
         );
@@ -862,7 +859,6 @@ export class JobEngine extends EventEmitter<EngineEvents> {
    * as delivered ones do: they were made.
    */
   #undelivered(job: Job, failure: NanoBananaError, images: number, attempts: number): void {
-    const requested = job.options.count ?? 1;
     const ended = this.#store.transition(
       job.id,
       ['delivering'],
@@ -871,8 +867,7 @@ export class JobEngine extends EventEmitter<EngineEvents> {
         finishedAt: this.#clock.now(),
         error: toJobError(failure),
         deliveryAttempts: attempts,
-        reservedImages:
-          job.reservedImages === 0 ? 0 : Math.min(job.reservedImages, images, requested),
+        reservedImages: imagesMade(job, images),
       },
       this.#clock.now(),
     );
@@ -1076,6 +1071,15 @@ const RESUMED_INLINE_INPUT_BYTES = 4 * 1024 * 1024;
 function resumedRequestSize(job: Job): number | undefined {
   const inline = job.inputs.filter((input) => input.kind === 'platform').length;
   return inline === 0 ? undefined : inline * RESUMED_INLINE_INPUT_BYTES;
+}
+
+/**
+ * What a finished job keeps reserved of the day's quota: the images made, when fewer than asked
+ * (only those count), and nothing for a job that reserved nothing (an operator admin's).
+ */
+function imagesMade(job: Job, images: number): number {
+  if (job.reservedImages === 0) return 0;
+  return Math.min(job.reservedImages, images, job.options.count ?? 1);
 }
 
 export function toJobError(error: NanoBananaError): JobError {
