@@ -97,6 +97,10 @@ export interface Job {
   readonly deliveryAttempts: number;
   /** The user was already told the job timed out (its images may still come). */
   readonly timeoutNotified: boolean;
+  /** The process working on it (see `JobStore.claimNext`), while leased. */
+  readonly leaseOwner?: string | undefined;
+  /** Until when the lease holds unless renewed (Unix milliseconds). */
+  readonly leaseUntil?: number | undefined;
 }
 
 /**
