@@ -74,9 +74,8 @@ export class Scheduler {
     } catch (error) {
       logger.warn({ err: error }, 'Could not read the pause');
     }
-    // Every job that needs it, before anything new starts (a restart settles its interrupted
-    // creates first).
-    while ((await this.takeOver(this.#options.takeOverAllAtStart)) === TAKE_OVER_BATCH) {}
+    // Before anything new starts (a restart settles its interrupted creates first).
+    await this.takeOver(this.#options.takeOverAllAtStart);
     this.#pollTimer = setInterval(() => {
       this.request();
       void this.takeOver(false);
@@ -210,8 +209,8 @@ export class Scheduler {
         now,
         leaseUntil: now + this.#options.leaseMs,
         platforms,
-        limit: TAKE_OVER_BATCH,
-        ...(all ? { allOwners: true } : {}),
+        // Every leased job at once when taking all: a second call would return the same ones.
+        ...(all ? { allOwners: true, limit: Number.MAX_SAFE_INTEGER } : { limit: TAKE_OVER_BATCH }),
       });
       if (jobs.length > 0) {
         logger.info({ jobs: jobs.length }, 'Jobs taken over');
