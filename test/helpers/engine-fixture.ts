@@ -96,6 +96,8 @@ export async function createEngine(
     limits?: Partial<EngineLimits>;
     storePath?: string;
     pollIntervalMs?: number;
+    /** The recording adapter's platform; default `test`. */
+    platform?: string;
   } = {},
 ): Promise<EngineFixture> {
   const storePath =
@@ -109,7 +111,7 @@ export async function createEngine(
     retrieveRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
   });
   const follower = new TaskFollower({ client, pollIntervalMs: overrides.pollIntervalMs ?? 40 });
-  const adapter = new RecordingAdapter();
+  const adapter = new RecordingAdapter(overrides.platform);
   const engine = new JobEngine({
     store,
     client,

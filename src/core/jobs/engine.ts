@@ -78,6 +78,9 @@ export interface EngineEvents {
 
 export const CALLBACK_PATH_PREFIX = '/callbacks/nano-banana/';
 
+/** The engines started over each store object in this process (see `#alone`). */
+const enginesByStore = new WeakMap<JobStore, Set<string>>();
+
 /** How long the prune lock holds if its holder dies mid-prune. */
 const PRUNE_LOCK_MS = 10 * 60_000;
 
@@ -106,6 +109,13 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
   readonly #pollEveryMs: number;
   readonly #context: EngineContext;
   #started = false;
+  /**
+   * Whether this engine has the store to itself: the embedded store's file lock guarantees its
+   * process is alone, and no other engine of this process was started over the same store (tests
+   * run two engines over one store as two processes). Then whatever is leased at start is left
+   * over from before a restart, and it is taken over at once.
+   */
+  #alone = false;
   #accepting = true;
   #stopping = false;
   #unsubscribe: (() => void) | undefined;
@@ -175,9 +185,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       {
         pollEveryMs: this.#pollEveryMs,
         leaseMs: options.leaseMs ?? 30_000,
-        // The embedded store's file lock guarantees this process is alone: whatever is leased is
-        // left over from before a restart.
-        takeOverAllAtStart: this.#store.kind === 'sqlite',
+        takeOverAllAtStart: () => this.#alone,
       },
     );
   }
@@ -203,9 +211,14 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    this.#alone =
+      this.#store.kind === 'sqlite' && (enginesByStore.get(this.#store)?.size ?? 0) === 0;
+    const engines = enginesByStore.get(this.#store) ?? new Set<string>();
+    engines.add(this.#owner);
+    enginesByStore.set(this.#store, engines);
     this.#unsubscribe = this.#store.subscribe((event) => this.#onStoreEvent(event));
     await this.prune();
-    if (this.#store.kind === 'sqlite') await this.#adoptWaiting();
+    if (this.#alone) await this.#adoptWaiting();
     await this.#scheduler.start();
     const every = (ms: number, work: () => Promise<unknown>) => {
       const timer = setInterval(() => void work(), ms);
@@ -428,6 +441,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#unsubscribe?.();
+    enginesByStore.get(this.#store)?.delete(this.#owner);
     this.#scheduler.stop();
     this.#deadlines.stop();
     for (const timer of this.#timers) clearInterval(timer);
@@ -458,7 +472,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     return (await this.#store.queuePositions()).get(jobId);
   }
 
-  /** The embedded store's process is alone: it tells and times every job waiting at start. */
+  /** Alone over the store, this engine tells and times every job waiting at start. */
   async #adoptWaiting(): Promise<void> {
     try {
       for (const job of await this.#store.listByState(['queued'])) {

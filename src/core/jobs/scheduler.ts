@@ -11,7 +11,7 @@ export interface SchedulerOptions {
    * Take over every leased job at start, expired or not: only for a store one process has to
    * itself (the embedded SQLite store, whose file lock guarantees it), after a restart.
    */
-  readonly takeOverAllAtStart: boolean;
+  readonly takeOverAllAtStart: () => boolean;
 }
 
 export interface SchedulerHooks {
@@ -75,7 +75,7 @@ export class Scheduler {
       logger.warn({ err: error }, 'Could not read the pause');
     }
     // Before anything new starts (a restart settles its interrupted creates first).
-    await this.takeOver(this.#options.takeOverAllAtStart);
+    await this.takeOver(this.#options.takeOverAllAtStart());
     this.#pollTimer = setInterval(() => {
       this.request();
       void this.takeOver(false);
