@@ -54,6 +54,12 @@ export interface JobEngineOptions {
   readonly pollEveryMs?: number;
   /** How long a claimed job stays this engine's without a renewal; default 30 s. */
   readonly leaseMs?: number;
+  /**
+   * Take over every leased job at start, expired or not, as left over from before a restart.
+   * Default: when the store is SQLite (its file lock keeps other processes out) and no other engine
+   * of this process was started over the same store object.
+   */
+  readonly takeOverAllAtStart?: boolean;
 }
 
 export interface EngineStats {
@@ -107,6 +113,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
   readonly #runner: Runner;
   readonly #scheduler: Scheduler;
   readonly #pollEveryMs: number;
+  readonly #takeOverAllAtStart: boolean | undefined;
   readonly #context: EngineContext;
   #started = false;
   /**
@@ -130,6 +137,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     this.#follower = options.follower;
     this.#publicUrl = options.publicUrl?.replace(/\/+$/, '');
     this.#pollEveryMs = options.pollEveryMs ?? 1000;
+    this.#takeOverAllAtStart = options.takeOverAllAtStart;
     const context: EngineContext = {
       store: this.#store,
       clock: this.#clock,
@@ -212,7 +220,8 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     if (this.#started) return;
     this.#started = true;
     this.#alone =
-      this.#store.kind === 'sqlite' && (enginesByStore.get(this.#store)?.size ?? 0) === 0;
+      this.#takeOverAllAtStart ??
+      (this.#store.kind === 'sqlite' && (enginesByStore.get(this.#store)?.size ?? 0) === 0);
     const engines = enginesByStore.get(this.#store) ?? new Set<string>();
     engines.add(this.#owner);
     enginesByStore.set(this.#store, engines);
