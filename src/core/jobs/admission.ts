@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { NanoBananaError } from '../errors.js';
 import { type ImageRequest, type RequestLimits, validateRequest } from '../request.js';
-import type { NewJob } from './job.js';
+import type { Job, NewJob } from './job.js';
 import {
   type AccessPolicy,
   checkAccess,
@@ -131,4 +132,50 @@ export class Admissions {
       this.#options.requestLimits,
     );
   }
+}
+
+/** A new job, waiting, as a request becomes once it is admitted. */
+export function newJob(request: NewJob, admitted: Admitted, now: number): Job {
+  const { validated, isAdmin, admission } = admitted;
+  return {
+    id: newId(),
+    platform: request.platform,
+    dedupKey: request.dedupKey,
+    requesterId: request.requesterId,
+    serverId: request.serverId,
+    channelId: request.channelId,
+    locale: request.locale,
+    requesterIsAdmin: isAdmin,
+    action: validated.action,
+    prompt: validated.prompt,
+    options: {
+      model: validated.model,
+      aspectRatio: validated.aspectRatio,
+      resolution: validated.resolution,
+      count: validated.count,
+    },
+    inputs: request.inputs,
+    destination: request.destination,
+    parentJobId: request.parentJobId,
+    state: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    startedAt: undefined,
+    finishedAt: undefined,
+    taskId: undefined,
+    traceId: undefined,
+    callbackToken: randomBytes(24).toString('base64url'),
+    reservedImages: admission.images,
+    quotaDay: admission.day,
+    result: undefined,
+    error: undefined,
+    delivery: undefined,
+    deliveryAttempts: 0,
+    timeoutNotified: false,
+  };
+}
+
+/** Short, unguessable, URL- and custom-id-safe job ids. */
+function newId(): string {
+  return randomBytes(12).toString('base64url');
 }

@@ -14,7 +14,7 @@ import { type Logger, silentLogger } from '../logger.js';
 import type { RequestLimits } from '../request.js';
 import type { TaskFollower } from '../task-follower.js';
 import type { PlatformAdapter } from './adapter.js';
-import { Admissions } from './admission.js';
+import { Admissions, newJob } from './admission.js';
 import { type EngineContext, failJob, publishCancel, type Work } from './context.js';
 import { Deadlines } from './deadlines.js';
 import type { Job, NewJob } from './job.js';
@@ -26,9 +26,9 @@ import { Runner } from './runner.js';
 import { Scheduler } from './scheduler.js';
 import type { JobStore, StoreCounts, StoreEvent } from './store.js';
 
+export { MAX_INLINE_INPUT_BYTES } from './inputs.js';
 export { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 export type { Submitted } from './port.js';
-export { MAX_INLINE_INPUT_BYTES } from './runner.js';
 
 export interface JobEngineOptions {
   readonly store: JobStore;
@@ -285,46 +285,10 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
         ? undefined
         : await this.#store.getByDedupKey(request.dedupKey);
     if (existing !== undefined) return this.#alreadyMade(existing);
-    const { validated, isAdmin, admission } = this.#admissions.admit(request);
-    const now = this.#clock.now();
-    const job: Job = {
-      id: newId(),
-      platform: request.platform,
-      dedupKey: request.dedupKey,
-      requesterId: request.requesterId,
-      serverId: request.serverId,
-      channelId: request.channelId,
-      locale: request.locale,
-      requesterIsAdmin: isAdmin,
-      action: validated.action,
-      prompt: validated.prompt,
-      options: {
-        model: validated.model,
-        aspectRatio: validated.aspectRatio,
-        resolution: validated.resolution,
-        count: validated.count,
-      },
-      inputs: request.inputs,
-      destination: request.destination,
-      parentJobId: request.parentJobId,
-      state: 'queued',
-      createdAt: now,
-      updatedAt: now,
-      startedAt: undefined,
-      finishedAt: undefined,
-      taskId: undefined,
-      traceId: undefined,
-      callbackToken: randomBytes(24).toString('base64url'),
-      reservedImages: admission.images,
-      quotaDay: admission.day,
-      result: undefined,
-      error: undefined,
-      delivery: undefined,
-      deliveryAttempts: 0,
-      timeoutNotified: false,
-    };
+    const admitted = this.#admissions.admit(request);
+    const job = newJob(request, admitted, this.#clock.now());
     // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
-    const { job: stored, inserted } = await this.#store.insert(job, admission);
+    const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);
     if (!inserted) return this.#alreadyMade(stored);
     this.#logger.info(
       { jobId: stored.id, platform: stored.platform, action: stored.action },
@@ -555,11 +519,6 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     this.#deadlines.forget(job.id);
     this.emit('finished', job);
   }
-}
-
-/** Short, unguessable, URL- and custom-id-safe job ids. */
-function newId(): string {
-  return randomBytes(12).toString('base64url');
 }
 
 function sameSecret(expected: string, given: string): boolean {

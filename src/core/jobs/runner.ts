@@ -1,27 +1,17 @@
 import type { NanoBananaClient } from '../api/client.js';
 import { MAX_RETRY_AFTER_MS } from '../api/retry.js';
-import { invalidInput, type NanoBananaError, toNanoBananaError } from '../errors.js';
+import { type NanoBananaError, toNanoBananaError } from '../errors.js';
 import { WorkLimiter } from '../images/fit.js';
-import {
-  downloadWithRetry,
-  type ImageFile,
-  type InputImage,
-  type PreparedInputImage,
-} from '../images/index.js';
-import type { Logger } from '../logger.js';
+import type { ImageFile, InputImage, PreparedInputImage } from '../images/index.js';
 import type { ImageRequest } from '../request.js';
 import type { TaskFollower, TaskResult } from '../task-follower.js';
-import type { PlatformAdapter, ResultImageFile } from './adapter.js';
-import { type EngineContext, failJob, imagesMade, toJobError, type Work } from './context.js';
+import { type EngineContext, failJob, toJobError, type Work } from './context.js';
+import { Delivery } from './delivery.js';
+import { prepareInputs } from './inputs.js';
 import { isFinal, type Job, type JobError } from './job.js';
 
 /** Jobs fetching and sending inline input images at once (see `#run`). */
 const INLINE_INPUT_JOBS = 2;
-/**
- * The inline (`data:` URL) input images of one job together, in bytes before base64: each file may
- * be 10 MB, and a request many times that is refused or slow upstream and heavy here.
- */
-export const MAX_INLINE_INPUT_BYTES = 30_000_000;
 
 export interface RunnerOptions {
   readonly client: Pick<NanoBananaClient, 'create'>;
@@ -44,10 +34,12 @@ export class Runner {
   readonly #context: EngineContext;
   readonly #options: RunnerOptions;
   readonly #inlineInputWork = new WorkLimiter(INLINE_INPUT_JOBS);
+  readonly #delivery: Delivery;
 
   constructor(context: EngineContext, options: RunnerOptions) {
     this.#context = context;
     this.#options = options;
+    this.#delivery = new Delivery(context, options.download, options.emitDelivered);
   }
 
   /** Runs a claimed `queued` job from its start. */
@@ -63,7 +55,7 @@ export class Runner {
       // Told it timed out before: it follows its task outside the slots, as it did then.
       work.late = job.state === 'running' && job.timeoutNotified;
       if (job.state === 'delivering' && job.result !== undefined) {
-        await this.#deliver(job, job.result.images, work);
+        await this.#delivery.deliver(job, job.result.images, work);
         return;
       }
       await this.#followAndDeliver(job, work, resumedRequestSize(job));
@@ -135,7 +127,12 @@ export class Runner {
     const log = this.#context.logger.child({ jobId: queued.id });
     let imageUrls: string[];
     try {
-      imageUrls = await this.#prepareInputs(queued, signal);
+      imageUrls = await prepareInputs(
+        queued,
+        this.#context.adapters.get(queued.platform),
+        this.#options.prepareInput,
+        signal,
+      );
     } catch (error) {
       if (signal.aborted) return;
       await this.#fail(queued, toJobError(toNanoBananaError(error)));
@@ -196,29 +193,6 @@ export class Runner {
     return { job: running, requestBytes: requestSize(request) };
   }
 
-  async #prepareInputs(job: Job, signal: AbortSignal): Promise<string[]> {
-    const adapter = this.#context.adapters.get(job.platform);
-    const prepared: { url: string; bytes: number; name: string }[] = [];
-    let total = 0;
-    for (const [index, input] of job.inputs.entries()) {
-      const image: InputImage =
-        input.kind === 'url'
-          ? { kind: 'url', url: input.url }
-          : await (adapter as PlatformAdapter).fetchInput(job, input, signal);
-      const { url, bytes } = await this.#options.prepareInput(image, signal);
-      const name = input.kind === 'platform' ? input.name : undefined;
-      total += bytes;
-      // Past the limit only the sizes matter (to name what to leave out): the data is let go.
-      prepared.push({
-        url: total > MAX_INLINE_INPUT_BYTES ? '' : url,
-        bytes,
-        name: name ?? `#${index + 1}`,
-      });
-    }
-    checkInlineTotal(prepared);
-    return prepared.map((input) => input.url);
-  }
-
   async #onCreateFailed(job: Job, error: NanoBananaError): Promise<void> {
     const { store, clock, owner, logger, limits } = this.#context;
     if (error.code === 'balance_used_up') {
@@ -271,163 +245,7 @@ export class Runner {
       owner,
     );
     if (delivering === undefined) return;
-    await this.#deliver(delivering, result.images, work);
-  }
-
-  async #deliver(job: Job, images: readonly { url: string }[], work: Work): Promise<void> {
-    const { store, clock, owner, limits } = this.#context;
-    const { signal } = work.controller;
-    const adapter = this.#context.adapters.get(job.platform);
-    if (adapter === undefined) return;
-    work.phase = 'delivering';
-    const log = this.#context.logger.child({ jobId: job.id, taskId: job.taskId });
-    const started = clock.now();
-    const files = await this.#downloadResults(job, images, signal, log);
-    if (files === undefined) return;
-    let attempts = job.deliveryAttempts;
-    for (;;) {
-      attempts++;
-      try {
-        const delivery = await adapter.deliver(job, files, signal);
-        const done = await store.transition(
-          job.id,
-          ['delivering'],
-          {
-            state: 'done',
-            finishedAt: clock.now(),
-            delivery,
-            deliveryAttempts: attempts,
-            reservedImages: imagesMade(job, files.length),
-          },
-          clock.now(),
-          owner,
-        );
-        if (done !== undefined) {
-          log.info({ images: files.length, attempts }, 'Job delivered');
-          this.#options.emitDelivered(done, clock.now() - started);
-          this.#context.finished(done);
-        }
-        return;
-      } catch (error) {
-        const failure = toNanoBananaError(error);
-        await store.update(job.id, { deliveryAttempts: attempts }, clock.now());
-        if (signal.aborted) return;
-        if (failure.code === 'undeliverable') {
-          await this.#undelivered(job, failure, files.length, attempts);
-          return;
-        }
-        if (!failure.retryable || attempts >= limits.deliveryAttempts) {
-          log.error({ err: failure, attempts }, 'Delivery failed');
-          const code =
-            failure.code === 'upstream_error' || failure.code === 'network'
-              ? 'delivery_failed'
-              : failure.code;
-          await this.#fail(job, { code, params: failure.params, traceId: job.traceId });
-          return;
-        }
-        const delay = Math.min(
-          failure.retryAfterMs ?? Math.min(1000 * 2 ** (attempts - 1), 30_000),
-          MAX_RETRY_AFTER_MS,
-        );
-        log.warn({ code: failure.code, attempts, delayMs: delay }, 'Delivery failed; retrying');
-        try {
-          await clock.sleep(delay, signal);
-        } catch {
-          return;
-        }
-      }
-    }
-  }
-
-  /**
-   * Downloads every result image, each retried on transient failures for a while (see
-   * `downloadWithRetry`): the images are paid for. One that still fails is left out and the others
-   * are delivered, with a note saying how many are missing. Undefined when none came (the job has
-   * failed then) or the job was stopped.
-   */
-  async #downloadResults(
-    job: Job,
-    images: readonly { url: string }[],
-    signal: AbortSignal,
-    log: Logger,
-  ): Promise<ResultImageFile[] | undefined> {
-    const outcomes = await Promise.allSettled(
-      images.map(async (image, index) => ({
-        ...(await downloadWithRetry(() => this.#options.download(image.url, signal), {
-          clock: this.#context.clock,
-          signal,
-          onRetry: (failure, attempt, delayMs) =>
-            log.warn(
-              { code: failure.code, status: failure.status, index, attempt, delayMs },
-              'Result download failed; retrying',
-            ),
-        })),
-        index,
-        sourceUrl: image.url,
-      })),
-    );
-    if (signal.aborted) return undefined;
-    const files: ResultImageFile[] = [];
-    let failure: NanoBananaError | undefined;
-    for (const outcome of outcomes) {
-      if (outcome.status === 'fulfilled') files.push(outcome.value);
-      else failure ??= toNanoBananaError(outcome.reason);
-    }
-    if (failure === undefined) return files;
-    if (files.length === 0) {
-      await this.#fail(job, toJobError(failure));
-      return undefined;
-    }
-    log.warn(
-      {
-        missing: images.length - files.length,
-        images: images.length,
-        code: failure.code,
-        status: failure.status,
-      },
-      'Some result images could not be downloaded; delivering the others',
-    );
-    return files;
-  }
-
-  /**
-   * The adapter found nowhere to post a made (and paid) result. Nobody can be told, so the job ends
-   * `undelivered` with its result URLs kept until the retention period prunes it, and the operator
-   * is warned with what is needed to hand the images over. The images count against the quotas,
-   * as delivered ones do: they were made.
-   */
-  async #undelivered(
-    job: Job,
-    failure: NanoBananaError,
-    images: number,
-    attempts: number,
-  ): Promise<void> {
-    const { store, clock, owner } = this.#context;
-    const ended = await store.transition(
-      job.id,
-      ['delivering'],
-      {
-        state: 'undelivered',
-        finishedAt: clock.now(),
-        error: toJobError(failure),
-        deliveryAttempts: attempts,
-        reservedImages: imagesMade(job, images),
-      },
-      clock.now(),
-      owner,
-    );
-    if (ended === undefined) return;
-    this.#context.logger.warn(
-      {
-        jobId: job.id,
-        taskId: job.taskId,
-        requesterId: job.requesterId,
-        reason: failure.params.reason,
-        resultUrls: (ended.result?.images ?? []).map((image) => image.url),
-      },
-      'Job undelivered: nowhere to post its images; its result URLs are kept until it is pruned',
-    );
-    this.#context.finished(ended);
+    await this.#delivery.deliver(delivering, result.images, work);
   }
 
   /** The job's own work failed: ended while this process still holds it, and the user told. */
@@ -456,27 +274,4 @@ const RESUMED_INLINE_INPUT_BYTES = 4 * 1024 * 1024;
 function resumedRequestSize(job: Job): number | undefined {
   const inline = job.inputs.filter((input) => input.kind === 'platform').length;
   return inline === 0 ? undefined : inline * RESUMED_INLINE_INPUT_BYTES;
-}
-
-/**
- * Refuses inline inputs over `MAX_INLINE_INPUT_BYTES` together, before anything is sent, naming
- * the files to leave out: the largest first, as few as bring the rest under the limit.
- */
-function checkInlineTotal(inputs: readonly { bytes: number; name: string }[]): void {
-  const total = inputs.reduce((sum, input) => sum + input.bytes, 0);
-  if (total <= MAX_INLINE_INPUT_BYTES) return;
-  const largestFirst = [...inputs].sort((first, second) => second.bytes - first.bytes);
-  const names: string[] = [];
-  let remaining = total;
-  for (const input of largestFirst) {
-    if (remaining <= MAX_INLINE_INPUT_BYTES) break;
-    names.push(input.name);
-    remaining -= input.bytes;
-  }
-  throw invalidInput('inputs_too_large', 'The inline input images are too large together', {
-    names,
-    total,
-    max: MAX_INLINE_INPUT_BYTES,
-    megabytes: MAX_INLINE_INPUT_BYTES / 1_000_000,
-  });
 }
