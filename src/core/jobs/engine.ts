@@ -1,91 +1,35 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { NanoBananaClient } from '../api/client.js';
 import { type Clock, systemClock } from '../clock.js';
 import { NanoBananaError as Failure } from '../errors.js';
-import {
-  downloadImage,
-  type ImageFile,
-  type InputImage,
-  type PreparedInputImage,
-  prepareInputImage,
-} from '../images/index.js';
+import { downloadImage, prepareInputImage } from '../images/index.js';
 import { type Logger, silentLogger } from '../logger.js';
-import type { RequestLimits } from '../request.js';
 import type { TaskFollower } from '../task-follower.js';
 import type { PlatformAdapter } from './adapter.js';
 import { Admissions, newJob } from './admission.js';
 import { type EngineContext, failJob, publishCancel, type Work } from './context.js';
 import { Deadlines } from './deadlines.js';
+import type { EngineEvents, EngineStats, JobEngineOptions } from './engine-options.js';
 import type { Job, NewJob } from './job.js';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
-import type { AccessPolicy, QuotaLimits } from './policy.js';
 import type { CancelOutcome, JobPort, Submitted, Usage } from './port.js';
 import { Progress } from './progress.js';
 import { Runner } from './runner.js';
 import { Scheduler } from './scheduler.js';
 import type { JobStore, StoreCounts, StoreEvent } from './store.js';
 
+export type { EngineEvents, EngineStats, JobEngineOptions } from './engine-options.js';
 export { MAX_INLINE_INPUT_BYTES } from './inputs.js';
 export { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.js';
 export type { Submitted } from './port.js';
-
-export interface JobEngineOptions {
-  readonly store: JobStore;
-  readonly client: Pick<NanoBananaClient, 'create'>;
-  readonly follower: Pick<TaskFollower, 'follow' | 'nudge'>;
-  readonly requestLimits: RequestLimits;
-  readonly access: AccessPolicy;
-  readonly quotas: QuotaLimits;
-  readonly limits?: Partial<EngineLimits>;
-  /** When set, tasks carry `callback_url` = this + `/callbacks/nano-banana/<job>/<token>`. */
-  readonly publicUrl?: string | undefined;
-  readonly clock?: Clock;
-  readonly logger?: Logger;
-  /** Downloads a result image; injected by tests and benchmarks. */
-  readonly download?: (url: string, signal: AbortSignal) => Promise<ImageFile>;
-  /**
-   * Origins the default download fetches results from as they are (the API's own: its mock
-   * serves them on loopback); results elsewhere (the API's CDN) come from public addresses only.
-   */
-  readonly resultOrigins?: readonly string[];
-  readonly prepareInput?: (image: InputImage, signal: AbortSignal) => Promise<PreparedInputImage>;
-  /** How often the store is asked for work without being told of any; default 1 s. */
-  readonly pollEveryMs?: number;
-  /** How long a claimed job stays this engine's without a renewal; default 30 s. */
-  readonly leaseMs?: number;
-  /**
-   * Take over every leased job at start, expired or not, as left over from before a restart.
-   * Default: when the store is SQLite (its file lock keeps other processes out) and no other engine
-   * of this process was started over the same store object.
-   */
-  readonly takeOverAllAtStart?: boolean;
-}
-
-export interface EngineStats {
-  /** Jobs waiting in line, fleet-wide (as last read). */
-  readonly queued: number;
-  /** Jobs this process runs within the slots. */
-  readonly inFlight: number;
-  readonly paused: boolean;
-  readonly accepting: boolean;
-  /** Jobs holding a slot, fleet-wide (as last read). */
-  readonly fleetRunning: number;
-}
-
-export interface EngineEvents {
-  /** A job reached a final state (through this process). */
-  finished: [job: Job];
-  /** A create was sent and answered (or failed), with its latency. */
-  created: [durationMs: number, ok: boolean];
-  /** Images were handed to an adapter, with the time it took. */
-  delivered: [job: Job, durationMs: number];
-}
 
 export const CALLBACK_PATH_PREFIX = '/callbacks/nano-banana/';
 
 /** The engines started over each store object in this process (see `#alone`). */
 const enginesByStore = new WeakMap<JobStore, Set<string>>();
+
+/** How long a stop waits for a claim under way before giving up the leases. */
+const CLAIM_WAIT_AT_STOP_MS = 1000;
 
 /** How long the prune lock holds if its holder dies mid-prune. */
 const PRUNE_LOCK_MS = 10 * 60_000;
@@ -184,6 +128,8 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       context,
       {
         claimed: (job) => {
+          // Claimed as the engine stops: left for the leases' release (see `stop`).
+          if (this.#stopping) return;
           this.#deadlines.watch(job);
           this.#runner.run(job);
         },
@@ -415,7 +361,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     this.#stopping = true;
     this.#unsubscribe?.();
     enginesByStore.get(this.#store)?.delete(this.#owner);
-    this.#scheduler.stop();
+    const claimsEnded = this.#scheduler.stop();
     this.#deadlines.stop();
     for (const timer of this.#timers) clearInterval(timer);
     const all = [...this.#work.values()];
@@ -430,6 +376,16 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     }
     await waiting;
     clearTimeout(timer);
+    // A claim under way ends before the leases are given up, or its job would stay leased here
+    // until the lease expires; a store that does not answer is not waited on for long.
+    let giveUp: NodeJS.Timeout | undefined;
+    await Promise.race([
+      claimsEnded,
+      new Promise((resolve) => {
+        giveUp = setTimeout(resolve, CLAIM_WAIT_AT_STOP_MS);
+      }),
+    ]);
+    clearTimeout(giveUp);
     try {
       await this.#store.releaseLeases(this.#owner, this.#clock.now());
     } catch (error) {
@@ -460,6 +416,8 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
 
   async #tookOver(jobs: readonly Job[]): Promise<void> {
     for (const job of jobs) {
+      // Taken as the engine stops: left for the leases' release (see `stop`).
+      if (this.#stopping) return;
       // Already in hand here (a renewal that came late): nothing was lost.
       if (this.#work.has(job.id)) continue;
       if (job.state === 'creating') {

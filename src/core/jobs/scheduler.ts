@@ -47,6 +47,7 @@ export class Scheduler {
   #leaseTimer: NodeJS.Timeout | undefined;
   #pauseTimer: NodeJS.Timeout | undefined;
   #takingOver = false;
+  #loopDone: Promise<void> = Promise.resolve();
 
   constructor(context: EngineContext, hooks: SchedulerHooks, options: SchedulerOptions) {
     this.#context = context;
@@ -89,11 +90,13 @@ export class Scheduler {
     this.request();
   }
 
-  stop(): void {
+  /** Claims nothing more; resolves once the claim round under way (if any) has ended. */
+  async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#pollTimer);
     clearInterval(this.#leaseTimer);
     clearTimeout(this.#pauseTimer);
+    await this.#loopDone;
   }
 
   /** Something may start: claims now, or once more after the claim loop under way. */
@@ -104,7 +107,7 @@ export class Scheduler {
       return;
     }
     this.#running = true;
-    void this.#loop();
+    this.#loopDone = this.#loop();
   }
 
   /** Holds creates fleet-wide until `until` (the later pause wins) and tells every process. */
