@@ -83,7 +83,11 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
           FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, rowid) AS position FROM jobs)
             AS ranked
           WHERE ranked.id = jobs.id;
-        CREATE INDEX jobs_waiting ON jobs (state, requester_id, queue_seq);
+        -- Covers the claim's search for each user's oldest waiting job without reading a row.
+        CREATE INDEX jobs_waiting
+          ON jobs (state, requester_id, queue_seq, platform, lease_owner, lease_until);
+        -- Leased jobs are few (at most the slots, and those followed late) among many waiting.
+        CREATE INDEX jobs_leased ON jobs (state, lease_until) WHERE lease_owner IS NOT NULL;
         CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
 
         CREATE TABLE queue_users (
