@@ -525,10 +525,17 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
         expect((await store.queuePositions()).size).toBe(0);
         expect(await store.claimNext(claimRequest({ owner: 'process-b' }))).toBeUndefined();
         expect(await store.counts()).toEqual({ queued: 0, running: 1, late: 0 });
-        // Its lease expired (the claimer died before starting it): claimable again.
+        // Its lease expired (the claimer died before starting it): claimable again, and the dead
+        // claim holds no slot (one slot in all, one per user).
         const later = NOW + LEASE + 1;
         const reclaimed = await store.claimNext(
-          claimRequest({ owner: 'process-b', now: later, leaseUntil: later + LEASE }),
+          claimRequest({
+            owner: 'process-b',
+            now: later,
+            leaseUntil: later + LEASE,
+            maxConcurrent: 1,
+            maxPerUser: 1,
+          }),
         );
         expect(reclaimed).toMatchObject({ id: 'only', leaseOwner: 'process-b' });
       });
@@ -859,13 +866,19 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
           { kind: 'cancel', jobId: 'job-2' },
           { kind: 'pause', until: 9_000 },
         ];
-        for (const event of events) await store.publish(event);
+        const published = store.publish(events[0] ?? { kind: 'queue' });
+        // Never inside the publisher's own call: a listener cannot re-enter the code publishing.
+        expect(first).toEqual([]);
+        await published;
+        for (const event of events.slice(1)) await store.publish(event);
         await waitFor(() => first.length === 4 && second.length === 4);
         expect(first).toEqual(events);
         expect(second).toEqual(events);
-        unsubscribeFirst();
         unsubscribeThrowing();
-        await store.publish({ kind: 'queue' });
+        // Unsubscribed before delivery, even of an event already published: not called.
+        const last = store.publish({ kind: 'queue' });
+        unsubscribeFirst();
+        await last;
         await waitFor(() => second.length === 5);
         expect(first).toHaveLength(4);
       });
