@@ -290,3 +290,59 @@ describe('two engines over one store', () => {
     expect((create?.at ?? 0) - (usedUp?.at ?? 0)).toBeGreaterThanOrEqual(pauseMs);
   });
 });
+
+describe('the scheduler', () => {
+  it('starts a job queued by another engine without any word from the store, on its poll', async () => {
+    const store = await sharedStore();
+    // A store whose events never arrive (a lost NOTIFY): only the poll can tell of new work.
+    const deaf = new Proxy(store, {
+      get(target, property) {
+        if (property === 'subscribe') return () => () => {};
+        if (property === 'publish') return async () => {};
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const submitter = await engineOver(deaf, { platform: 'elsewhere' });
+    const runner = await engineOver(deaf, { platform: 'other', pollEveryMs: 200 });
+    await submitter.engine.start();
+    await runner.engine.start();
+    const submitted = await submitter.engine.submit(
+      request('told by nobody', { platform: 'other' }),
+    );
+    await runner.adapter.until(
+      async () => (await store.get(submitted.job.id))?.state === 'done',
+      10_000,
+    );
+    expect(runner.adapter.deliveries.map((delivery) => delivery.jobId)).toEqual([submitted.job.id]);
+  });
+
+  it('survives a store that fails a claim, and runs the job on a later round', async () => {
+    const store = await sharedStore();
+    let failures = 3;
+    const flaky = new Proxy(store, {
+      get(target, property) {
+        if (property === 'claimNext') {
+          return async (...args: Parameters<JobStore['claimNext']>) => {
+            if (failures > 0) {
+              failures--;
+              throw new Error('connection reset');
+            }
+            return target.claimNext(...args);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const fixture = await engineOver(flaky, { pollEveryMs: 100 });
+    await fixture.engine.start();
+    const submitted = await fixture.engine.submit(request('claimed at last'));
+    await fixture.adapter.until(
+      async () => (await store.get(submitted.job.id))?.state === 'done',
+      10_000,
+    );
+    expect(failures).toBe(0);
+    expect(createsFor('claimed at last')).toHaveLength(1);
+  });
+});
