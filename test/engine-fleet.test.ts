@@ -291,6 +291,40 @@ describe('two engines over one store', () => {
   });
 });
 
+describe('deadlines in a fleet', () => {
+  it('fails a waiting job whose submitter died at its timeout, by another engine’s sweep, and tells it', async () => {
+    const store = await sharedStore();
+    // Nothing may start: the job can only wait until its deadline.
+    await store.pauseCreatesUntil(Date.now() + 60_000);
+    const limits = { jobTimeoutMs: 400 };
+    const survivor = await engineOver(store, { platform: 'other', limits, pollEveryMs: 100 });
+    await survivor.engine.start();
+    const dying = killable(store);
+    const submitter = await engineOver(dying.store, { platform: 'elsewhere', limits });
+    await submitter.engine.start();
+    const orphan = await submitter.engine.submit(
+      request('orphaned in line', { platform: 'other' }),
+    );
+    // Its submitter dies with the job's timers: only the survivor's sweep can meet the deadline.
+    dying.kill();
+    submitter.follower.close();
+    fixtures.splice(fixtures.indexOf(submitter), 1);
+    await survivor.adapter.until(
+      async () => (await store.get(orphan.job.id))?.state === 'failed',
+      10_000,
+    );
+    expect(await store.get(orphan.job.id)).toMatchObject({
+      error: { code: 'timeout' },
+      reservedImages: 0,
+    });
+    expect(survivor.adapter.eventsOf(orphan.job.id)).toEqual([
+      { kind: 'failed', error: { code: 'timeout', params: {} } },
+    ]);
+    expect(createsFor('orphaned in line')).toHaveLength(0);
+    await submitter.client.close();
+  });
+});
+
 describe('the scheduler', () => {
   it('starts a job queued by another engine without any word from the store, on its poll', async () => {
     const store = await sharedStore();

@@ -56,21 +56,32 @@ export class Deadlines {
     if (this.#sweeping || this.#stopped) return;
     this.#sweeping = true;
     try {
-      const { store, clock, limits, adapters } = this.#context;
+      const { store, clock, limits } = this.#context;
       const now = clock.now();
-      const due = Math.min(limits.jobTimeoutMs, limits.giveUpAfterMs);
-      const jobs = await store.listUnfinishedCreatedBefore(now - due, SWEEP_BATCH);
-      for (const job of jobs) {
-        // Only a process that can tell the user takes the job's deadline on.
-        if (!adapters.has(job.platform)) continue;
-        if (job.createdAt + limits.giveUpAfterMs <= now) await this.#onGiveUp(job.id);
-        else if (!job.timeoutNotified) await this.#onTimeout(job.id);
+      // The give-ups first: they end, so the next batch is new ones. Then the timeouts, where
+      // jobs already told (followed late) come back each time until they end: a larger batch.
+      for (const job of await store.listUnfinishedCreatedBefore(
+        now - limits.giveUpAfterMs,
+        SWEEP_BATCH,
+      )) {
+        if (this.#mine(job)) await this.#onGiveUp(job.id);
+      }
+      for (const job of await store.listUnfinishedCreatedBefore(
+        now - limits.jobTimeoutMs,
+        SWEEP_BATCH * 5,
+      )) {
+        if (this.#mine(job) && !job.timeoutNotified) await this.#onTimeout(job.id);
       }
     } catch (error) {
       this.#context.logger.warn({ err: error }, 'Could not sweep the jobs past their deadlines');
     } finally {
       this.#sweeping = false;
     }
+  }
+
+  /** Only a process that can tell the user takes the job's deadline on. */
+  #mine(job: Job): boolean {
+    return this.#context.adapters.has(job.platform);
   }
 
   async #guarded(jobId: string, action: (jobId: string) => Promise<void>): Promise<void> {
