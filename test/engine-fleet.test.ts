@@ -379,4 +379,39 @@ describe('the scheduler', () => {
     expect(failures).toBe(0);
     expect(createsFor('claimed at last')).toHaveLength(1);
   });
+
+  it('picks up a job its own work left behind on a store failure, and delivers it once', async () => {
+    const store = await sharedStore();
+    // The move to delivering fails, and so does the failure recorded after it: the job is left
+    // running, leased to this engine, with nobody working on it.
+    let failures = 2;
+    const flaky = new Proxy(store, {
+      get(target, property) {
+        if (property === 'transition') {
+          return async (...args: Parameters<JobStore['transition']>) => {
+            const state = args[2].state;
+            if (failures > 0 && (state === 'delivering' || state === 'failed')) {
+              failures--;
+              throw new Error('connection reset');
+            }
+            return target.transition(...args);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const fixture = await engineOver(flaky, { pollEveryMs: 100 });
+    await fixture.engine.start();
+    const submitted = await fixture.engine.submit(request('left behind'));
+    await fixture.adapter.until(
+      async () => (await store.get(submitted.job.id))?.state === 'done',
+      10_000,
+    );
+    expect(failures).toBe(0);
+    expect(fixture.adapter.deliveries.map((delivery) => delivery.jobId)).toEqual([
+      submitted.job.id,
+    ]);
+    expect(createsFor('left behind')).toHaveLength(1);
+  });
 });

@@ -183,6 +183,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     every(this.#limits.progressEveryMs, () => this.#progress.reportRunning());
     every(this.#limits.pruneEveryMs, () => this.prune());
     every(this.#pollEveryMs, () => this.#deadlines.sweep());
+    every(this.#pollEveryMs, () => this.#runner.retryStranded());
   }
 
   /** Last known: this process's jobs, the fleet's line as the scheduler last read it. */

@@ -35,6 +35,8 @@ export class Runner {
   readonly #options: RunnerOptions;
   readonly #inlineInputWork = new WorkLimiter(INLINE_INPUT_JOBS);
   readonly #delivery: Delivery;
+  /** Jobs whose work ended on a store failure while leased here: retried on the next poll. */
+  readonly #stranded = new Set<string>();
 
   constructor(context: EngineContext, options: RunnerOptions) {
     this.#context = context;
@@ -62,6 +64,34 @@ export class Runner {
     });
   }
 
+  /**
+   * Picks up the jobs left leased here by a store failure, as a takeover would: a waiting one
+   * back in line, a `creating` one failed `interrupted` (its create may have been sent), a running
+   * or delivering one carried on.
+   */
+  async retryStranded(): Promise<void> {
+    const { store, clock, owner, logger, work } = this.#context;
+    for (const jobId of [...this.#stranded]) {
+      if (work.has(jobId)) continue;
+      try {
+        const job = await store.get(jobId);
+        this.#stranded.delete(jobId);
+        if (job === undefined || isFinal(job.state) || job.leaseOwner !== owner) continue;
+        if (job.state === 'queued') {
+          await store.transition(jobId, ['queued'], { state: 'queued' }, clock.now(), owner);
+          this.#context.wake();
+        } else if (job.state === 'creating') {
+          await failJob(this.#context, job, { code: 'interrupted', params: {} }, true, owner);
+        } else {
+          this.continue(job);
+        }
+      } catch (error) {
+        this.#stranded.add(jobId);
+        logger.warn({ jobId, err: error }, 'Could not pick up a job after a store failure');
+      }
+    }
+  }
+
   #occupy(job: Job, phase: Work['phase'], run: (work: Work) => Promise<void>): void {
     const { work: allWork, logger } = this.#context;
     if (allWork.has(job.id)) return;
@@ -81,9 +111,10 @@ export class Runner {
         await failJob(this.#context, job, toJobError(toNanoBananaError(error)), true, owner);
       })
       .catch((error: unknown) => {
-        // The store itself failed: the job keeps this process's lease until it stops or dies,
-        // when another process takes it over.
+        // The store itself failed: the job is still leased here, and nobody works on it. The
+        // next poll picks it up again (see `retryStranded`).
         logger.error({ jobId: job.id, err: error }, 'Could not record a job failure');
+        this.#stranded.add(job.id);
       })
       .finally(() => {
         allWork.delete(job.id);
