@@ -50,9 +50,13 @@ function retrievalsOf(taskId: string): RecordedCall[] {
   });
 }
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+async function until(
+  predicate: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -90,9 +94,9 @@ describe('callbacks through the service', () => {
       ],
     });
     const { engine } = service;
-    const { job } = engine.submit(request('called back through the service'));
-    await until(() => engine.getJob(job.id)?.state === 'running', 'the task created');
-    const taskId = engine.getJob(job.id)?.taskId ?? '';
+    const { job } = await engine.submit(request('called back through the service'));
+    await until(async () => (await engine.getJob(job.id))?.state === 'running', 'the task created');
+    const taskId = (await engine.getJob(job.id))?.taskId ?? '';
     const create = api
       .creates()
       .find((call) => (call.body as { prompt?: string }).prompt === job.prompt);
@@ -120,11 +124,11 @@ describe('callbacks through the service', () => {
     const next = retrievalsOf(taskId)[round];
     // No retrieval came early: the forged callback woke nothing.
     expect((next?.at ?? 0) - roundAt).toBeGreaterThanOrEqual(POLL_INTERVAL_MS - TIMER_SLACK_MS);
-    expect(engine.getJob(job.id)?.state).toBe('running');
+    expect((await engine.getJob(job.id))?.state).toBe('running');
 
     // The task ends; the mock API calls back the URL built from PUBLIC_URL, the service takes it.
     api.finishTask(taskId);
-    await until(() => engine.getJob(job.id)?.state === 'done', 'the delivery');
+    await until(async () => (await engine.getJob(job.id))?.state === 'done', 'the delivery');
     expect(api.callbacks.filter((callback) => callback.taskId === taskId)).toEqual([
       expect.objectContaining({ url: callbackUrl, status: 204 }),
     ]);
@@ -142,6 +146,6 @@ describe('callbacks through the service', () => {
     await sleep(POLL_INTERVAL_MS + 200);
     expect(adapter.deliveries.filter((delivery) => delivery.jobId === job.id)).toHaveLength(1);
     expect(retrievalsOf(taskId)).toHaveLength(retrievalsWhenDone);
-    expect(engine.getJob(job.id)?.state).toBe('done');
+    expect((await engine.getJob(job.id))?.state).toBe('done');
   });
 });

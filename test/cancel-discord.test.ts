@@ -3,6 +3,7 @@ import type { Job } from '../src/core/index.js';
 import { type MockApi, type MockTask, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord, type FakeMessage } from './fakes/discord/index.js';
 import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-harness.js';
+import { eventually } from './helpers/eventually.js';
 
 /**
  * Cancelling on Discord, end to end through the real discord.js: the first job's task is held by
@@ -116,7 +117,7 @@ const privateAnswer = (interactionId: string) =>
     { description: 'the private answer' },
   );
 
-const imagesLeft = (userId: string) => engine().usage(userId, fake.guildId).user;
+const imagesLeft = async (userId: string) => (await engine().usage(userId, fake.guildId)).user;
 
 describe('Cancel on Discord', () => {
   it('cancels a waiting request: no create, stored cancelled, its images given back, the first one unharmed', async () => {
@@ -126,7 +127,7 @@ describe('Cancel on Discord', () => {
     await running('first in line');
     const second = await queue('second in line');
     expect(second.message.content).toMatch(/#1/);
-    expect(imagesLeft(fake.userId)).toBe(DAILY_IMAGES - 2);
+    expect(await imagesLeft(fake.userId)).toBe(DAILY_IMAGES - 2);
 
     // The first one has started: its message no longer offers to cancel.
     const started = await fake.waitFor(
@@ -153,8 +154,11 @@ describe('Cancel on Discord', () => {
     expect(fake.interactionResponses(click.id).callbacks.map((callback) => callback.type)).toEqual([
       6,
     ]);
-    expect(engine().getJob(second.jobId)).toMatchObject({ state: 'cancelled', reservedImages: 0 });
-    expect(imagesLeft(fake.userId)).toBe(DAILY_IMAGES - 1);
+    expect(await engine().getJob(second.jobId)).toMatchObject({
+      state: 'cancelled',
+      reservedImages: 0,
+    });
+    expect(await imagesLeft(fake.userId)).toBe(DAILY_IMAGES - 1);
 
     api.release();
     await idle();
@@ -165,8 +169,11 @@ describe('Cancel on Discord', () => {
     expect(fake.interactionResponses(first.id).original?.attachments).toHaveLength(1);
     expect(createsWith('second in line')).toHaveLength(0);
     expect(createsWith('first in line')).toHaveLength(1);
-    expect(engine().getJob(second.jobId)).toMatchObject({ state: 'cancelled', reservedImages: 0 });
-    expect(imagesLeft(fake.userId)).toBe(DAILY_IMAGES - 1);
+    expect(await engine().getJob(second.jobId)).toMatchObject({
+      state: 'cancelled',
+      reservedImages: 0,
+    });
+    expect(await imagesLeft(fake.userId)).toBe(DAILY_IMAGES - 1);
   });
 
   it('lets an operator admin cancel someone else’s waiting request, and no one else', async () => {
@@ -185,7 +192,7 @@ describe('Cancel on Discord', () => {
       type: 4,
       content: 'Only the person who asked can cancel this.',
     });
-    expect(engine().getJob(waiting.jobId)?.state).toBe('queued');
+    expect((await engine().getJob(waiting.jobId))?.state).toBe('queued');
 
     const admin = fake.sendButton({
       customId: waiting.cancelId,
@@ -201,12 +208,12 @@ describe('Cancel on Discord', () => {
     expect(fake.interactionResponses(admin.id).callbacks.map((callback) => callback.type)).toEqual([
       6,
     ]);
-    expect(engine().getJob(waiting.jobId)).toMatchObject({
+    expect(await engine().getJob(waiting.jobId)).toMatchObject({
       state: 'cancelled',
       requesterId: fake.userId,
       reservedImages: 0,
     });
-    expect(imagesLeft(fake.userId)).toBe(DAILY_IMAGES - 1);
+    expect(await imagesLeft(fake.userId)).toBe(DAILY_IMAGES - 1);
 
     api.release();
     await idle();
@@ -236,18 +243,18 @@ describe('Cancel on Discord', () => {
       { description: 'the lost "started" edit' },
     );
     // Its task exists: the engine has it running once the create's answer is in.
-    await fake.waitFor(() => engine().getJob(late.jobId)?.state === 'running' || undefined);
+    await eventually(async () => (await await engine().getJob(late.jobId))?.state === 'running');
 
     const click = fake.sendButton({ customId: late.cancelId, messageId: late.message.id });
     expect(await privateAnswer(click.id)).toEqual({
       type: 4,
       content: 'Too late to cancel: this one has already started.',
     });
-    expect(engine().getJob(late.jobId)?.state).toBe('running');
+    expect((await engine().getJob(late.jobId))?.state).toBe('running');
 
     api.release();
     await idle();
-    expect(engine().getJob(late.jobId)).toMatchObject({ state: 'done' });
+    expect(await engine().getJob(late.jobId)).toMatchObject({ state: 'done' });
     expect(createsWith('started before the click')).toHaveLength(1);
     expect(fake.interactionResponses(late.interaction.id).original?.attachments).toHaveLength(1);
   });

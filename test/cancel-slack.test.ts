@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/core/index.js';
 import type { MockTask } from '../src/mock-api/index.js';
 import type { FakeSlackMessage } from './fakes/slack/index.js';
+import { eventually } from './helpers/eventually.js';
 import { type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
 
 /**
@@ -136,7 +137,8 @@ const idle = () =>
 const finishedWith = (prompt: string): Job[] =>
   harness.finished.filter((job) => job.prompt === prompt);
 
-const imagesLeft = (userId: string, teamId: string) => engine().usage(userId, teamId).user;
+const imagesLeft = async (userId: string, teamId: string) =>
+  (await engine().usage(userId, teamId)).user;
 
 describe('Cancel on Slack', () => {
   it('cancels a waiting request: no create, stored cancelled, its images given back, the first one unharmed', async () => {
@@ -147,16 +149,19 @@ describe('Cancel on Slack', () => {
     expect(cancelValueOf(await startedStatus('first sunrise'))).toBeUndefined();
     const second = await queue('second sunrise');
     expect(second.message.text).toContain('Queued: you’re next.');
-    const teamId = engine().getJob(second.jobId)?.serverId ?? '';
-    const leftBefore = imagesLeft(ALICE, teamId);
+    const teamId = (await engine().getJob(second.jobId))?.serverId ?? '';
+    const leftBefore = await imagesLeft(ALICE, teamId);
 
     await press(second.message, ALICE, second.jobId);
     await harness.fake.waitFor(() =>
       statusOf('second sunrise')?.text.includes('The request was cancelled.') ? true : undefined,
     );
     expect(cancelValueOf(statusOf('second sunrise'))).toBeUndefined();
-    expect(engine().getJob(second.jobId)).toMatchObject({ state: 'cancelled', reservedImages: 0 });
-    expect(imagesLeft(ALICE, teamId)).toBe((leftBefore ?? 0) + 1);
+    expect(await engine().getJob(second.jobId)).toMatchObject({
+      state: 'cancelled',
+      reservedImages: 0,
+    });
+    expect(await imagesLeft(ALICE, teamId)).toBe((leftBefore ?? 0) + 1);
     // Cancelling one's own request is answered by the status message alone.
     expect(privateTexts(ALICE)).toEqual([]);
 
@@ -166,8 +171,11 @@ describe('Cancel on Slack', () => {
     expect(finishedWith('first sunrise').map((job) => job.state)).toEqual(['done']);
     expect(createsWith('second sunrise')).toHaveLength(0);
     expect(createsWith('first sunrise')).toHaveLength(1);
-    expect(engine().getJob(second.jobId)).toMatchObject({ state: 'cancelled', reservedImages: 0 });
-    expect(imagesLeft(ALICE, teamId)).toBe((leftBefore ?? 0) + 1);
+    expect(await engine().getJob(second.jobId)).toMatchObject({
+      state: 'cancelled',
+      reservedImages: 0,
+    });
+    expect(await imagesLeft(ALICE, teamId)).toBe((leftBefore ?? 0) + 1);
   });
 
   it('lets an operator admin cancel someone else’s waiting request, and no one else', async () => {
@@ -178,13 +186,13 @@ describe('Cancel on Slack', () => {
 
     await press(waiting.message, BOB, waiting.jobId);
     await privateAnswer(BOB, 'Only the person who asked can cancel this request.');
-    expect(engine().getJob(waiting.jobId)?.state).toBe('queued');
+    expect((await engine().getJob(waiting.jobId))?.state).toBe('queued');
 
     await press(waiting.message, ADMIN, waiting.jobId);
     await harness.fake.waitFor(() =>
       statusOf('alice’s request')?.text.includes('The request was cancelled.') ? true : undefined,
     );
-    expect(engine().getJob(waiting.jobId)).toMatchObject({
+    expect(await engine().getJob(waiting.jobId)).toMatchObject({
       state: 'cancelled',
       requesterId: ALICE,
       reservedImages: 0,
@@ -208,16 +216,16 @@ describe('Cancel on Slack', () => {
     // Its status drops the Cancel button once it starts...
     expect(cancelValueOf(await startedStatus('started before the press'))).toBeUndefined();
     // Its task exists: the engine has it running once the create's answer is in.
-    await harness.fake.waitFor(() => engine().getJob(late.jobId)?.state === 'running' || undefined);
+    await eventually(async () => (await await engine().getJob(late.jobId))?.state === 'running');
 
     // ...but a member whose screen still shows it may press it.
     await press(late.message, ALICE, late.jobId);
     await privateAnswer(ALICE, 'It’s too late to cancel: this request has already started.');
-    expect(engine().getJob(late.jobId)?.state).toBe('running');
+    expect((await engine().getJob(late.jobId))?.state).toBe('running');
 
     harness.api.release();
     await idle();
-    expect(engine().getJob(late.jobId)?.state).toBe('done');
+    expect((await engine().getJob(late.jobId))?.state).toBe('done');
     expect(createsWith('started before the press')).toHaveLength(1);
   });
 });

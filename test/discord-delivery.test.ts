@@ -245,7 +245,7 @@ describe('Discord delivery falls back instead of dropping a result', () => {
     );
     expect(job.state).toBe('undelivered');
     expect(job.error?.code).toBe('undeliverable');
-    const stored = bot?.service.engine.getJob(job.id);
+    const stored = await bot?.service.engine.getJob(job.id);
     expect(stored?.state).toBe('undelivered');
     const urls = stored?.result?.images.map((image) => image.url) ?? [];
     expect(urls).toHaveLength(1);

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord, type FakeMessage } from './fakes/discord/index.js';
 import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-harness.js';
+import { eventually } from './helpers/eventually.js';
 
 /**
  * Who may do what on Discord (issue 9): only the operator admins (`NANO_BANANA_ADMIN_IDS`) skip
@@ -173,7 +174,7 @@ describe('Discord moderators', () => {
     // The delete finds the result's messages in the job's delivery record, stored once the
     // delivery (thread included) is over.
     const jobId = remove.split(':')[2] ?? '';
-    await fake.waitFor(() => bot?.service.engine.getJob(jobId)?.delivery, {
+    await eventually(async () => (await bot?.service.engine.getJob(jobId))?.delivery, {
       description: 'the delivery record',
     });
 

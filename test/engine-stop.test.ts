@@ -65,22 +65,22 @@ describe('JobEngine.stop at the end of the grace', () => {
       createRetry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 },
     });
     cleanUps.push(() => client.close());
-    const fixture = createEngine(api, { client });
+    const fixture = await createEngine(api, { client });
     fixtures.push(fixture);
     const { engine, adapter } = fixture;
-    engine.start();
-    const { job } = engine.submit(request('a create left hanging'));
+    await engine.start();
+    const { job } = await engine.submit(request('a create left hanging'));
     await adapter.until(() => received.length === 1);
-    expect(engine.getJob(job.id)?.state).toBe('creating');
+    expect((await engine.getJob(job.id))?.state).toBe('creating');
 
     const tookMs = await timed(engine.stop(100), 5_000);
     expect(tookMs, 'stop() still waiting on the create after 5 s').toBeDefined();
-    expect(engine.getJob(job.id)?.state).toBe('creating');
+    expect((await engine.getJob(job.id))?.state).toBe('creating');
     await adapter.until(() => closed.length === 1);
   });
 
   it('hands the delivery the abort signal, so a stuck post ends with the grace', async () => {
-    const fixture = createEngine(api);
+    const fixture = await createEngine(api);
     fixtures.push(fixture);
     const { engine, adapter } = fixture;
     const signals: (AbortSignal | undefined)[] = [];
@@ -97,8 +97,8 @@ describe('JobEngine.stop at the end of the grace', () => {
       },
     };
     engine.registerAdapter(stuck);
-    engine.start();
-    const { job } = engine.submit(request('a delivery left hanging', { platform: 'stuck' }));
+    await engine.start();
+    const { job } = await engine.submit(request('a delivery left hanging', { platform: 'stuck' }));
     await adapter.until(() => signals.length === 1);
     expect(signals[0]).toBeInstanceOf(AbortSignal);
     expect(signals[0]?.aborted).toBe(false);
@@ -107,6 +107,6 @@ describe('JobEngine.stop at the end of the grace', () => {
     expect(tookMs, 'stop() still waiting on the delivery after 5 s').toBeDefined();
     expect(signals[0]?.aborted).toBe(true);
     // Delivered at the next start, not failed.
-    expect(engine.getJob(job.id)?.state).toBe('delivering');
+    expect((await engine.getJob(job.id))?.state).toBe('delivering');
   });
 });

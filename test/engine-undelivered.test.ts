@@ -26,7 +26,10 @@ describe('JobEngine and an undeliverable result', () => {
       level: 'warn',
       destination: { write: (line: string) => void lines.push(line) },
     });
-    const fixture = createEngine(api, { logger, quotas: { perUser: 5, perServer: 0, total: 0 } });
+    const fixture = await createEngine(api, {
+      logger,
+      quotas: { perUser: 5, perServer: 0, total: 0 },
+    });
     fixtures.push(fixture);
     const { engine, adapter } = fixture;
     adapter.deliveryFailures.push(
@@ -34,16 +37,18 @@ describe('JobEngine and an undeliverable result', () => {
         params: { reason: 'channel_refused,dm_refused' },
       }),
     );
-    engine.start();
-    const submitted = engine.submit(request('nobody to receive it', { requesterId: 'bob' }));
-    await adapter.until(() => engine.getJob(submitted.job.id)?.state === 'undelivered');
-    const job = engine.getJob(submitted.job.id);
+    await engine.start();
+    const submitted = await engine.submit(request('nobody to receive it', { requesterId: 'bob' }));
+    await adapter.until(
+      async () => (await engine.getJob(submitted.job.id))?.state === 'undelivered',
+    );
+    const job = await engine.getJob(submitted.job.id);
     expect(job?.deliveryAttempts).toBe(1);
     expect(job?.error?.code).toBe('undeliverable');
     expect(job?.finishedAt).toBeGreaterThanOrEqual(job?.createdAt ?? Number.POSITIVE_INFINITY);
     expect(job?.result?.images).toHaveLength(1);
     // The images were made: they count, as delivered ones do.
-    expect(engine.usage('bob', 'server-1').user).toBe(4);
+    expect((await engine.usage('bob', 'server-1')).user).toBe(4);
     expect(adapter.eventsOf(submitted.job.id).map((event) => event.kind)).not.toContain('failed');
     const warning = lines
       .map((line) => JSON.parse(line) as { level: number; msg: string; resultUrls?: string[] })

@@ -12,6 +12,7 @@ import {
   type SignedRequest,
   type SlashCommandPayload,
 } from './fakes/slack/index.js';
+import { eventually } from './helpers/eventually.js';
 import { seededRandom } from './helpers/seeded-random.js';
 import { type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
 
@@ -669,7 +670,7 @@ describe('hostile input through Slack', () => {
     expect(fake.messages(GENERAL).some((message) => message.ts === buttons.ts)).toBe(true);
     const status = fake.messages(GENERAL).find((message) => message.ts === statusTs);
     expect(status?.text).toContain('a target for forged clicks');
-    expect(harness.service.engine.getJob(original.id)?.delivery).toBeDefined();
+    expect((await harness.service.engine.getJob(original.id))?.delivery).toBeDefined();
 
     // Alice herself can delete it: the refusals above were about who asked, not a broken button.
     expect((await send(press(buttons, ALICE, 'nb_delete', original.id).request)).status).toBe(200);
@@ -707,7 +708,9 @@ describe('hostile input through Slack', () => {
       200,
     );
     await fake.waitFor(() => filesOf(deleted).length === 0);
-    await fake.waitFor(() => harness.service.engine.getJob(deleted.id)?.delivery === undefined);
+    await eventually(
+      async () => (await harness.service.engine.getJob(deleted.id))?.delivery === undefined,
+    );
 
     // The other job grows old and is pruned, as the retention timer does.
     const store = new Database(path.join(harness.dataDir, 'jobs.db'));
@@ -718,8 +721,8 @@ describe('hostile input through Slack', () => {
     } finally {
       store.close();
     }
-    expect(harness.service.engine.prune()).toBe(1);
-    expect(harness.service.engine.getJob(pruned.id)).toBeUndefined();
+    expect(await harness.service.engine.prune()).toBe(1);
+    expect(await harness.service.engine.getJob(pruned.id)).toBeUndefined();
 
     const before = creates();
     const modalsBefore = fake.callsTo('views.open').length;
@@ -748,7 +751,7 @@ describe('hostile input through Slack', () => {
     // No modal for a result that is gone, and nothing sent to the API.
     expect(fake.callsTo('views.open')).toHaveLength(modalsBefore);
     expect(creates()).toBe(before);
-    expect(harness.service.engine.getJob(pruned.id)).toBeUndefined();
+    expect(await harness.service.engine.getJob(pruned.id)).toBeUndefined();
   });
 
   it('answers a press whose response URL expired (30 minutes) with an ephemeral message', async () => {

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord, type FakeMessage } from './fakes/discord/index.js';
 import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-harness.js';
+import { eventually } from './helpers/eventually.js';
 
 /**
  * Issue 9 §6 on Discord, end to end through the real discord.js against the fake Discord: limits
@@ -269,7 +270,7 @@ describe('Discord edit modals', () => {
     const edit = buttonIds(result).find((id) => id.startsWith('nb:edit:')) ?? '';
     // Its delivery stored (the Edit button reads the images from it).
     const jobId = edit.split(':')[2] ?? '';
-    await fake.waitFor(() => bot?.service.engine.getJob(jobId)?.state === 'done', {
+    await eventually(async () => (await bot?.service.engine.getJob(jobId))?.state === 'done', {
       description: 'the delivered job',
     });
     const click = fake.sendButton({ customId: edit, messageId: result.id });

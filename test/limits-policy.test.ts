@@ -29,6 +29,16 @@ function refusalCode(action: () => void): string | undefined {
   return undefined;
 }
 
+async function asyncRefusalCode(action: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(NanoBananaError);
+    return (error as NanoBananaError).code;
+  }
+  return undefined;
+}
+
 describe('the limits settings', () => {
   it('default DMs to the per-server limit, ten queued jobs per user and mention-only replies', () => {
     const defaults = load({});
@@ -105,43 +115,50 @@ describe('the engine’s admission', () => {
     await api.close();
   });
   /** An engine that is never started: every accepted job stays queued. */
-  const idleEngine = (options: Parameters<typeof createEngine>[1]) => {
-    const fixture = createEngine(api, options);
+  const idleEngine = async (options: Parameters<typeof createEngine>[1]) => {
+    const fixture = await createEngine(api, options);
     fixtures.push(fixture);
     return fixture.engine;
   };
 
-  it('caps one user’s unfinished jobs, operator admins excepted; a cancel frees a place', () => {
-    const engine = idleEngine({ limits: { maxQueuedPerUser: 3 } });
-    const accepted = [1, 2, 3].map((index) => engine.submit(request(`mine ${index}`)));
-    expect(refusalCode(() => engine.submit(request('mine 4')))).toBe('too_many_queued');
-    expect(refusalCode(() => engine.check({ ...request('mine 4') }))).toBe('too_many_queued');
-    expect(engine.submit(request('bob’s', { requesterId: 'bob' })).created).toBe(true);
+  it('caps one user’s unfinished jobs, operator admins excepted; a cancel frees a place', async () => {
+    const engine = await idleEngine({ limits: { maxQueuedPerUser: 3 } });
+    const accepted = [];
+    for (const index of [1, 2, 3]) accepted.push(await engine.submit(request(`mine ${index}`)));
+    expect(await asyncRefusalCode(() => engine.submit(request('mine 4')))).toBe('too_many_queued');
+    expect(await asyncRefusalCode(() => engine.check({ ...request('mine 4') }))).toBe(
+      'too_many_queued',
+    );
+    expect((await engine.submit(request('bob’s', { requesterId: 'bob' }))).created).toBe(true);
     for (const index of [1, 2, 3, 4]) {
-      expect(engine.submit(request(`admin ${index}`, { requesterId: 'admin' })).created).toBe(true);
+      expect(
+        (await engine.submit(request(`admin ${index}`, { requesterId: 'admin' }))).created,
+      ).toBe(true);
     }
-    expect(engine.cancel(accepted[0]?.job.id ?? '', 'alice')).toBe('cancelled');
-    expect(engine.submit(request('mine 4')).created).toBe(true);
+    expect(await engine.cancel(accepted[0]?.job.id ?? '', 'alice')).toBe('cancelled');
+    expect((await engine.submit(request('mine 4'))).created).toBe(true);
   });
 
-  it('gives direct messages a daily bucket of their own, the per-server limit unless set', () => {
-    const inherited = idleEngine({ quotas: { perUser: 0, perServer: 1, total: 0 } });
-    inherited.submit(request('server one'));
-    inherited.submit(request('dm one', { serverId: undefined }));
+  it('gives direct messages a daily bucket of their own, the per-server limit unless set', async () => {
+    const inherited = await idleEngine({ quotas: { perUser: 0, perServer: 1, total: 0 } });
+    await inherited.submit(request('server one'));
+    await inherited.submit(request('dm one', { serverId: undefined }));
     let scope: unknown;
     try {
-      inherited.submit(request('dm two', { serverId: undefined, requesterId: 'bob' }));
+      await inherited.submit(request('dm two', { serverId: undefined, requesterId: 'bob' }));
     } catch (error) {
       scope = (error as NanoBananaError).params.scope;
     }
     expect(scope).toBe('dm');
-    expect(inherited.usage('bob', undefined).server).toBe(0);
+    expect((await inherited.usage('bob', undefined)).server).toBe(0);
 
-    const own = idleEngine({
+    const own = await idleEngine({
       quotas: { perUser: 0, perServer: 1, perDirectMessages: 3, total: 0 },
     });
-    for (const index of [1, 2, 3]) own.submit(request(`dm ${index}`, { serverId: undefined }));
-    expect(refusalCode(() => own.submit(request('dm 4', { serverId: undefined })))).toBe(
+    for (const index of [1, 2, 3]) {
+      await own.submit(request(`dm ${index}`, { serverId: undefined }));
+    }
+    expect(await asyncRefusalCode(() => own.submit(request('dm 4', { serverId: undefined })))).toBe(
       'quota_exceeded',
     );
   });

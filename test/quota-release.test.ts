@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, createLogger, type Job, loadConfig, translate } from '../src/core/index.js';
-import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
+import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
 import { discordAdapter } from '../src/discord/index.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { type Service, startService } from '../src/service/service.js';
@@ -233,14 +233,14 @@ describe('images come back to the daily quota', () => {
 
     // Stopped mid-create, the held jobs are ended as interrupted by the next start.
     await service.stop();
-    const store = openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
-    const held = store.listByState(['creating']);
-    store.close();
+    const store = await openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
+    const held = await store.listByState(['creating']);
+    await store.close();
     expect(held.map((job) => job.prompt).sort()).toEqual(['held on discord', 'held on slack']);
     service = await startBot(dataDir, { maxConcurrentJobs: 2, jobTimeoutMs: 1500 });
     for (const job of held) {
       // Settled as the service starts, before a listener could see it finish.
-      expect(service.engine.getJob(job.id)).toMatchObject({
+      expect(await service.engine.getJob(job.id)).toMatchObject({
         state: 'failed',
         error: { code: 'interrupted' },
       });

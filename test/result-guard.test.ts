@@ -31,7 +31,7 @@ afterAll(async () => {
 
 describe('result downloads', () => {
   it('never connect to a non-public address outside the API’s origin', async () => {
-    const fixture = createEngine(api, {
+    const fixture = await createEngine(api, {
       follower: {
         follow: async (taskId) => ({
           taskId,
@@ -44,10 +44,10 @@ describe('result downloads', () => {
     });
     try {
       const { engine, adapter } = fixture;
-      engine.start();
-      const { job } = engine.submit(request('a result on the wrong host'));
-      await adapter.until(() => engine.getJob(job.id)?.state === 'failed', 15_000);
-      expect(engine.getJob(job.id)?.error).toMatchObject({
+      await engine.start();
+      const { job } = await engine.submit(request('a result on the wrong host'));
+      await adapter.until(async () => (await engine.getJob(job.id))?.state === 'failed', 15_000);
+      expect((await engine.getJob(job.id))?.error).toMatchObject({
         code: 'upstream_error',
         params: { reason: 'blocked_address' },
       });

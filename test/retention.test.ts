@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import type { Clock } from '../src/core/clock.js';
 import { loadConfig } from '../src/core/config.js';
 import { JobEngine } from '../src/core/jobs/engine.js';
-import type { Job, JobState, JobStore } from '../src/core/jobs/job.js';
-import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
+import type { Job, JobState } from '../src/core/jobs/job.js';
+import type { JobStore } from '../src/core/jobs/store.js';
+import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
 import { silentLogger } from '../src/core/logger.js';
 import { startService } from '../src/service/service.js';
 import { RecordingAdapter } from './helpers/engine-fixture.js';
@@ -69,15 +70,15 @@ describe('retention', () => {
   it('prunes at start through the service: with the default 30 days, 29.9 days old stays and 30.1 goes', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'nb-retention-'));
     const now = Date.now();
-    const seed = openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
-    seed.insert(storedJob('done-29.9', 'done', now, 29.9));
-    seed.insert(storedJob('failed-29.9', 'failed', now, 29.9));
-    seed.insert(storedJob('done-30.1', 'done', now, 30.1));
-    seed.insert(storedJob('cancelled-30.1', 'cancelled', now, 30.1));
-    seed.insert(storedJob('undelivered-30.1', 'undelivered', now, 30.1));
+    const seed = await openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
+    await seed.insert(storedJob('done-29.9', 'done', now, 29.9));
+    await seed.insert(storedJob('failed-29.9', 'failed', now, 29.9));
+    await seed.insert(storedJob('done-30.1', 'done', now, 30.1));
+    await seed.insert(storedJob('cancelled-30.1', 'cancelled', now, 30.1));
+    await seed.insert(storedJob('undelivered-30.1', 'undelivered', now, 30.1));
     // Unfinished work is never pruned, however old (its platform is not served here: it waits).
-    seed.insert(storedJob('queued-40', 'queued', now, 40, 'elsewhere'));
-    seed.close();
+    await seed.insert(storedJob('queued-40', 'queued', now, 40, 'elsewhere'));
+    await seed.close();
 
     const env = { ...BASE_ENV, DATA_DIR: dataDir, PORT: '0', NANO_BANANA_SHUTDOWN_GRACE: '1s' };
     const adapter = new RecordingAdapter('test');
@@ -99,10 +100,10 @@ describe('retention', () => {
     try {
       const { engine } = service;
       for (const id of ['done-29.9', 'failed-29.9', 'queued-40']) {
-        expect(engine.getJob(id), id).toBeDefined();
+        expect(await engine.getJob(id), id).toBeDefined();
       }
       for (const id of ['done-30.1', 'cancelled-30.1', 'undelivered-30.1']) {
-        expect(engine.getJob(id), id).toBeUndefined();
+        expect(await engine.getJob(id), id).toBeUndefined();
       }
     } finally {
       await service.stop();
@@ -111,7 +112,7 @@ describe('retention', () => {
 
   it('prunes on its timer, NANO_BANANA_RETENTION_DAYS=7 read as 7 days', async () => {
     const config = loadConfig({ ...BASE_ENV, NANO_BANANA_RETENTION_DAYS: '7' }, tmpdir());
-    const store = openSqliteStore({
+    const store = await openSqliteStore({
       path: path.join(mkdtempSync(path.join(tmpdir(), 'nb-retention-')), 'jobs.db'),
     });
     // Every cutoff the engine asks the store for, timer or start.
@@ -149,36 +150,39 @@ describe('retention', () => {
       logger: silentLogger,
     });
     engine.registerAdapter(new RecordingAdapter('test'));
-    store.insert(storedJob('done-6.9', 'done', now, 6.9));
-    store.insert(storedJob('done-7.1', 'done', now, 7.1));
+    await store.insert(storedJob('done-6.9', 'done', now, 6.9));
+    await store.insert(storedJob('done-7.1', 'done', now, 7.1));
 
-    const until = async (predicate: () => boolean, what: string) => {
+    const until = async (predicate: () => boolean | Promise<boolean>, what: string) => {
       const deadline = Date.now() + 10_000;
-      while (!predicate()) {
+      while (!(await predicate())) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     };
     try {
-      engine.start();
+      await engine.start();
       // At start: the cutoff is exactly seven days back.
       expect(cutoffs).toEqual([now - 7 * DAY_MS]);
-      expect(store.get('done-7.1')).toBeUndefined();
-      expect(store.get('done-6.9')).toBeDefined();
+      expect(await store.get('done-7.1')).toBeUndefined();
+      expect(await store.get('done-6.9')).toBeDefined();
 
       // The timer runs again with nothing yet old enough.
       await until(() => cutoffs.length >= 2, 'a prune on the timer');
-      expect(store.get('done-6.9')).toBeDefined();
+      expect(await store.get('done-6.9')).toBeDefined();
 
       // A fifth of a day later the job is 7.1 days old: the timer takes it.
       now += 0.2 * DAY_MS;
       const runs = cutoffs.length;
-      await until(() => store.get('done-6.9') === undefined, 'the timer to prune the aged job');
+      await until(
+        async () => (await store.get('done-6.9')) === undefined,
+        'the timer to prune the aged job',
+      );
       expect(cutoffs.length).toBeGreaterThan(runs);
       expect(cutoffs.at(-1)).toBe(now - 7 * DAY_MS);
     } finally {
       await engine.stop(100);
-      store.close();
+      await store.close();
     }
   });
 });

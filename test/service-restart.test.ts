@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFinal } from '../src/core/jobs/job.js';
-import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
+import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { childEvents, startServiceChild, submitJob, until } from './helpers/service-child.js';
 
@@ -40,16 +40,19 @@ const submit = (url: string, prompt: string) => submitJob(url, { prompt });
  * a count of deliveries the whole story (a second delivery would come before the job ends).
  */
 async function untilAllFinal(dataDir: string, jobIds: readonly string[]): Promise<void> {
-  const store = openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
+  const store = await openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
   try {
     await until(
-      () => jobIds.every((jobId) => isFinal(store.get(jobId)?.state ?? 'queued')),
+      async () =>
+        (await Promise.all(jobIds.map((jobId) => store.get(jobId)))).every((job) =>
+          isFinal(job?.state ?? 'queued'),
+        ),
       20_000,
       'every job final in the store',
     );
-    for (const jobId of jobIds) expect(store.get(jobId)?.state, jobId).toBe('done');
+    for (const jobId of jobIds) expect((await store.get(jobId))?.state, jobId).toBe('done');
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -83,14 +86,14 @@ describe('a real service process', () => {
     for (const prompt of prompts) jobIds.push(await submit(first.url, prompt));
     // The first job's task exists and its id is stored; the other two wait behind it (one job at
     // a time). Read from the store file itself, as a second connection.
-    const store = openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
+    const store = await openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
     await until(
-      () => store.get(jobIds[0] ?? '')?.state === 'running',
+      async () => (await store.get(jobIds[0] ?? ''))?.state === 'running',
       10_000,
       'the first task id stored',
     );
-    expect(store.get(jobIds[1] ?? '')?.state).toBe('queued');
-    store.close();
+    expect((await store.get(jobIds[1] ?? ''))?.state).toBe('queued');
+    await store.close();
     first.child.kill('SIGKILL');
     await new Promise((resolve) => first.child.once('exit', resolve));
     expect(childEvents(outDir).filter((entry) => entry.type === 'delivered')).toHaveLength(0);
@@ -125,10 +128,10 @@ describe('a real service process', () => {
       15_000,
       'the first delivery under way',
     );
-    const store = openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
-    expect(store.get(deliveringId)?.state).toBe('delivering');
-    expect(store.get(queuedId)?.state).toBe('queued');
-    store.close();
+    const store = await openSqliteStore({ path: path.join(dataDir, 'jobs.db') });
+    expect((await store.get(deliveringId))?.state).toBe('delivering');
+    expect((await store.get(queuedId))?.state).toBe('queued');
+    await store.close();
     first.child.kill('SIGKILL');
     await new Promise((resolve) => first.child.once('exit', resolve));
     expect(deliveriesPerJob(outDir).size).toBe(0);

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
+import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord } from './fakes/discord/index.js';
 
@@ -105,11 +105,11 @@ describe('stopping a service with a delivery that never ends and an adapter that
     expect(stderr).toContain('adapter stubborn');
 
     // The store was closed properly and keeps the job: the next start delivers it.
-    const store = openSqliteStore({ path: path.join(dataDir, 'jobs.db'), exclusive: true });
+    const store = await openSqliteStore({ path: path.join(dataDir, 'jobs.db'), exclusive: true });
     try {
-      expect(store.get(jobId)?.state).toBe('delivering');
+      expect((await store.get(jobId))?.state).toBe('delivering');
     } finally {
-      store.close();
+      await store.close();
     }
   }, 60_000);
 });

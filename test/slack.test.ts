@@ -15,6 +15,7 @@ import {
   type FakeSlackMessage,
   startFakeSlack,
 } from './fakes/slack/index.js';
+import { eventually } from './helpers/eventually.js';
 import { dataUrl, pngOf, type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
 
 const ALICE = 'U0ALICE001';
@@ -647,7 +648,9 @@ describe('the Slack bot over HTTP, end to end', () => {
 
     await use.press(buttons, 'nb_delete', ALICE, original.id);
     await fake.waitFor(() => use.resultFiles(original).length === 0);
-    await fake.waitFor(() => harness.service.engine.getJob(original.id)?.delivery === undefined);
+    await eventually(
+      async () => (await harness.service.engine.getJob(original.id))?.delivery === undefined,
+    );
     expect(fake.messages(GENERAL).some((m) => m.ts === buttons.ts)).toBe(false);
     expect(use.statusOf(original).text).toContain(`deleted by <@${ALICE}>`);
     expect(use.statusOf(original).text).not.toContain('a lighthouse');

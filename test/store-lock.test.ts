@@ -3,20 +3,20 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../src/core/jobs/sqlite-store.js';
 import { StoreInUseError } from '../src/core/jobs/store-lock.js';
+import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord } from './fakes/discord/index.js';
 
 const TOKEN = 'lock-token-0123';
 
 describe('the store lock, in one process', () => {
-  it('refuses a second exclusive opening, naming the holder, and is free again once closed', () => {
+  it('refuses a second exclusive opening, naming the holder, and is free again once closed', async () => {
     const storePath = path.join(mkdtempSync(path.join(tmpdir(), 'nb-lock-')), 'jobs.db');
-    const first = openSqliteStore({ path: storePath, exclusive: true });
+    const first = await openSqliteStore({ path: storePath, exclusive: true });
     let refusal: unknown;
     try {
-      openSqliteStore({ path: storePath, exclusive: true });
+      await openSqliteStore({ path: storePath, exclusive: true });
     } catch (error) {
       refusal = error;
     }
@@ -24,12 +24,12 @@ describe('the store lock, in one process', () => {
     expect((refusal as StoreInUseError).holderPid).toBe(process.pid);
     expect((refusal as Error).message).toContain(storePath);
     // A plain connection (a tool, a test peeking at the store) is not the bot: it may still read.
-    const peek = openSqliteStore({ path: storePath });
-    expect(peek.listByState(['queued'])).toEqual([]);
-    peek.close();
-    first.close();
-    const again = openSqliteStore({ path: storePath, exclusive: true });
-    again.close();
+    const peek = await openSqliteStore({ path: storePath });
+    expect(await peek.listByState(['queued'])).toEqual([]);
+    await peek.close();
+    await first.close();
+    const again = await openSqliteStore({ path: storePath, exclusive: true });
+    await again.close();
   });
 });
 

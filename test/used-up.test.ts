@@ -40,16 +40,16 @@ describe('used_up in the engine', () => {
 
   it('sends the next create no sooner than the pause after the used_up answer, then resumes alone', async () => {
     const pauseMs = 600;
-    fixture = createEngine(api, { limits: { maxConcurrentJobs: 1, usedUpPauseMs: pauseMs } });
+    fixture = await createEngine(api, { limits: { maxConcurrentJobs: 1, usedUpPauseMs: pauseMs } });
     const { engine, adapter } = fixture;
-    engine.start();
-    const broke = engine.submit(request('engine broke mock:error=used_up'));
+    await engine.start();
+    const broke = await engine.submit(request('engine broke mock:error=used_up'));
     const waiting = [
-      engine.submit(request('engine waits one', { requesterId: 'bob' })),
-      engine.submit(request('engine waits two', { requesterId: 'carol' })),
+      await engine.submit(request('engine waits one', { requesterId: 'bob' })),
+      await engine.submit(request('engine waits two', { requesterId: 'carol' })),
     ];
-    await adapter.until(() => engine.getJob(broke.job.id)?.state === 'failed');
-    expect(engine.getJob(broke.job.id)?.error?.code).toBe('balance_used_up');
+    await adapter.until(async () => (await engine.getJob(broke.job.id))?.state === 'failed');
+    expect((await engine.getJob(broke.job.id))?.error?.code).toBe('balance_used_up');
     const usedUp = onlyCreate('engine broke mock:error=used_up');
     expect(usedUp.status).toBe(403);
     for (const { job } of waiting) {
@@ -57,7 +57,10 @@ describe('used_up in the engine', () => {
     }
     // Nothing new is submitted: the pause must end on its own timer.
     await adapter.until(
-      () => waiting.every(({ job }) => engine.getJob(job.id)?.state === 'done'),
+      async () =>
+        (await Promise.all(waiting.map(({ job }) => engine.getJob(job.id)))).every(
+          (job) => job?.state === 'done',
+        ),
       10_000,
     );
     for (const prompt of ['engine waits one', 'engine waits two']) {

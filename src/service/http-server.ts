@@ -14,7 +14,7 @@ export interface HealthReport {
 
 export interface CallbackHandler {
   /** True when the job exists and the token is its own (the engine then confirms the task). */
-  handle(jobId: string, token: string): boolean;
+  handle(jobId: string, token: string): boolean | Promise<boolean>;
 }
 
 export type RequestListener = (request: IncomingMessage, response: ServerResponse) => void;
@@ -181,7 +181,9 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
       return;
     }
     if (path.startsWith(CALLBACK_PATH_PREFIX)) {
-      handleCallback(request, response, path, method);
+      handleCallback(request, response, path, method).catch((error: unknown) =>
+        fail(response, error),
+      );
       return;
     }
     const mount = mounts.find(({ prefix }) => isUnder(path, prefix));
@@ -214,12 +216,12 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
     return match?.[1] !== undefined && sameSecret(match[1], expected);
   }
 
-  function handleCallback(
+  async function handleCallback(
     request: IncomingMessage,
     response: ServerResponse,
     path: string,
     method: string,
-  ): void {
+  ): Promise<void> {
     const ids = callbackIds(path);
     // A malformed path, or no engine to ask, says no more than a wrong token would.
     if (ids === undefined || options.callbacks === undefined) {
@@ -236,7 +238,8 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
     // read, and its connection closed.
     let accepted: boolean;
     try {
-      accepted = options.callbacks.handle(ids.jobId, ids.token);
+      // The job's token is in the store (a database round trip in a fleet).
+      accepted = await options.callbacks.handle(ids.jobId, ids.token);
     } catch (error) {
       fail(response, error);
       return;

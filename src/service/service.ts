@@ -4,8 +4,8 @@ import type { Config, Environment } from '../core/config.js';
 import type { ImageFile } from '../core/images/index.js';
 import type { PlatformAdapter } from '../core/jobs/adapter.js';
 import { JobEngine } from '../core/jobs/engine.js';
-import type { JobStore } from '../core/jobs/job.js';
-import { openSqliteStore } from '../core/jobs/sqlite-store.js';
+import type { JobStore } from '../core/jobs/store.js';
+import { openSqliteStore } from '../core/jobs/stores/sqlite.js';
 import type { Logger } from '../core/logger.js';
 import { trustedOrigins } from '../core/net/index.js';
 import { TaskFollower } from '../core/task-follower.js';
@@ -70,7 +70,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const { config, logger } = options;
   const apiToken = config.acedata.apiToken;
   if (apiToken === undefined) throw new Error('ACEDATA_API_TOKEN is not set');
-  const store: JobStore = openSqliteStore({
+  const store: JobStore = await openSqliteStore({
     path: path.join(config.dataDir, 'jobs.db'),
     exclusive: true,
   });
@@ -124,7 +124,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const closeCore = async () => {
     follower.close();
     await client.close();
-    store.close();
+    await store.close();
   };
   try {
     const context: AdapterContext = {
@@ -147,7 +147,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     await closeCore();
     throw error;
   }
-  engine.start();
+  await engine.start();
   started = true;
   logger.info(
     { adapters: adapters.map((adapter) => adapter.name), port: http.port },
@@ -181,7 +181,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         await within('http', http.close());
         follower.close();
         await within('api client', client.close());
-        store.close();
+        await store.close();
         if (late.length > 0) {
           logger.warn({ unfinished: late, graceMs }, 'Stopped at the end of the grace period');
         } else {

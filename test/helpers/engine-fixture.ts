@@ -10,7 +10,8 @@ import type {
 } from '../../src/core/jobs/adapter.js';
 import { type EngineLimits, JobEngine, type JobEngineOptions } from '../../src/core/jobs/engine.js';
 import type { Job, NewJob } from '../../src/core/jobs/job.js';
-import { openSqliteStore } from '../../src/core/jobs/sqlite-store.js';
+import type { JobStore } from '../../src/core/jobs/store.js';
+import { openSqliteStore } from '../../src/core/jobs/stores/sqlite.js';
 import { createModelCatalog } from '../../src/core/models.js';
 import { TaskFollower } from '../../src/core/task-follower.js';
 import type { MockApi } from '../../src/mock-api/index.js';
@@ -55,9 +56,9 @@ export class RecordingAdapter implements PlatformAdapter {
   }
 
   /** Waits (bounded) until the predicate holds after some notification or delivery. */
-  async until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
+  async until(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
+    while (!(await predicate())) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error('timed out waiting for the engine');
       await new Promise<void>((resolve) => {
@@ -78,23 +79,31 @@ export class RecordingAdapter implements PlatformAdapter {
 export interface EngineFixture {
   readonly engine: JobEngine;
   readonly adapter: RecordingAdapter;
+  readonly store: JobStore;
   readonly storePath: string;
   readonly client: NanoBananaClient;
   readonly follower: TaskFollower;
   close(): Promise<void>;
 }
 
-export function createEngine(
+/**
+ * An engine over the mock API and a SQLite store of its own, or over `store` when given (two
+ * engines sharing one store stand for two processes of a fleet).
+ */
+export async function createEngine(
   api: MockApi,
   overrides: Partial<Omit<JobEngineOptions, 'limits'>> & {
     limits?: Partial<EngineLimits>;
     storePath?: string;
     pollIntervalMs?: number;
+    /** The recording adapter's platform; default `test`. */
+    platform?: string;
   } = {},
-): EngineFixture {
+): Promise<EngineFixture> {
   const storePath =
     overrides.storePath ?? path.join(mkdtempSync(path.join(tmpdir(), 'nb-engine-')), 'jobs.db');
-  const store = openSqliteStore({ path: storePath });
+  const sharedStore = overrides.store;
+  const store = sharedStore ?? (await openSqliteStore({ path: storePath }));
   const client = new NanoBananaClient({
     apiToken: API_TOKEN,
     baseUrl: api.url,
@@ -102,7 +111,7 @@ export function createEngine(
     retrieveRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
   });
   const follower = new TaskFollower({ client, pollIntervalMs: overrides.pollIntervalMs ?? 40 });
-  const adapter = new RecordingAdapter();
+  const adapter = new RecordingAdapter(overrides.platform);
   const engine = new JobEngine({
     store,
     client,
@@ -128,6 +137,7 @@ export function createEngine(
   return {
     engine,
     adapter,
+    store,
     storePath,
     client,
     follower,
@@ -135,7 +145,8 @@ export function createEngine(
       await engine.stop(1000);
       follower.close();
       await client.close();
-      store.close();
+      // A shared store belongs to the test that opened it.
+      if (sharedStore === undefined) await store.close();
     },
   };
 }

@@ -100,12 +100,12 @@ export function childEvents(outDir: string): ChildEvent[] {
 
 /** Polls `predicate` every 50 ms until it holds, or fails naming `what` after `timeoutMs`. */
 export async function until(
-  predicate: () => boolean,
+  predicate: () => boolean | Promise<boolean>,
   timeoutMs: number,
   what: string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -1,6 +1,6 @@
 import { NanoBananaError } from '../errors.js';
 import { matchingForm } from '../text-matching.js';
-import type { JobStore } from './job.js';
+import type { Admission, JobStore } from './store.js';
 
 /** Who may ask, where, for what; every refusal here is polite and sends nothing to the API. */
 export interface AccessPolicy {
@@ -82,32 +82,48 @@ export interface QuotaRequest {
 }
 
 /**
- * Refuses a request whose images would go over a daily quota. Images are reserved when a job is
- * accepted, so a user with one image left cannot queue five.
+ * The daily quotas a request counts against, each with its limit (0 or less: unlimited): the
+ * user's, the server's (or the direct messages' bucket), and everyone's together. The store checks
+ * them atomically when it admits a job (`Admission.quotas`).
  */
-export function checkQuota(store: JobStore, limits: QuotaLimits, request: QuotaRequest): void {
-  const scopes = [
+export function quotaScopes(
+  limits: QuotaLimits,
+  request: Omit<QuotaRequest, 'images'>,
+): Admission['quotas'] {
+  return [
     {
       scope: 'user',
       limit: limits.perUser,
-      used: () => store.reservedImages({ day: request.day, requesterId: request.requesterId }),
+      of: { day: request.day, requesterId: request.requesterId },
     },
     request.serverId === undefined
       ? {
           scope: 'dm',
           limit: directMessagesLimit(limits),
-          used: () => store.reservedImages({ day: request.day, directMessages: true }),
+          of: { day: request.day, directMessages: true },
         }
       : {
           scope: 'server',
           limit: limits.perServer,
-          used: () => store.reservedImages({ day: request.day, serverId: request.serverId ?? '' }),
+          of: { day: request.day, serverId: request.serverId },
         },
-    { scope: 'total', limit: limits.total, used: () => store.reservedImages({ day: request.day }) },
-  ] as const;
-  for (const { scope, limit, used } of scopes) {
+    { scope: 'total', limit: limits.total, of: { day: request.day } },
+  ];
+}
+
+/**
+ * Refuses a request whose images would go over a daily quota. Images are reserved when a job is
+ * accepted, so a user with one image left cannot queue five. A check before the platform is
+ * answered; the store checks again, atomically, when it admits the job.
+ */
+export async function checkQuota(
+  store: JobStore,
+  limits: QuotaLimits,
+  request: QuotaRequest,
+): Promise<void> {
+  for (const { scope, limit, of } of quotaScopes(limits, request)) {
     if (limit <= 0) continue;
-    const remaining = Math.max(0, limit - used());
+    const remaining = Math.max(0, limit - (await store.reservedImages(of)));
     if (request.images > remaining) {
       throw new NanoBananaError('quota_exceeded', `Daily ${scope} quota reached`, {
         params: { scope, limit, remaining },
@@ -117,27 +133,17 @@ export function checkQuota(store: JobStore, limits: QuotaLimits, request: QuotaR
 }
 
 /** What a user has left today, per scope; undefined where unlimited. */
-export function remainingQuota(
+export async function remainingQuota(
   store: JobStore,
   limits: QuotaLimits,
   who: { day: string; requesterId: string; serverId: string | undefined },
-): { user: number | undefined; server: number | undefined; total: number | undefined } {
-  const left = (limit: number, used: () => number) =>
-    limit <= 0 ? undefined : Math.max(0, limit - used());
-  return {
-    user: left(limits.perUser, () =>
-      store.reservedImages({ day: who.day, requesterId: who.requesterId }),
+): Promise<{ user: number | undefined; server: number | undefined; total: number | undefined }> {
+  const [user, server, total] = await Promise.all(
+    quotaScopes(limits, who).map(async ({ limit, of }) =>
+      limit <= 0 ? undefined : Math.max(0, limit - (await store.reservedImages(of))),
     ),
-    server:
-      who.serverId === undefined
-        ? left(directMessagesLimit(limits), () =>
-            store.reservedImages({ day: who.day, directMessages: true }),
-          )
-        : left(limits.perServer, () =>
-            store.reservedImages({ day: who.day, serverId: who.serverId ?? '' }),
-          ),
-    total: left(limits.total, () => store.reservedImages({ day: who.day })),
-  };
+  );
+  return { user, server, total };
 }
 
 /** Unset, direct messages share the per-server limit: a DM is not a way around a server's. */

@@ -1,19 +1,25 @@
 import type { Database } from 'better-sqlite3';
 
 /**
- * The job store's schema, as an ordered list of steps. A released step is never edited: a change
- * is a new step at the end, so that every existing file reaches the same schema by replaying what
- * it lacks.
+ * The SQLite store's schema, as an ordered list of steps. A released step is never edited: a
+ * change is a new step at the end, so that every existing file reaches the same schema by
+ * replaying what it lacks. Step 1 is the schema of the first store (src/core/jobs/migrations.ts),
+ * word for word: the `jobs.db` files out there are at version 1.
  */
 
-export interface Migration {
+export interface SqliteMigration {
   /** 1, 2, 3...: the list is checked to be gapless, so a step cannot be skipped by mistake. */
   readonly version: number;
   readonly name: string;
   readonly up: (database: Database) => void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [
+/** The key of the store-wide counter `queue_seq` and `served_seq` values are drawn from. */
+export const QUEUE_COUNTER_KEY = 'queue_seq';
+/** The key of the shared pause of creates. */
+export const PAUSED_UNTIL_KEY = 'paused_until';
+
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   {
     version: 1,
     name: 'create jobs',
@@ -62,6 +68,61 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'claims, leases, turn keys, locks and shared state',
+    up: (database) => {
+      // The same tables and columns as the PostgreSQL store's, so that the contract means the
+      // same on both. Existing jobs get their place in line from their age: the order the first
+      // store's in-memory queue rebuilt them in.
+      database.exec(`
+        ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+        ALTER TABLE jobs ADD COLUMN lease_until INTEGER;
+        ALTER TABLE jobs ADD COLUMN queue_seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE jobs SET queue_seq = ranked.position
+          FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, rowid) AS position FROM jobs)
+            AS ranked
+          WHERE ranked.id = jobs.id;
+        -- Covers the claim's search for each user's oldest waiting job without reading a row.
+        CREATE INDEX jobs_waiting
+          ON jobs (state, requester_id, queue_seq, platform, lease_owner, lease_until);
+        -- Leased jobs are few (at most the slots, and those followed late) among many waiting.
+        CREATE INDEX jobs_leased ON jobs (state, lease_until) WHERE lease_owner IS NOT NULL;
+        CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+        -- Admission sums a day's reservations and counts a user's unfinished jobs inside its write
+        -- transaction: covering indexes answer both without reading rows (the quota indexes of
+        -- step 1 are replaced by ones that carry the images).
+        DROP INDEX jobs_quota_requester;
+        DROP INDEX jobs_quota_server;
+        CREATE INDEX jobs_quota_requester_images
+          ON jobs (quota_day, requester_id, server_id, reserved_images);
+        CREATE INDEX jobs_quota_server_images ON jobs (quota_day, server_id, reserved_images);
+        CREATE INDEX jobs_requester_state ON jobs (requester_id, state);
+
+        CREATE TABLE queue_users (
+          requester_id TEXT PRIMARY KEY NOT NULL,
+          served_seq INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE locks (
+          name TEXT PRIMARY KEY NOT NULL,
+          owner TEXT NOT NULL,
+          until INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE shared_state (
+          key TEXT PRIMARY KEY NOT NULL,
+          value INTEGER NOT NULL
+        ) STRICT;
+      `);
+      database
+        .prepare(
+          `INSERT INTO shared_state (key, value)
+           SELECT ?, COALESCE(MAX(queue_seq), 0) FROM jobs`,
+        )
+        .run(QUEUE_COUNTER_KEY);
+    },
+  },
 ];
 
 /** The file was written by a newer version of the bot; opening it could lose its data. */
@@ -90,10 +151,10 @@ export interface MigrationOutcome {
  * Brings the schema up to date in one immediate transaction: two processes opening the same file
  * at once cannot both apply a step, and a failing step leaves the file as it was.
  */
-export function migrate(
+export function migrateSqlite(
   database: Database,
   path: string,
-  migrations: readonly Migration[] = MIGRATIONS,
+  migrations: readonly SqliteMigration[] = SQLITE_MIGRATIONS,
 ): MigrationOutcome {
   checkOrder(migrations);
   const knownVersion = migrations.at(-1)?.version ?? 0;
@@ -127,7 +188,7 @@ export function migrate(
   return run.immediate();
 }
 
-function checkOrder(migrations: readonly Migration[]): void {
+function checkOrder(migrations: readonly SqliteMigration[]): void {
   migrations.forEach((migration, index) => {
     if (migration.version !== index + 1) {
       throw new Error(
