@@ -23,6 +23,7 @@ import {
   type NewJob,
   parsePromptFlags,
   resolveLocale,
+  type Submitted,
   translate,
 } from '../core/index.js';
 import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
@@ -170,7 +171,10 @@ export class InteractionHandler {
 
   async #usage(interaction: RepliableInteraction): Promise<void> {
     const locale = resolveLocale(interaction.locale);
-    const usage = this.#runtime.engine.usage(interaction.user.id, interaction.guildId ?? undefined);
+    const usage = await this.#runtime.jobs.usage(
+      interaction.user.id,
+      interaction.guildId ?? undefined,
+    );
     const left = [usage.user, usage.server, usage.total].filter(
       (value): value is number => value !== undefined,
     );
@@ -229,7 +233,7 @@ export class InteractionHandler {
   async #button(interaction: ButtonInteraction): Promise<void> {
     const locale = resolveLocale(interaction.locale);
     const parsed = parseCustomId(interaction.customId);
-    const job = parsed === undefined ? undefined : this.#runtime.engine.getJob(parsed.id);
+    const job = parsed === undefined ? undefined : await this.#runtime.jobs.getJob(parsed.id);
     if (parsed === undefined || job === undefined || job.platform !== 'discord') {
       await this.#sayPrivately(interaction, discordText(locale, 'gone'));
       return;
@@ -279,7 +283,7 @@ export class InteractionHandler {
     if (parsed?.action === 'ctxedit') {
       images = pending?.images;
     } else if (parsed?.action === 'editmodal' && pending?.parentJobId !== undefined) {
-      parent = this.#runtime.engine.getJob(pending.parentJobId);
+      parent = await this.#runtime.jobs.getJob(pending.parentJobId);
       const delivered =
         parent?.platform === 'discord' ? readDelivery(parent.delivery)?.images : undefined;
       if (delivered !== undefined && delivered.length > 0) {
@@ -317,7 +321,7 @@ export class InteractionHandler {
   }
 
   async #cancel(interaction: ButtonInteraction, job: Job, locale: Locale): Promise<void> {
-    const outcome = this.#runtime.engine.cancel(job.id, interaction.user.id);
+    const outcome = await this.#runtime.jobs.cancel(job.id, interaction.user.id);
     if (outcome === 'cancelled') {
       // The engine tells the job's message itself; the click needs only an acknowledgement.
       await interaction.deferUpdate();
@@ -340,7 +344,7 @@ export class InteractionHandler {
     // Moderators: Manage Messages in this server (Administrator implies it).
     const moderator =
       interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
-    if (!this.#runtime.engine.mayDelete(job, interaction.user.id, moderator)) {
+    if (!this.#runtime.jobs.mayDelete(job, interaction.user.id, moderator)) {
       await this.#sayPrivately(interaction, discordText(locale, 'delete.refused'));
       return;
     }
@@ -364,7 +368,7 @@ export class InteractionHandler {
     }
     if (delivery?.threadId !== undefined)
       await removeResultThread(this.#runtime, job.id, delivery.threadId);
-    this.#runtime.engine.forgetResult(job.id);
+    await this.#runtime.jobs.forgetResult(job.id);
     await interaction.editReply({ content: discordText(locale, 'delete.done') });
   }
 
@@ -377,15 +381,15 @@ export class InteractionHandler {
     draft: Draft,
     ephemeral: boolean,
   ): Promise<void> {
-    const { engine } = this.#runtime;
+    const { jobs } = this.#runtime;
     const locale = resolveLocale(interaction.locale);
     try {
-      engine.check({ ...draft, destination: undefined });
+      await jobs.check({ ...draft, destination: undefined });
     } catch (error) {
       await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
-    const missing = missingPermission(interaction, ephemeral, this.#mayOutlastToken());
+    const missing = missingPermission(interaction, ephemeral, await this.#mayOutlastToken());
     if (missing !== undefined) {
       await this.#sayPrivately(
         interaction,
@@ -395,9 +399,9 @@ export class InteractionHandler {
     }
     await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
     const destination = this.#destination(interaction, ephemeral);
-    let submitted: ReturnType<typeof engine.submit>;
+    let submitted: Submitted;
     try {
-      submitted = engine.submit({ ...draft, destination });
+      submitted = await jobs.submit({ ...draft, destination });
     } catch (error) {
       // The sentence may quote what the member typed: it pings no one.
       await interaction.editReply({
@@ -418,9 +422,9 @@ export class InteractionHandler {
           auth: false,
         },
       )) as APIMessage;
-      const current = engine.getJob(job.id);
+      const current = await jobs.getJob(job.id);
       if (current !== undefined)
-        engine.updateDestination(job.id, {
+        await jobs.updateDestination(job.id, {
           ...readDestination(current.destination),
           messageId: message.id,
         });
@@ -429,15 +433,11 @@ export class InteractionHandler {
 
   /**
    * A job that must wait for a slot may outlast the interaction token (15 minutes), and is then
-   * delivered with the bot's own token, which needs Send Messages in the channel.
+   * delivered with the bot's own token, which needs Send Messages in the channel. The port knows
+   * whether the fleet is likely to make it wait (paused, a line, every slot taken).
    */
-  #mayOutlastToken(): boolean {
-    const stats = this.#runtime.engine.stats;
-    return (
-      stats.paused ||
-      stats.queued > 0 ||
-      stats.inFlight >= this.#runtime.config.engine.maxConcurrentJobs
-    );
+  #mayOutlastToken(): Promise<boolean> {
+    return this.#runtime.jobs.likelyToWait();
   }
 
   #draft(
@@ -508,7 +508,7 @@ export class InteractionHandler {
    */
   #seesTopUsers(interaction: RepliableInteraction): boolean {
     return (
-      this.#runtime.engine.isAdmin(interaction.user.id) ||
+      this.#runtime.jobs.isAdmin(interaction.user.id) ||
       (interaction.memberPermissions?.has(PermissionFlagsBits.Administrator) ?? false)
     );
   }

@@ -119,8 +119,8 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       },
       inputs: images.slice(0, MAX_INPUT_IMAGES).map(toInputReference),
     };
-    runtime.engine.check({ ...draft, destination: undefined });
-    const submitted = runtime.engine.submit({
+    await runtime.jobs.check({ ...draft, destination: undefined });
+    const submitted = await runtime.jobs.submit({
       ...draft,
       destination: {
         kind: 'message',
@@ -144,9 +144,9 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
           allowed_mentions: { replied_user: false },
         },
       })) as APIMessage;
-      const current = runtime.engine.getJob(job.id);
+      const current = await runtime.jobs.getJob(job.id);
       if (current !== undefined) {
-        runtime.engine.updateDestination(job.id, {
+        await runtime.jobs.updateDestination(job.id, {
           ...readDestination(current.destination),
           progressMessageId: progress.id,
         });

@@ -1,12 +1,13 @@
 import type { Client, REST } from 'discord.js';
-import type { Config, JobEngine, Logger, ProgressThrottle } from '../core/index.js';
+import type { Config, JobPort, Logger, ProgressThrottle } from '../core/index.js';
 import type { DiscordSettings } from './settings.js';
 
 /** What every part of the Discord adapter shares. */
 export interface DiscordRuntime {
   readonly client: Client;
   readonly rest: REST;
-  readonly engine: JobEngine;
+  /** The jobs, through the core's port: every call may reach the store, so each is awaited. */
+  readonly jobs: JobPort;
   readonly config: Config;
   readonly settings: DiscordSettings;
   readonly logger: Logger;

@@ -7,7 +7,7 @@ import {
   webApi,
 } from '@slack/bolt';
 import { ConfigError, ProgressThrottle } from '../core/index.js';
-import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/service.js';
+import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/adapter-context.js';
 import { registerActions } from './actions.js';
 import { boltLogger } from './bolt-logger.js';
 import { registerCommand } from './command.js';
@@ -94,7 +94,7 @@ export function createSlackAdapter(options: SlackAdapterOptions = {}): AdapterFa
     const runtime: SlackRuntime = {
       settings,
       config: context.config,
-      engine: context.engine,
+      jobs: context.jobs,
       client,
       quickClient,
       logger,

@@ -34,7 +34,7 @@ export async function startJob(runtime: SlackRuntime, request: JobRequest): Prom
   };
   const draft: NewJob = { ...fields, platform: 'slack', destination: undefined };
   try {
-    runtime.engine.check(draft);
+    await runtime.jobs.check(draft);
   } catch (error) {
     await replyPrivately(runtime, privately, describeFailure(error, locale));
     return;
@@ -51,7 +51,7 @@ export async function startJob(runtime: SlackRuntime, request: JobRequest): Prom
 
   let submitted: Submitted;
   try {
-    submitted = runtime.engine.submit({ ...draft, destination });
+    submitted = await runtime.jobs.submit({ ...draft, destination });
   } catch (error) {
     // Refused between the check and now (a quota used up meanwhile, a shutdown).
     const refused = statusMessage(fields, `❌ ${describeFailure(error, locale)}`);
