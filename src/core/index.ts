@@ -3,6 +3,7 @@
  * adapters import from here only, never from the core's files directly, and never each other.
  */
 
+export { AcceptanceGate } from './acceptance-gate.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
 export type { Config, Environment } from './config.js';

@@ -1,5 +1,5 @@
 import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
-import { ProgressThrottle } from '../core/index.js';
+import { AcceptanceGate, ProgressThrottle } from '../core/index.js';
 import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/adapter-context.js';
 import { commandDefinitions, syncCommands } from './commands.js';
 import { createDiscordPlatform } from './delivery.js';
@@ -58,6 +58,7 @@ function buildDiscordAdapter(
     config: context.config,
     settings,
     logger,
+    acceptances: new AcceptanceGate(),
     throttle,
     botUserId: () => client.user?.id ?? '',
     applicationId: () => client.application?.id ?? '',

@@ -73,6 +73,8 @@ async function fetchInput(
 }
 
 async function notify(runtime: DiscordRuntime, job: Job, event: ProgressEvent): Promise<void> {
+  // The request's own "in line" message first (see AcceptanceGate).
+  await runtime.acceptances.passed(job.dedupKey);
   const locale = resolveLocale(job.locale);
   // Read when the edit runs: the message id may have been stored since the event was sent.
   const current = async () =>

@@ -399,18 +399,25 @@ export class InteractionHandler {
     }
     await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
     const destination = this.#destination(interaction, ephemeral);
-    let submitted: Submitted;
     try {
-      submitted = await jobs.submit({ ...draft, destination });
+      // The engine may start the job before `submit` has answered here: its progress waits until
+      // the "in line" edit is scheduled, and so comes after it.
+      await this.#runtime.acceptances.hold(draft.dedupKey, async () => {
+        const submitted = await jobs.submit({ ...draft, destination });
+        if (submitted.created) this.#showQueued(submitted, destination, locale);
+      });
     } catch (error) {
       // The sentence may quote what the member typed: it pings no one.
       await interaction.editReply({
         content: describeFailure(error, locale),
         allowedMentions: { parse: [] },
       });
-      return;
     }
-    if (!submitted.created) return;
+  }
+
+  /** The deferred reply becomes the job's message: its place in line, and a Cancel button. */
+  #showQueued(submitted: Submitted, destination: InteractionDestination, locale: Locale): void {
+    const { jobs } = this.#runtime;
     const { job } = submitted;
     const position = submitted.position ?? 1;
     // Through the throttle, so the engine's own progress edits come after this one.

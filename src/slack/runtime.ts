@@ -1,5 +1,5 @@
 import type { webApi } from '@slack/bolt';
-import type { Config, JobPort, Logger, ProgressThrottle } from '../core/index.js';
+import type { AcceptanceGate, Config, JobPort, Logger, ProgressThrottle } from '../core/index.js';
 import type { ExpiringSet } from './expiring-set.js';
 import type { UserDirectory } from './locale.js';
 import type { SlackSettings } from './settings.js';
@@ -28,6 +28,8 @@ export interface SlackRuntime {
   readonly quickClient: webApi.WebClient;
   readonly logger: Logger;
   readonly users: UserDirectory;
+  /** Requests being submitted: the engine's progress for them waits for their first status. */
+  readonly acceptances: AcceptanceGate;
   /** Throttles status-message edits, per job. */
   readonly progress: ProgressThrottle;
   /** Events and interactions already taken, so that duplicates run once. */
