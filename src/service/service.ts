@@ -82,7 +82,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     ...(options.download ? { download: options.download } : {}),
   });
   // The adapters see the engine through the port only; the metrics and the HTTP server still
-  // bind the engine itself.
+  // bind the engine itself. `engineAsPort` is the temporary bridge until the engine implements
+  // JobPort (#12): then the engine itself is the port here.
   const basePort = engineAsPort(engine, config.engine.maxConcurrentJobs);
   const jobs = options.wrapJobs?.(basePort) ?? basePort;
   const metrics = createMetrics();
