@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from '../src/core/index.js';
+import { isFinal, type Job } from '../src/core/index.js';
 import { type MockApi, type MockTask, startMockApi } from '../src/mock-api/index.js';
 import type { FakeMessage } from './fakes/discord/index.js';
 import type { FakeSlackMessage } from './fakes/slack/index.js';
@@ -57,14 +57,30 @@ afterEach(async () => {
   await idle();
 });
 
-const engine = () => harness.service.engine;
+/** What the store holds now, read without the late port's delay. */
+const stored = (jobId: string): Promise<Job | undefined> => port.direct.getJob(jobId);
 
-/** Waits until no job waits or runs. */
+/** Polls an asynchronous condition until it gives a value (bounded). */
+async function eventually<T>(
+  condition: () => Promise<T | undefined | false>,
+  description: string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Waits until every job made through the port is final. */
 const idle = () =>
-  harness.discord.waitFor(
-    () => (engine().stats.queued === 0 && engine().stats.inFlight === 0 ? true : undefined),
-    { timeoutMs: 15_000, description: 'every job final' },
-  );
+  eventually(async () => {
+    const jobs = await Promise.all(port.created.map((jobId) => stored(jobId)));
+    return jobs.every((job) => job !== undefined && isFinal(job.state));
+  }, 'every job final');
 
 const taskOf = (prompt: string): MockTask | undefined =>
   [...api.tasks.values()].find((task) => task.request.prompt === prompt);
@@ -186,7 +202,7 @@ describe('Discord over a late port', () => {
       { description: 'the refusal' },
     );
     expect((refused.data as { content: string }).content).toMatch(/Only the person/);
-    expect(engine().getJob(jobId)?.state).toBe('queued');
+    expect((await stored(jobId))?.state).toBe('queued');
 
     const owner = discord.sendButton({ customId: cancelId, messageId: queued.id });
     const acknowledged = await discord.waitFor(
@@ -195,7 +211,7 @@ describe('Discord over a late port', () => {
     );
     // Cancelled: the click needs only an acknowledgement, the message says the rest.
     expect(acknowledged.type).toBe(6);
-    expect(engine().getJob(jobId)?.state).toBe('cancelled');
+    expect((await stored(jobId))?.state).toBe('cancelled');
     await discord.waitFor(() => /cancelled/.test(originalOf(waiting.id)?.content ?? ''), {
       description: 'the cancelled message',
     });
@@ -212,7 +228,7 @@ describe('Discord over a late port', () => {
       const result = await resultOf(interaction.id);
       const deleteId = buttonOf(result, 'delete');
       const jobId = deleteId.split(':')[2] ?? '';
-      await discord.waitFor(() => engine().getJob(jobId)?.delivery, { description: 'delivery' });
+      await eventually(async () => (await stored(jobId))?.delivery, 'the delivery');
       return { result, deleteId, jobId };
     };
 
@@ -222,7 +238,7 @@ describe('Discord over a late port', () => {
       description: '“Deleted.”',
     });
     // Read at once: the answer came after the store forgot, not before.
-    expect(engine().getJob(kept.jobId)?.delivery).toBeUndefined();
+    expect((await stored(kept.jobId))?.delivery).toBeUndefined();
 
     const unlucky = await delivered('a fox the store keeps');
     port.failNext('forgetResult', new Error('the store is unreachable'));
@@ -233,7 +249,7 @@ describe('Discord over a late port', () => {
     });
     expect(told).not.toBe('Deleted.');
     expect(told).toMatch(/problem/);
-    expect(engine().getJob(unlucky.jobId)?.delivery).toBeDefined();
+    expect((await stored(unlucky.jobId))?.delivery).toBeDefined();
   });
 });
 
@@ -331,13 +347,13 @@ describe('Slack over a late port', () => {
     await slack.waitFor(() =>
       privateTexts(SLACK_OTHER).find((text) => text.startsWith('Only the person who asked')),
     );
-    expect(engine().getJob(jobId)?.state).toBe('queued');
+    expect((await stored(jobId))?.state).toBe('queued');
 
     await press(queued, SLACK_USER, 'nb_cancel', jobId);
     await slack.waitFor(() =>
       statusOf('owl waits in line')?.text.includes('The request was cancelled.') ? true : undefined,
     );
-    expect(engine().getJob(jobId)?.state).toBe('cancelled');
+    expect((await stored(jobId))?.state).toBe('cancelled');
     api.release();
     await idle();
     expect(createsWith('owl waits in line')).toHaveLength(0);
@@ -347,7 +363,7 @@ describe('Slack over a late port', () => {
     const { slack } = harness;
     await command('an owl to delete');
     const job = await slack.waitFor(() => finishedJob('an owl to delete'), { timeoutMs: 15_000 });
-    await slack.waitFor(() => engine().getJob(job.id)?.delivery);
+    await eventually(async () => (await stored(job.id))?.delivery, 'the delivery');
     const buttons = await slack.waitFor(() =>
       slack
         .messages(SLACK_CHANNEL)
@@ -362,9 +378,9 @@ describe('Slack over a late port', () => {
         harness.logs.filter((line) => line.includes('A Slack button failed')).length >
         errorsBefore.length,
     );
-    expect(engine().getJob(job.id)?.delivery).toBeDefined();
+    expect((await stored(job.id))?.delivery).toBeDefined();
 
     await press(buttons, SLACK_USER, 'nb_delete', job.id);
-    await slack.waitFor(() => engine().getJob(job.id)?.delivery === undefined);
+    await eventually(async () => (await stored(job.id))?.delivery === undefined, 'forgotten');
   });
 });

@@ -19,8 +19,11 @@ export type LateCall =
 export class LatePort {
   readonly #delayMs: number;
   readonly #failures = new Map<LateCall, Error>();
+  #inner: JobPort | undefined;
   /** The calls made, by name, in order. */
   readonly calls: LateCall[] = [];
+  /** The ids of the jobs created through it. */
+  readonly created: string[] = [];
 
   constructor(delayMs: number) {
     this.#delayMs = delayMs;
@@ -31,11 +34,26 @@ export class LatePort {
     this.#failures.set(name, error);
   }
 
+  /**
+   * The port it wraps, answering without delay: what a test reads to see what the store holds at
+   * that moment (through the late port, a read would wait until a forgotten call took effect).
+   */
+  get direct(): JobPort {
+    if (this.#inner === undefined) throw new Error('LatePort: wrap() has not been called');
+    return this.#inner;
+  }
+
   /** For the service's `wrapJobs`. */
   wrap(inner: JobPort): JobPort {
+    this.#inner = inner;
     return {
       check: (request) => this.#late('check', () => inner.check(request)),
-      submit: (request) => this.#late('submit', () => inner.submit(request)),
+      submit: (request) =>
+        this.#late('submit', async () => {
+          const submitted = await inner.submit(request);
+          if (submitted.created) this.created.push(submitted.job.id);
+          return submitted;
+        }),
       cancel: (jobId, userId) => this.#late('cancel', () => inner.cancel(jobId, userId)),
       getJob: (jobId) => this.#late('getJob', () => inner.getJob(jobId)),
       usage: (requesterId, serverId) =>
