@@ -173,6 +173,34 @@ describe('Discord over a late port', () => {
     expect(createsWith('a forbidden cat')).toHaveLength(0);
   });
 
+  it('asks for Send Messages only when the job is likely to wait past the interaction token', async () => {
+    const { discord } = harness;
+    discord.denyPermission(discord.channelId, 'SEND_MESSAGES');
+    try {
+      // A free slot: the result goes through the interaction, which needs no Send Messages.
+      const now = discord.sendSlashCommand({ name: 'imagine', options: { prompt: 'a fox now' } });
+      const result = await resultOf(now.id);
+      expect(result.content).toContain('a fox now');
+
+      api.hold();
+      discord.sendSlashCommand({ name: 'imagine', options: { prompt: 'a fox holding on' } });
+      await running('a fox holding on');
+      const later = discord.sendSlashCommand({
+        name: 'imagine',
+        options: { prompt: 'a fox later' },
+      });
+      const callback = await discord.waitFor(
+        () => discord.interactionResponses(later.id).callbacks[0],
+        { description: 'the refusal' },
+      );
+      expect(callback.type).toBe(4);
+      expect((callback.data as { content: string }).content).toMatch(/Send Messages/);
+      expect(createsWith('a fox later')).toHaveLength(0);
+    } finally {
+      discord.allowPermission(discord.channelId, 'SEND_MESSAGES');
+    }
+  });
+
   it('cancels a waiting request for its requester only', async () => {
     const { discord } = harness;
     api.hold();

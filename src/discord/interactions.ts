@@ -389,7 +389,7 @@ export class InteractionHandler {
       await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
-    const missing = missingPermission(interaction, ephemeral, await this.#mayOutlastToken());
+    const missing = await missingPermission(interaction, ephemeral, () => this.#mayOutlastToken());
     if (missing !== undefined) {
       await this.#sayPrivately(
         interaction,
@@ -569,22 +569,24 @@ export function channelKind(type: ChannelType | undefined): ChannelKind {
  * told at once and nothing is spent: View Channel and Attach Files always (threads, late posts and
  * the files themselves need them); Send Messages (in Threads, inside one) when the result may have
  * to be posted with the bot's token. A private result goes through the interaction or a DM only.
+ * Whether the job may outlast the token is asked last, and only when Send Messages is missing: it
+ * is a round trip to the store, before a defer due within 3 s.
  */
-function missingPermission(
+async function missingPermission(
   interaction: RepliableInteraction,
   ephemeral: boolean,
-  needsBotToken: boolean,
-): string | undefined {
+  mayOutlastToken: () => Promise<boolean>,
+): Promise<string | undefined> {
   const permissions = interaction.appPermissions;
   if (ephemeral || !interaction.inGuild() || permissions === null) return undefined;
   if (!permissions.has(PermissionFlagsBits.ViewChannel)) return 'View Channel';
   if (!permissions.has(PermissionFlagsBits.AttachFiles)) return 'Attach Files';
-  if (!needsBotToken) return undefined;
   const inThread = interaction.channel?.isThread() ?? false;
-  if (inThread && !permissions.has(PermissionFlagsBits.SendMessagesInThreads))
-    return 'Send Messages in Threads';
-  if (!inThread && !permissions.has(PermissionFlagsBits.SendMessages)) return 'Send Messages';
-  return undefined;
+  const [send, name] = inThread
+    ? [PermissionFlagsBits.SendMessagesInThreads, 'Send Messages in Threads']
+    : [PermissionFlagsBits.SendMessages, 'Send Messages'];
+  if (permissions.has(send)) return undefined;
+  return (await mayOutlastToken()) ? name : undefined;
 }
 
 function wasPrivate(job: Job): boolean {
