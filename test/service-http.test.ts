@@ -69,7 +69,7 @@ describe('callbacks in /metrics', () => {
       host: '127.0.0.1',
       adapters: [() => quiet],
     });
-    const { job } = await service.engine.submit({
+    const { job } = await service.jobs.submit({
       platform: 'quiet',
       requesterId: 'user',
       channelId: 'channel',

@@ -3,6 +3,7 @@
  * adapters import from here only, never from the core's files directly, and never each other.
  */
 
+export { AcceptanceGate } from './acceptance-gate.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
 export type { Config, Environment } from './config.js';
@@ -37,10 +38,11 @@ export {
 } from './images/index.js';
 export type { PlatformAdapter, ProgressEvent, ResultImageFile } from './jobs/adapter.js';
 export { missingImages } from './jobs/adapter.js';
-export type { EngineStats, JobEngineOptions, Submitted } from './jobs/engine.js';
+export type { EngineStats, JobEngineOptions } from './jobs/engine.js';
 export { CALLBACK_PATH_PREFIX, JobEngine } from './jobs/engine.js';
 export type { InputReference, Job, JobError, JobOptions, JobState, NewJob } from './jobs/job.js';
 export { isFinal } from './jobs/job.js';
+export type { CancelOutcome, JobPort, Submitted, Usage } from './jobs/port.js';
 export type { SerializedError } from './log-serializer.js';
 export { maskCredentials, maskRoute, serializeError } from './log-serializer.js';
 export type { Logger } from './logger.js';

@@ -1,6 +1,6 @@
 import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
-import { ProgressThrottle } from '../core/index.js';
-import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/service.js';
+import { AcceptanceGate, ProgressThrottle } from '../core/index.js';
+import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/adapter-context.js';
 import { commandDefinitions, syncCommands } from './commands.js';
 import { createDiscordPlatform } from './delivery.js';
 import { InteractionHandler } from './interactions.js';
@@ -54,10 +54,11 @@ function buildDiscordAdapter(
   const runtime: DiscordRuntime = {
     client,
     rest: client.rest,
-    engine: context.engine,
+    jobs: context.jobs,
     config: context.config,
     settings,
     logger,
+    acceptances: new AcceptanceGate(),
     throttle,
     botUserId: () => client.user?.id ?? '',
     applicationId: () => client.application?.id ?? '',

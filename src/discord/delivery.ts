@@ -73,19 +73,26 @@ async function fetchInput(
 }
 
 async function notify(runtime: DiscordRuntime, job: Job, event: ProgressEvent): Promise<void> {
+  // The request's own "in line" message first (see AcceptanceGate).
+  await runtime.acceptances.passed(job.dedupKey);
   const locale = resolveLocale(job.locale);
   // Read when the edit runs: the message id may have been stored since the event was sent.
-  const current = () =>
-    readDestination(runtime.engine.getJob(job.id)?.destination ?? job.destination);
-  const edit = (body: MessageBody) => () =>
-    editProgress(runtime, current(), body).catch((error: unknown) => {
+  const current = async () =>
+    readDestination((await runtime.jobs.getJob(job.id))?.destination ?? job.destination);
+  const edit = (body: MessageBody) => async () => {
+    try {
+      await editProgress(runtime, await current(), body);
+    } catch (error) {
       runtime.logger.warn(
         { jobId: job.id, event: event.kind, code: discordCode(error) },
         'Progress edit failed',
       );
-    });
+    }
+  };
   if (event.kind === 'failed') {
-    await runtime.throttle.final(job.id, () => reportFailure(runtime, job, current(), event.error));
+    await runtime.throttle.final(job.id, async () =>
+      reportFailure(runtime, job, await current(), event.error),
+    );
     return;
   }
   if (event.kind === 'cancelled') {

@@ -23,6 +23,7 @@ import {
   type NewJob,
   parsePromptFlags,
   resolveLocale,
+  type Submitted,
   translate,
 } from '../core/index.js';
 import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
@@ -170,7 +171,10 @@ export class InteractionHandler {
 
   async #usage(interaction: RepliableInteraction): Promise<void> {
     const locale = resolveLocale(interaction.locale);
-    const usage = this.#runtime.engine.usage(interaction.user.id, interaction.guildId ?? undefined);
+    const usage = await this.#runtime.jobs.usage(
+      interaction.user.id,
+      interaction.guildId ?? undefined,
+    );
     const left = [usage.user, usage.server, usage.total].filter(
       (value): value is number => value !== undefined,
     );
@@ -229,7 +233,7 @@ export class InteractionHandler {
   async #button(interaction: ButtonInteraction): Promise<void> {
     const locale = resolveLocale(interaction.locale);
     const parsed = parseCustomId(interaction.customId);
-    const job = parsed === undefined ? undefined : this.#runtime.engine.getJob(parsed.id);
+    const job = parsed === undefined ? undefined : await this.#runtime.jobs.getJob(parsed.id);
     if (parsed === undefined || job === undefined || job.platform !== 'discord') {
       await this.#sayPrivately(interaction, discordText(locale, 'gone'));
       return;
@@ -279,7 +283,7 @@ export class InteractionHandler {
     if (parsed?.action === 'ctxedit') {
       images = pending?.images;
     } else if (parsed?.action === 'editmodal' && pending?.parentJobId !== undefined) {
-      parent = this.#runtime.engine.getJob(pending.parentJobId);
+      parent = await this.#runtime.jobs.getJob(pending.parentJobId);
       const delivered =
         parent?.platform === 'discord' ? readDelivery(parent.delivery)?.images : undefined;
       if (delivered !== undefined && delivered.length > 0) {
@@ -317,7 +321,7 @@ export class InteractionHandler {
   }
 
   async #cancel(interaction: ButtonInteraction, job: Job, locale: Locale): Promise<void> {
-    const outcome = this.#runtime.engine.cancel(job.id, interaction.user.id);
+    const outcome = await this.#runtime.jobs.cancel(job.id, interaction.user.id);
     if (outcome === 'cancelled') {
       // The engine tells the job's message itself; the click needs only an acknowledgement.
       await interaction.deferUpdate();
@@ -340,7 +344,7 @@ export class InteractionHandler {
     // Moderators: Manage Messages in this server (Administrator implies it).
     const moderator =
       interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
-    if (!this.#runtime.engine.mayDelete(job, interaction.user.id, moderator)) {
+    if (!this.#runtime.jobs.mayDelete(job, interaction.user.id, moderator)) {
       await this.#sayPrivately(interaction, discordText(locale, 'delete.refused'));
       return;
     }
@@ -364,7 +368,7 @@ export class InteractionHandler {
     }
     if (delivery?.threadId !== undefined)
       await removeResultThread(this.#runtime, job.id, delivery.threadId);
-    this.#runtime.engine.forgetResult(job.id);
+    await this.#runtime.jobs.forgetResult(job.id);
     await interaction.editReply({ content: discordText(locale, 'delete.done') });
   }
 
@@ -377,15 +381,15 @@ export class InteractionHandler {
     draft: Draft,
     ephemeral: boolean,
   ): Promise<void> {
-    const { engine } = this.#runtime;
+    const { jobs } = this.#runtime;
     const locale = resolveLocale(interaction.locale);
     try {
-      engine.check({ ...draft, destination: undefined });
+      await jobs.check({ ...draft, destination: undefined });
     } catch (error) {
       await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
-    const missing = missingPermission(interaction, ephemeral, this.#mayOutlastToken());
+    const missing = await missingPermission(interaction, ephemeral, () => this.#mayOutlastToken());
     if (missing !== undefined) {
       await this.#sayPrivately(
         interaction,
@@ -395,18 +399,25 @@ export class InteractionHandler {
     }
     await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
     const destination = this.#destination(interaction, ephemeral);
-    let submitted: ReturnType<typeof engine.submit>;
     try {
-      submitted = engine.submit({ ...draft, destination });
+      // The engine may start the job before `submit` has answered here: its progress waits until
+      // the "in line" edit is scheduled, and so comes after it.
+      await this.#runtime.acceptances.hold(draft.dedupKey, async () => {
+        const submitted = await jobs.submit({ ...draft, destination });
+        if (submitted.created) this.#showQueued(submitted, destination, locale);
+      });
     } catch (error) {
       // The sentence may quote what the member typed: it pings no one.
       await interaction.editReply({
         content: describeFailure(error, locale),
         allowedMentions: { parse: [] },
       });
-      return;
     }
-    if (!submitted.created) return;
+  }
+
+  /** The deferred reply becomes the job's message: its place in line, and a Cancel button. */
+  #showQueued(submitted: Submitted, destination: InteractionDestination, locale: Locale): void {
+    const { jobs } = this.#runtime;
     const { job } = submitted;
     const position = submitted.position ?? 1;
     // Through the throttle, so the engine's own progress edits come after this one.
@@ -418,9 +429,9 @@ export class InteractionHandler {
           auth: false,
         },
       )) as APIMessage;
-      const current = engine.getJob(job.id);
+      const current = await jobs.getJob(job.id);
       if (current !== undefined)
-        engine.updateDestination(job.id, {
+        await jobs.updateDestination(job.id, {
           ...readDestination(current.destination),
           messageId: message.id,
         });
@@ -429,15 +440,11 @@ export class InteractionHandler {
 
   /**
    * A job that must wait for a slot may outlast the interaction token (15 minutes), and is then
-   * delivered with the bot's own token, which needs Send Messages in the channel.
+   * delivered with the bot's own token, which needs Send Messages in the channel. The port knows
+   * whether the fleet is likely to make it wait (paused, a line, every slot taken).
    */
-  #mayOutlastToken(): boolean {
-    const stats = this.#runtime.engine.stats;
-    return (
-      stats.paused ||
-      stats.queued > 0 ||
-      stats.inFlight >= this.#runtime.config.engine.maxConcurrentJobs
-    );
+  #mayOutlastToken(): Promise<boolean> {
+    return this.#runtime.jobs.likelyToWait();
   }
 
   #draft(
@@ -508,7 +515,7 @@ export class InteractionHandler {
    */
   #seesTopUsers(interaction: RepliableInteraction): boolean {
     return (
-      this.#runtime.engine.isAdmin(interaction.user.id) ||
+      this.#runtime.jobs.isAdmin(interaction.user.id) ||
       (interaction.memberPermissions?.has(PermissionFlagsBits.Administrator) ?? false)
     );
   }
@@ -562,22 +569,24 @@ export function channelKind(type: ChannelType | undefined): ChannelKind {
  * told at once and nothing is spent: View Channel and Attach Files always (threads, late posts and
  * the files themselves need them); Send Messages (in Threads, inside one) when the result may have
  * to be posted with the bot's token. A private result goes through the interaction or a DM only.
+ * Whether the job may outlast the token is asked last, and only when Send Messages is missing: it
+ * is a round trip to the store, before a defer due within 3 s.
  */
-function missingPermission(
+async function missingPermission(
   interaction: RepliableInteraction,
   ephemeral: boolean,
-  needsBotToken: boolean,
-): string | undefined {
+  mayOutlastToken: () => Promise<boolean>,
+): Promise<string | undefined> {
   const permissions = interaction.appPermissions;
   if (ephemeral || !interaction.inGuild() || permissions === null) return undefined;
   if (!permissions.has(PermissionFlagsBits.ViewChannel)) return 'View Channel';
   if (!permissions.has(PermissionFlagsBits.AttachFiles)) return 'Attach Files';
-  if (!needsBotToken) return undefined;
   const inThread = interaction.channel?.isThread() ?? false;
-  if (inThread && !permissions.has(PermissionFlagsBits.SendMessagesInThreads))
-    return 'Send Messages in Threads';
-  if (!inThread && !permissions.has(PermissionFlagsBits.SendMessages)) return 'Send Messages';
-  return undefined;
+  const [send, name] = inThread
+    ? [PermissionFlagsBits.SendMessagesInThreads, 'Send Messages in Threads']
+    : [PermissionFlagsBits.SendMessages, 'Send Messages'];
+  if (permissions.has(send)) return undefined;
+  return (await mayOutlastToken()) ? name : undefined;
 }
 
 function wasPrivate(job: Job): boolean {

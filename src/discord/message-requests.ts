@@ -7,10 +7,12 @@ import {
   Routes,
 } from 'discord.js';
 import {
+  type Locale,
   MAX_INPUT_IMAGES,
   type NewJob,
   parsePromptFlags,
   resolveLocale,
+  type Submitted,
   translate,
 } from '../core/index.js';
 import { describeFailure } from './describe.js';
@@ -119,44 +121,58 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       },
       inputs: images.slice(0, MAX_INPUT_IMAGES).map(toInputReference),
     };
-    runtime.engine.check({ ...draft, destination: undefined });
-    const submitted = runtime.engine.submit({
-      ...draft,
-      destination: {
-        kind: 'message',
-        channelId: message.channelId,
-        ...(message.guildId ? { guildId: message.guildId } : {}),
-        channelKind: channelKind(channel.type),
-        sourceMessageId: message.id,
-        uploadLimit: DEFAULT_UPLOAD_LIMIT,
-      },
-    });
-    if (!submitted.created) return;
-    const { job } = submitted;
-    const position = submitted.position ?? 1;
-    // The reply that shows progress, then the result; through the throttle so that the engine's
-    // own progress edits come after it.
-    runtime.throttle.schedule(job.id, async () => {
-      const progress = (await runtime.rest.post(Routes.channelMessages(message.channelId), {
-        body: {
-          ...queuedBody(job, locale, position),
-          message_reference: { message_id: message.id, fail_if_not_exists: false },
-          allowed_mentions: { replied_user: false },
+    await runtime.jobs.check({ ...draft, destination: undefined });
+    // The engine may start the job before `submit` has answered here: its progress waits until
+    // the progress reply is scheduled, and so comes after it.
+    await runtime.acceptances.hold(draft.dedupKey, async () => {
+      const submitted = await runtime.jobs.submit({
+        ...draft,
+        destination: {
+          kind: 'message',
+          channelId: message.channelId,
+          ...(message.guildId ? { guildId: message.guildId } : {}),
+          channelKind: channelKind(channel.type),
+          sourceMessageId: message.id,
+          uploadLimit: DEFAULT_UPLOAD_LIMIT,
         },
-      })) as APIMessage;
-      const current = runtime.engine.getJob(job.id);
-      if (current !== undefined) {
-        runtime.engine.updateDestination(job.id, {
-          ...readDestination(current.destination),
-          progressMessageId: progress.id,
-        });
-      }
+      });
+      if (submitted.created) showQueued(runtime, message, submitted, locale);
     });
   } catch (error) {
     await reply(describeFailure(error, locale)).catch((failure: unknown) => {
       runtime.logger.warn({ err: failure, messageId: message.id }, 'Could not answer a message');
     });
   }
+}
+
+/**
+ * The reply that shows progress, then the result; through the throttle so that the engine's own
+ * progress edits come after it.
+ */
+function showQueued(
+  runtime: DiscordRuntime,
+  message: Message,
+  submitted: Submitted,
+  locale: Locale,
+): void {
+  const { job } = submitted;
+  const position = submitted.position ?? 1;
+  runtime.throttle.schedule(job.id, async () => {
+    const progress = (await runtime.rest.post(Routes.channelMessages(message.channelId), {
+      body: {
+        ...queuedBody(job, locale, position),
+        message_reference: { message_id: message.id, fail_if_not_exists: false },
+        allowed_mentions: { replied_user: false },
+      },
+    })) as APIMessage;
+    const current = await runtime.jobs.getJob(job.id);
+    if (current !== undefined) {
+      await runtime.jobs.updateDestination(job.id, {
+        ...readDestination(current.destination),
+        progressMessageId: progress.id,
+      });
+    }
+  });
 }
 
 /** Whether the text itself holds `<@bot>`: the reply ping alone does not count. */

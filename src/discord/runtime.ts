@@ -1,15 +1,18 @@
 import type { Client, REST } from 'discord.js';
-import type { Config, JobEngine, Logger, ProgressThrottle } from '../core/index.js';
+import type { AcceptanceGate, Config, JobPort, Logger, ProgressThrottle } from '../core/index.js';
 import type { DiscordSettings } from './settings.js';
 
 /** What every part of the Discord adapter shares. */
 export interface DiscordRuntime {
   readonly client: Client;
   readonly rest: REST;
-  readonly engine: JobEngine;
+  /** The jobs, through the core's port: every call may reach the store, so each is awaited. */
+  readonly jobs: JobPort;
   readonly config: Config;
   readonly settings: DiscordSettings;
   readonly logger: Logger;
+  /** Requests being submitted: the engine's progress for them waits for their first message. */
+  readonly acceptances: AcceptanceGate;
   /** Throttles progress edits per job (Discord: about 5 edits per 5 s per channel). */
   readonly throttle: ProgressThrottle;
   /** The bot's user id, once logged in. */

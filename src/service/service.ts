@@ -2,42 +2,19 @@ import path from 'node:path';
 import { NanoBananaClient, type NanoBananaClientOptions } from '../core/api/client.js';
 import type { Config, Environment } from '../core/config.js';
 import type { ImageFile } from '../core/images/index.js';
-import type { PlatformAdapter } from '../core/jobs/adapter.js';
 import { JobEngine } from '../core/jobs/engine.js';
+import type { JobPort } from '../core/jobs/port.js';
 import type { JobStore } from '../core/jobs/store.js';
 import { openSqliteStore } from '../core/jobs/stores/sqlite.js';
 import type { Logger } from '../core/logger.js';
 import { trustedOrigins } from '../core/net/index.js';
 import { TaskFollower } from '../core/task-follower.js';
-import { type HttpService, type RequestListener, startHttpServer } from './http-server.js';
+import type { AdapterContext, AdapterFactory, ServiceAdapter } from './adapter-context.js';
+import { type HttpService, startHttpServer } from './http-server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
-/** What an adapter gets to plug itself into the running service. */
-export interface AdapterContext {
-  readonly config: Config;
-  /** The environment the configuration came from: each adapter reads its own settings here. */
-  readonly env: Environment;
-  readonly engine: JobEngine;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  /** Mounts a request listener on the shared HTTP server (Slack's HTTP endpoint, say). */
-  mount(pathPrefix: string, listener: RequestListener): void;
-}
-
-/** A running chat adapter, as the service sees it. */
-export interface ServiceAdapter {
-  /** `discord`, `slack`. */
-  readonly name: string;
-  /** How it delivers; registered with the engine before jobs resume. */
-  readonly platform: PlatformAdapter;
-  /** Connects; rejects with a plain message when its token is wrong. */
-  start(): Promise<void>;
-  /** True while connected. */
-  ready(): boolean;
-  stop(): Promise<void>;
-}
-
-export type AdapterFactory = (context: AdapterContext) => ServiceAdapter;
+// Where the adapters' side of the contract lives now; kept importable from here for older code.
+export type { AdapterContext, AdapterFactory, ServiceAdapter } from './adapter-context.js';
 
 export interface ServiceOptions {
   readonly config: Config;
@@ -51,10 +28,14 @@ export interface ServiceOptions {
   readonly download?: (url: string, signal: AbortSignal) => Promise<ImageFile>;
   /** Host for the HTTP server; default `0.0.0.0`. */
   readonly host?: string;
+  /** Wraps the port the adapters get (tests: a port whose answers come late). */
+  readonly wrapJobs?: (jobs: JobPort) => JobPort;
 }
 
 export interface Service {
   readonly engine: JobEngine;
+  /** The port the adapters were given (wrapped, when `wrapJobs` was). */
+  readonly jobs: JobPort;
   readonly http: HttpService;
   readonly metrics: Metrics;
   readonly adapters: readonly ServiceAdapter[];
@@ -99,6 +80,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     logger: logger.child({ component: 'engine' }),
     ...(options.download ? { download: options.download } : {}),
   });
+  // The adapters see the engine through the port only; the metrics and the HTTP server bind the
+  // engine itself.
+  const jobs: JobPort = options.wrapJobs?.(engine) ?? engine;
   const metrics = createMetrics();
   metrics.bindEngine(engine);
   metrics.observeFollower(() => follower);
@@ -130,7 +114,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     const context: AdapterContext = {
       config,
       env: options.env ?? process.env,
-      engine,
+      jobs,
       logger,
       metrics,
       mount: (prefix, listener) => http.mount(prefix, listener),
@@ -157,6 +141,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   let stopping: Promise<void> | undefined;
   return {
     engine,
+    jobs,
     http,
     metrics,
     adapters,

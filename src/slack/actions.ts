@@ -32,7 +32,7 @@ interface Button {
   readonly handler: PressHandler;
   /**
    * Whether the press opens a modal for this job. It must open with the press's trigger within
-   * 3 s: before any lookup in Slack (the store is local, and answers at once).
+   * 3 s: before any lookup in Slack (the store answers in a round trip, Slack's lookups may not).
    */
   readonly opensModal?: (job: Job) => boolean;
 }
@@ -72,7 +72,7 @@ async function onPress(runtime: SlackRuntime, body: unknown, button: Button) {
     threadTs: payload.container.thread_ts,
     responseUrl: payload.response_url,
   };
-  const job = runtime.engine.getJob(action.value);
+  const job = await runtime.jobs.getJob(action.value);
   const opensModal = job !== undefined && button.opensModal?.(job) === true;
   const viewId = opensModal
     ? await openLoadingModal(runtime, payload.trigger_id, privately)
@@ -166,7 +166,7 @@ async function showEditModal(runtime: SlackRuntime, press: Press, job: Job): Pro
  */
 async function deleteResult(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
   const { workspaceAdmin } = await runtime.users.lookup(press.userId);
-  if (!runtime.engine.mayDelete(job, press.userId, workspaceAdmin)) {
+  if (!runtime.jobs.mayDelete(job, press.userId, workspaceAdmin)) {
     await tell(runtime, press, 'delete.not_allowed');
     return;
   }
@@ -194,12 +194,12 @@ async function deleteResult(runtime: SlackRuntime, press: Press, job: Job): Prom
       runtime.client.chat.update({ channel, ts: statusTs, ...replaced }),
     );
   }
-  runtime.engine.forgetResult(job.id);
+  await runtime.jobs.forgetResult(job.id);
   log.info({ by: press.userId }, 'Slack result deleted');
 }
 
 async function cancel(runtime: SlackRuntime, press: Press, job: Job): Promise<void> {
-  const outcome = runtime.engine.cancel(job.id, press.userId);
+  const outcome = await runtime.jobs.cancel(job.id, press.userId);
   // A cancelled job's status message is updated by the engine's notice.
   if (outcome === 'not_yours') await tell(runtime, press, 'cancel.not_yours');
   else if (outcome === 'too_late') await tell(runtime, press, 'cancel.too_late');

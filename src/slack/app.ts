@@ -6,8 +6,8 @@ import {
   SocketModeReceiver,
   webApi,
 } from '@slack/bolt';
-import { ConfigError, ProgressThrottle } from '../core/index.js';
-import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/service.js';
+import { AcceptanceGate, ConfigError, ProgressThrottle } from '../core/index.js';
+import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/adapter-context.js';
 import { registerActions } from './actions.js';
 import { boltLogger } from './bolt-logger.js';
 import { registerCommand } from './command.js';
@@ -94,11 +94,12 @@ export function createSlackAdapter(options: SlackAdapterOptions = {}): AdapterFa
     const runtime: SlackRuntime = {
       settings,
       config: context.config,
-      engine: context.engine,
+      jobs: context.jobs,
       client,
       quickClient,
       logger,
       users: new UserDirectory(client, logger.child({ source: 'users' })),
+      acceptances: new AcceptanceGate(),
       progress: new ProgressThrottle(options.progressIntervalMs ?? 1_000),
       seen: new ExpiringSet(SEEN_TTL_MS, 50_000),
       threads: new ExpiringSet(THREADS_TTL_MS, 50_000),

@@ -30,7 +30,7 @@ async function handleCommand(runtime: SlackRuntime, command: SlashCommand): Prom
   const userId = command.user_id;
   const channel = command.channel_id;
   const locale = await runtime.users.locale(userId);
-  const reading = readPrompt(runtime, command.text, {
+  const reading = await readPrompt(runtime, command.text, {
     userId,
     serverId: command.team_id,
     locale,

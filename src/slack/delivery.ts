@@ -64,6 +64,8 @@ export class SlackPlatform implements PlatformAdapter {
 
   async notify(job: Job, event: ProgressEvent): Promise<void> {
     const runtime = this.#runtime;
+    // The request's own "in line" status first (see AcceptanceGate).
+    await runtime.acceptances.passed(job.dedupKey);
     const destination = readDestination(job.destination);
     if (destination === undefined) {
       runtime.logger.warn({ jobId: job.id }, 'A Slack job has no status message to update');

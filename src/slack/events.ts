@@ -144,7 +144,7 @@ async function handle(
     await replyPrivately(runtime, privately, describeFailure(refusal, locale));
     return;
   }
-  const reading = readPrompt(runtime, plainText(message.text, runtime.bot.userId), {
+  const reading = await readPrompt(runtime, plainText(message.text, runtime.bot.userId), {
     userId,
     serverId: teamId,
     locale,

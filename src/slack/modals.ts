@@ -274,7 +274,7 @@ async function decide(
   const target = await findTarget(runtime, submission, locale);
   if ('error' in target) return { kind: 'refused', text: `⚠️ ${target.error}` };
   const text = fieldValue(submission, MODAL_FIELDS.promptBlock, MODAL_FIELDS.promptAction) ?? '';
-  const reading = readPrompt(runtime, text, { userId, serverId, locale }, target.model);
+  const reading = await readPrompt(runtime, text, { userId, serverId, locale }, target.model);
   // `--help`, `--usage` or a bad flag: answered in the form, where the prompt can be fixed.
   if (reading.kind === 'answer') return { kind: 'refused', text: reading.text };
   const fields: JobRequest['fields'] = {
@@ -290,7 +290,7 @@ async function decide(
     parentJobId: target.parentJobId,
   };
   try {
-    runtime.engine.check({ ...fields, platform: 'slack', destination: undefined });
+    await runtime.jobs.check({ ...fields, platform: 'slack', destination: undefined });
   } catch (error) {
     return { kind: 'refused', text: `⚠️ ${describeFailure(error, locale)}` };
   }
@@ -301,7 +301,7 @@ async function decide(
 /** The ✏️ Edit button's modal: one image of a result, into the result's thread. */
 const findResultImage: TargetFinder = async (runtime, submission, locale) => {
   const metadata = decodeMetadata(editResultSchema, submission.view.private_metadata);
-  const job = metadata === undefined ? undefined : runtime.engine.getJob(metadata.jobId);
+  const job = metadata === undefined ? undefined : await runtime.jobs.getJob(metadata.jobId);
   const destination = readDestination(job?.destination);
   if (job === undefined || destination === undefined) {
     return { error: slackText(locale, 'job.unknown') };

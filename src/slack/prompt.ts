@@ -13,12 +13,12 @@ export type PromptReading =
  * `--help`, `--usage` and a bad flag become answers; the rest of the checks (an empty prompt, the
  * quota...) are the engine's, made before anything is posted.
  */
-export function readPrompt(
+export async function readPrompt(
   runtime: SlackRuntime,
   text: string,
   who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
   defaultModel: string = runtime.config.defaultModel,
-): PromptReading {
+): Promise<PromptReading> {
   const { locale } = who;
   let parsed: ReturnType<typeof parsePromptFlags>;
   try {
@@ -30,7 +30,7 @@ export function readPrompt(
     const models = runtime.config.catalog.modelIds;
     return { kind: 'answer', text: helpText(locale, runtime.settings.command, models) };
   }
-  if (parsed.usage) return { kind: 'answer', text: usageText(runtime, who) };
+  if (parsed.usage) return { kind: 'answer', text: await usageText(runtime, who) };
   return {
     kind: 'request',
     prompt: parsed.prompt,
@@ -44,11 +44,11 @@ export function readPrompt(
 }
 
 /** What the user has left today: the tightest of their own, the workspace's and the bot's quota. */
-function usageText(
+async function usageText(
   runtime: SlackRuntime,
   who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
-): string {
-  const usage = runtime.engine.usage(who.userId, who.serverId);
+): Promise<string> {
+  const usage = await runtime.jobs.usage(who.userId, who.serverId);
   const left = [usage.user, usage.server, usage.total].filter(
     (value): value is number => value !== undefined,
   );

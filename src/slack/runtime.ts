@@ -1,5 +1,5 @@
 import type { webApi } from '@slack/bolt';
-import type { Config, JobEngine, Logger, ProgressThrottle } from '../core/index.js';
+import type { AcceptanceGate, Config, JobPort, Logger, ProgressThrottle } from '../core/index.js';
 import type { ExpiringSet } from './expiring-set.js';
 import type { UserDirectory } from './locale.js';
 import type { SlackSettings } from './settings.js';
@@ -16,7 +16,8 @@ export interface BotIdentity {
 export interface SlackRuntime {
   readonly settings: SlackSettings;
   readonly config: Config;
-  readonly engine: JobEngine;
+  /** The jobs, through the core's port: every call may reach the store, so each is awaited. */
+  readonly jobs: JobPort;
   /** The Web API client the adapter calls Slack with (Bolt's own only receives). */
   readonly client: webApi.WebClient;
   /**
@@ -27,6 +28,8 @@ export interface SlackRuntime {
   readonly quickClient: webApi.WebClient;
   readonly logger: Logger;
   readonly users: UserDirectory;
+  /** Requests being submitted: the engine's progress for them waits for their first status. */
+  readonly acceptances: AcceptanceGate;
   /** Throttles status-message edits, per job. */
   readonly progress: ProgressThrottle;
   /** Events and interactions already taken, so that duplicates run once. */

@@ -34,7 +34,7 @@ export async function startJob(runtime: SlackRuntime, request: JobRequest): Prom
   };
   const draft: NewJob = { ...fields, platform: 'slack', destination: undefined };
   try {
-    runtime.engine.check(draft);
+    await runtime.jobs.check(draft);
   } catch (error) {
     await replyPrivately(runtime, privately, describeFailure(error, locale));
     return;
@@ -51,7 +51,18 @@ export async function startJob(runtime: SlackRuntime, request: JobRequest): Prom
 
   let submitted: Submitted;
   try {
-    submitted = runtime.engine.submit({ ...draft, destination });
+    // The engine may start the job before `submit` has answered here: its progress waits until
+    // the "in line" status is scheduled, and so comes after it.
+    submitted = await runtime.acceptances.hold(draft.dedupKey, async () => {
+      const accepted = await runtime.jobs.submit({ ...draft, destination });
+      if (accepted.created && accepted.position !== undefined) {
+        scheduleStatus(runtime, accepted.job, destination, {
+          kind: 'queued',
+          position: accepted.position,
+        });
+      }
+      return accepted;
+    });
   } catch (error) {
     // Refused between the check and now (a quota used up meanwhile, a shutdown).
     const refused = statusMessage(fields, `❌ ${describeFailure(error, locale)}`);
@@ -71,11 +82,8 @@ export async function startJob(runtime: SlackRuntime, request: JobRequest): Prom
       );
     return;
   }
-  const { job, position } = submitted;
+  const { job } = submitted;
   runtime.logger.info({ jobId: job.id, channel, action: job.action }, 'Slack request accepted');
-  if (position !== undefined) {
-    scheduleStatus(runtime, job, destination, { kind: 'queued', position });
-  }
 }
 
 /** Posts the status message; undefined (the user told why) when the bot cannot post there. */

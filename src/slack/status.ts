@@ -75,7 +75,7 @@ export function scheduleStatus(
   event: StatusEvent,
 ): void {
   runtime.progress.schedule(job.id, async () => {
-    const current = runtime.engine.getJob(job.id);
+    const current = await runtime.jobs.getJob(job.id);
     if (current !== undefined && isFinal(current.state)) return;
     await showStatusOrLog(runtime, job, destination, event);
   });

@@ -26,6 +26,8 @@ export interface BothHarnessOptions {
   readonly env?: Record<string, string>;
   /** Overrides the result download (the service's option). */
   readonly download?: ServiceOptions['download'];
+  /** Wraps the job port the adapters get (the service's option). */
+  readonly wrapJobs?: ServiceOptions['wrapJobs'];
 }
 
 export interface BothHarness {
@@ -81,6 +83,7 @@ export async function startBothHarness(options: BothHarnessOptions): Promise<Bot
         retrieveRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
       },
       ...(options.download === undefined ? {} : { download: options.download }),
+      ...(options.wrapJobs === undefined ? {} : { wrapJobs: options.wrapJobs }),
     });
   } catch (error) {
     await Promise.allSettled([discord.close(), slack.close()]);

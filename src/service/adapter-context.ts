@@ -1,0 +1,36 @@
+import type { Config, Environment, JobPort, Logger, PlatformAdapter } from '../core/index.js';
+import type { RequestListener } from './http-server.js';
+import type { Metrics } from './metrics.js';
+
+/**
+ * What the service and a chat adapter agree on, in a module of its own: adapters import it and
+ * the core's index, never the service that wires them (nor its engine, store or timers).
+ */
+
+/** What an adapter gets to plug itself into the running service. */
+export interface AdapterContext {
+  readonly config: Config;
+  /** The environment the configuration came from: each adapter reads its own settings here. */
+  readonly env: Environment;
+  /** The jobs, through the core's narrow port: every call may reach the store, so each is awaited. */
+  readonly jobs: JobPort;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Mounts a request listener on the shared HTTP server (Slack's HTTP endpoint, say). */
+  mount(pathPrefix: string, listener: RequestListener): void;
+}
+
+/** A running chat adapter, as the service sees it. */
+export interface ServiceAdapter {
+  /** `discord`, `slack`. */
+  readonly name: string;
+  /** How it delivers; registered with the engine before jobs resume. */
+  readonly platform: PlatformAdapter;
+  /** Connects; rejects with a plain message when its token is wrong. */
+  start(): Promise<void>;
+  /** True while connected. */
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+export type AdapterFactory = (context: AdapterContext) => ServiceAdapter;
