@@ -7,6 +7,13 @@ import { InteractionHandler } from './interactions.js';
 import { handleMessage } from './message-requests.js';
 import type { DiscordRuntime } from './runtime.js';
 import { readDiscordSettings } from './settings.js';
+import { ShardClaimedError } from './shard-claims.js';
+import {
+  DiscordConnection,
+  type FleetRole,
+  registerCommandsOnce,
+  shardClientOptions,
+} from './sharding.js';
 
 /** Progress edits of one job at most every 1.5 s: Discord allows about 5 edits per 5 s. */
 const PROGRESS_INTERVAL_MS = 1500;
@@ -41,6 +48,8 @@ function buildDiscordAdapter(
     GatewayIntentBits.DirectMessages,
   ];
   if (settings.messageContent) intents.push(GatewayIntentBits.MessageContent);
+  const now = options.now ?? (() => Date.now());
+  const role: FleetRole = { plan: settings.shards, locks: context.locks, now, logger };
   const client = new Client({
     intents,
     // DMs arrive for channels discord.js has not cached.
@@ -49,7 +58,9 @@ function buildDiscordAdapter(
     // dispatcher, which other libraries (ours, Bolt's) may have created from another undici major,
     // and that breaks its multipart uploads.
     rest: { api: settings.apiUrl, makeRequest: fetch as never },
+    ...shardClientOptions(role),
   });
+  const connection = new DiscordConnection(client, token, role);
   const throttle = new ProgressThrottle(PROGRESS_INTERVAL_MS);
   const runtime: DiscordRuntime = {
     client,
@@ -60,8 +71,8 @@ function buildDiscordAdapter(
     logger,
     throttle,
     botUserId: () => client.user?.id ?? '',
-    applicationId: () => client.application?.id ?? '',
-    now: options.now ?? (() => Date.now()),
+    applicationId: () => connection.applicationId(),
+    now,
   };
   const interactions = new InteractionHandler(runtime);
   client.on(Events.InteractionCreate, (interaction) => void interactions.handle(interaction));
@@ -76,28 +87,37 @@ function buildDiscordAdapter(
     name: 'discord',
     platform: createDiscordPlatform(runtime),
     start: async () => {
-      const ready = new Promise<void>((resolve) =>
-        client.once(Events.ClientReady, () => resolve()),
-      );
       try {
-        await client.login(token);
+        await connection.start();
       } catch (error) {
+        if (error instanceof ShardClaimedError) throw error;
         throw new Error(loginProblem(error));
       }
-      await ready;
-      const written = await syncCommands(
-        client.rest,
-        runtime.applicationId(),
-        settings.guildIds,
-        commandDefinitions(context.config.catalog),
+      // In a fleet, one process at a time registers: the others skip.
+      const written = await registerCommandsOnce(role, () =>
+        syncCommands(
+          client.rest,
+          runtime.applicationId(),
+          settings.guildIds,
+          commandDefinitions(context.config.catalog),
+        ),
       );
-      if (written.length > 0) logger.info({ scopes: written }, 'Discord commands registered');
-      logger.info({ user: client.user?.tag }, 'Connected to Discord');
+      if (written !== undefined && written.length > 0) {
+        logger.info({ scopes: written }, 'Discord commands registered');
+      }
+      if (settings.shards.kind === 'none') {
+        logger.info('Connected to Discord over REST only (DISCORD_SHARD_IDS=none)');
+      } else {
+        logger.info(
+          { user: client.user?.tag, shards: client.options.shards },
+          'Connected to Discord',
+        );
+      }
     },
-    ready: () => client.isReady(),
+    ready: () => connection.ready(),
     stop: async () => {
       throttle.close();
-      await client.destroy();
+      await connection.stop();
     },
   };
   return adapter;

@@ -5,6 +5,7 @@ import type { ImageFile } from '../core/images/index.js';
 import type { PlatformAdapter } from '../core/jobs/adapter.js';
 import { JobEngine } from '../core/jobs/engine.js';
 import type { JobStore } from '../core/jobs/job.js';
+import type { NamedLocks } from '../core/jobs/named-locks.js';
 import { openSqliteStore } from '../core/jobs/sqlite-store.js';
 import type { Logger } from '../core/logger.js';
 import { trustedOrigins } from '../core/net/index.js';
@@ -20,6 +21,11 @@ export interface AdapterContext {
   readonly engine: JobEngine;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /**
+   * The store's named locks, when processes share a store (a fleet): Discord claims its shards,
+   * spaces identifies and registers commands once through them. Absent, one process does all.
+   */
+  readonly locks?: NamedLocks | undefined;
   /** Mounts a request listener on the shared HTTP server (Slack's HTTP endpoint, say). */
   mount(pathPrefix: string, listener: RequestListener): void;
 }
@@ -51,6 +57,8 @@ export interface ServiceOptions {
   readonly download?: (url: string, signal: AbortSignal) => Promise<ImageFile>;
   /** Host for the HTTP server; default `0.0.0.0`. */
   readonly host?: string;
+  /** The named locks adapters share with other processes (tests: several bots over one store). */
+  readonly locks?: NamedLocks;
 }
 
 export interface Service {
@@ -133,6 +141,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       engine,
       logger,
       metrics,
+      locks: options.locks,
       mount: (prefix, listener) => http.mount(prefix, listener),
     };
     for (const factory of options.adapters) {
