@@ -173,9 +173,9 @@ describe('Discord shards across processes', () => {
     const discord = await startFake({ maxConcurrency: 2 });
     const [api0, api1] = await Promise.all([startApi(), startApi()]);
     const store = memoryLockStore();
-    // The first registration stays in its read until the other process has started: without the
-    // lock both would read "no commands" and both write them.
-    const release = discord.holdNext('GET /applications/:applicationId/commands');
+    // The first registration's write waits until the other process has started: without the lock
+    // the other would read "no commands" meanwhile, and write them too.
+    const release = discord.holdNext('PUT /applications/:applicationId/commands');
     const starts = [
       startShard(discord, api0, '0', processLocks(store, 'process-0')),
       startShard(discord, api1, '1', processLocks(store, 'process-1')),
@@ -256,7 +256,11 @@ describe('a Discord worker without a gateway (DISCORD_SHARD_IDS=none)', () => {
     const store = memoryLockStore();
     // The task never finishes: the worker is the one that delivers.
     const api = await startApi(600_000);
-    const gateway = await startDiscordBot(discord, api, { locks: processLocks(store, 'gateway') });
+    const gateway = await startDiscordBot(discord, api, {
+      locks: processLocks(store, 'gateway'),
+      // Its job is left running for the worker: no need to wait for it at the stop.
+      env: { NANO_BANANA_SHUTDOWN_GRACE: '1s' },
+    });
     bots.push(gateway);
     const interaction = discord.sendSlashCommand({
       name: 'imagine',
