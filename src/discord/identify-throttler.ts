@@ -86,7 +86,10 @@ class FleetIdentifyThrottler implements IdentifyThrottler {
         logger.debug({ shard: shardId, bucket }, 'Waiting for the identify bucket');
         waited = true;
       }
-      await sleep(pollMs + Math.random() * pollMs, undefined, { signal });
+      // Aborted while asleep: reject with discord.js's reason, as the check above does.
+      await sleep(pollMs + Math.random() * pollMs, undefined, { signal }).catch(() =>
+        signal.throwIfAborted(),
+      );
     }
     logger.warn(
       { shard: shardId, bucket },
