@@ -269,8 +269,12 @@ describe('a Discord worker without a gateway (DISCORD_SHARD_IDS=none)', () => {
     await discord.waitFor(() => api.creates().length > 0 || undefined, {
       description: 'the create',
     });
+    // With no shard settings it runs every shard Discord recommends (1 here), claimed as such,
+    // and gives the claim up when it stops.
+    expect(await store.lockHolder('discord-shard:0/1', discord.now())).toBe('gateway');
     await gateway.stop();
     bots.splice(bots.indexOf(gateway), 1);
+    expect(await store.lockHolder('discord-shard:0/1', discord.now())).toBeUndefined();
     const job = runningJob(gateway.dataDir, 'delivered by the worker');
 
     const worker = workerAdapter(discord, store);
