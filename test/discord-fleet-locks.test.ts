@@ -1,14 +1,21 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/core/index.js';
 import { fleetIdentifyThrottler } from '../src/discord/identify-throttler.js';
 import { claimShards, ShardClaimedError } from '../src/discord/shard-claims.js';
-import { type LockStore, memoryLockStore, processLocks } from './helpers/fleet-locks.js';
+import {
+  closeLockStores,
+  type LockStore,
+  openLockStore,
+  processLocks,
+} from './helpers/fleet-locks.js';
 
 /**
  * Issue 12: the Discord adapter's named locks in a shared store, on a clock the test moves.
  * Shard claims (refused while held, taken once expired, renewed, given up on stop) and the
  * identify throttler's wait (abortable).
  */
+
+afterEach(closeLockStores);
 
 function manualClock(start = 1_000_000) {
   let now = start;
@@ -36,7 +43,7 @@ function claim(
 
 describe('Discord shard claims', () => {
   it('refuses a shard another process holds, naming it and the holder, and claims none of the others', async () => {
-    const store = memoryLockStore();
+    const store = await openLockStore();
     const clock = manualClock();
     const first = await claim(store, 'process-a', [1], clock);
     const refusal = await claim(store, 'process-b', [0, 1, 2], clock).catch((error) => error);
@@ -49,7 +56,7 @@ describe('Discord shard claims', () => {
   });
 
   it('takes over the shard of a process that died once its claim expired', async () => {
-    const store = memoryLockStore();
+    const store = await openLockStore();
     const clock = manualClock();
     const dead = await claim(store, 'dead', [2], clock, { leaseMs: 30_000 });
     clock.advance(29_999);
@@ -64,7 +71,7 @@ describe('Discord shard claims', () => {
   });
 
   it('renews its claims inside the lease, and gives them up when stopped', async () => {
-    const store = memoryLockStore();
+    const store = await openLockStore();
     const clock = manualClock();
     const locks = processLocks(store, 'alive');
     const claims = await claimShards({
@@ -106,7 +113,7 @@ describe('the fleet-wide identify throttler', () => {
     }) as never;
 
   it('lets one identify per bucket through per window, even from one process', async () => {
-    const store = memoryLockStore();
+    const store = await openLockStore();
     const clock = manualClock();
     const build = fleetIdentifyThrottler({
       locks: processLocks(store, 'process-a'),
@@ -126,13 +133,14 @@ describe('the fleet-wide identify throttler', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(through).toBe(false);
-    clock.advance(5000);
+    // The store holds a lock through its `until`: the window is over a millisecond later.
+    clock.advance(5001);
     await third;
     expect(through).toBe(true);
   });
 
   it('stops waiting when discord.js aborts (the shard closed meanwhile)', async () => {
-    const store = memoryLockStore();
+    const store = await openLockStore();
     const clock = manualClock();
     const locks = processLocks(store, 'process-a');
     const throttler = await fleetIdentifyThrottler({

@@ -11,7 +11,12 @@ import { createMetrics } from '../src/service/metrics.js';
 import type { AdapterContext, ServiceAdapter } from '../src/service/service.js';
 import { FakeDiscord, type FakeDiscordOptions } from './fakes/discord/index.js';
 import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-harness.js';
-import { type LockStore, memoryLockStore, processLocks } from './helpers/fleet-locks.js';
+import {
+  closeLockStores,
+  type LockStore,
+  openLockStore,
+  processLocks,
+} from './helpers/fleet-locks.js';
 
 /**
  * Issue 12, Discord across a fleet: processes running shard 0 and shard 1 of 2, a third claiming
@@ -37,6 +42,7 @@ afterEach(async () => {
   await fake?.close();
   fake = undefined;
   await Promise.allSettled(apis.splice(0).map((api) => api.close()));
+  await closeLockStores();
 });
 
 async function startFake(options: FakeDiscordOptions = {}): Promise<FakeDiscord> {
@@ -105,7 +111,7 @@ describe('Discord shards across processes', () => {
     const discord = await startFake({ maxConcurrency: 2 });
     expect(discord.shardOf(GUILD_OF_SHARD_0, 2)).toBe(0);
     expect(discord.shardOf(GUILD_OF_SHARD_1, 2)).toBe(1);
-    const { api0, api1 } = await startTwoShards(discord, memoryLockStore());
+    const { api0, api1 } = await startTwoShards(discord, await openLockStore());
     expect(
       discord
         .connectedShards()
@@ -156,7 +162,7 @@ describe('Discord shards across processes', () => {
 
   it('refuses to start a process on a shard another live process runs, naming the shard', async () => {
     const discord = await startFake({ maxConcurrency: 2 });
-    const store = memoryLockStore();
+    const store = await openLockStore();
     await startTwoShards(discord, store);
     const identified = discord.identifies().length;
 
@@ -172,7 +178,7 @@ describe('Discord shards across processes', () => {
   it('registers the commands from one process when two start together', async () => {
     const discord = await startFake({ maxConcurrency: 2 });
     const [api0, api1] = await Promise.all([startApi(), startApi()]);
-    const store = memoryLockStore();
+    const store = await openLockStore();
     // The first registration's write waits until the other process has started: without the lock
     // the other would read "no commands" meanwhile, and write them too.
     const release = discord.holdNext('PUT /applications/:applicationId/commands');
@@ -197,7 +203,7 @@ describe('Discord shards across processes', () => {
     // One identify bucket (max_concurrency 1). The bots tell time by the fake's clock, which the
     // test moves on: no real 5 s wait.
     const discord = await startFake({ maxConcurrency: 1 });
-    const store = memoryLockStore();
+    const store = await openLockStore();
     const [api0, api1] = await Promise.all([startApi(), startApi()]);
     const locks0 = processLocks(store, 'process-0');
     const locks1 = processLocks(store, 'process-1');
@@ -253,7 +259,7 @@ describe('a Discord worker without a gateway (DISCORD_SHARD_IDS=none)', () => {
 
   it('delivers a job another process accepted, over REST only: reply, channel, then DM', async () => {
     const discord = await startFake({ guilds: [{}], gatewayShards: 1 });
-    const store = memoryLockStore();
+    const store = await openLockStore();
     // The task never finishes: the worker is the one that delivers.
     const api = await startApi(600_000);
     const gateway = await startDiscordBot(discord, api, {

@@ -1,5 +1,6 @@
 import type { NamedLocks } from '../../src/core/index.js';
 import type { JobStore } from '../../src/core/jobs/store.js';
+import { openSqliteStore } from '../../src/core/jobs/stores/sqlite.js';
 
 /** The store's lock calls: what several bots of a test fleet share. */
 export type LockStore = Pick<JobStore, 'acquireLock' | 'releaseLock' | 'lockHolder'>;
@@ -24,25 +25,18 @@ export function processLocks(store: LockStore, owner: string): ProcessLocks {
   };
 }
 
+const opened: JobStore[] = [];
+
 /**
- * Until the SQLite store lands (branch `store`): the contract's lock semantics in memory. A lock
- * is taken when free, expired, or already the owner's; expired ones are free.
+ * A throwaway SQLite store (`:memory:`) whose named locks the bots of a test share, as processes
+ * share the fleet's store. Closed by `closeLockStores`.
  */
-export function memoryLockStore(): LockStore {
-  const locks = new Map<string, { owner: string; until: number }>();
-  return {
-    acquireLock: async (name, owner, now, until) => {
-      const held = locks.get(name);
-      if (held !== undefined && held.owner !== owner && held.until > now) return false;
-      locks.set(name, { owner, until });
-      return true;
-    },
-    releaseLock: async (name, owner) => {
-      if (locks.get(name)?.owner === owner) locks.delete(name);
-    },
-    lockHolder: async (name, now) => {
-      const held = locks.get(name);
-      return held !== undefined && held.until > now ? held.owner : undefined;
-    },
-  };
+export async function openLockStore(): Promise<JobStore> {
+  const store = await openSqliteStore({ path: ':memory:' });
+  opened.push(store);
+  return store;
+}
+
+export async function closeLockStores(): Promise<void> {
+  await Promise.allSettled(opened.splice(0).map((store) => store.close()));
 }
