@@ -55,6 +55,19 @@ describe('Discord shard claims', () => {
     await first.release();
   });
 
+  it('says the store failed, not Discord, when the claim cannot be written', async () => {
+    const failing: LockStore = {
+      acquireLock: async () => {
+        throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+      },
+      releaseLock: async () => undefined,
+      lockHolder: async () => undefined,
+    };
+    await expect(claim(failing, 'process-a', [0], manualClock())).rejects.toThrow(
+      'Could not claim the Discord shards in the job store: connect ECONNREFUSED 127.0.0.1:5432',
+    );
+  });
+
   it('takes over the shard of a process that died once its claim expired', async () => {
     const store = await openLockStore();
     const clock = manualClock();

@@ -168,7 +168,8 @@ describe('Discord shards across processes', () => {
 
     const api = await startApi();
     await expect(startShard(discord, api, '1', processLocks(store, 'process-2'))).rejects.toThrow(
-      'Discord shard 1 (of 2) is already run by another process (process-1): give each process its own DISCORD_SHARD_IDS',
+      // The whole message, as the operator reads it when the start stops.
+      /^Discord shard 1 \(of 2\) is already run by another process \(process-1\): give each process its own DISCORD_SHARD_IDS\. If that process has stopped, its claim expires within 30 s\.$/,
     );
     // It never reached the gateway, and the claim stayed with its holder.
     expect(discord.identifies()).toHaveLength(identified);

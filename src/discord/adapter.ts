@@ -7,7 +7,7 @@ import { InteractionHandler } from './interactions.js';
 import { handleMessage } from './message-requests.js';
 import type { DiscordRuntime } from './runtime.js';
 import { readDiscordSettings } from './settings.js';
-import { ShardClaimedError } from './shard-claims.js';
+import { ShardClaimError } from './shard-claims.js';
 import {
   DiscordConnection,
   type FleetRole,
@@ -90,7 +90,7 @@ function buildDiscordAdapter(
       try {
         await connection.start();
       } catch (error) {
-        if (error instanceof ShardClaimedError) throw error;
+        if (error instanceof ShardClaimError) throw error;
         throw new Error(loginProblem(error));
       }
       // In a fleet, one process at a time registers: the others skip.

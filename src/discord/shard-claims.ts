@@ -30,8 +30,13 @@ export function shardLockName(id: number, count: number): string {
   return `discord-shard:${id}/${count}`;
 }
 
+/** The shards could not be claimed: the start stops with this message, as it is. */
+export class ShardClaimError extends Error {
+  override readonly name: string = 'ShardClaimError';
+}
+
 /** Refuses a start: a shard is claimed by another live process. */
-export class ShardClaimedError extends Error {
+export class ShardClaimedError extends ShardClaimError {
   override readonly name = 'ShardClaimedError';
   constructor(
     readonly shardId: number,
@@ -71,7 +76,12 @@ export async function claimShards(options: ShardClaimOptions): Promise<ShardClai
     }
   } catch (error) {
     await releaseHeld();
-    throw error;
+    if (error instanceof ShardClaimError) throw error;
+    // The store failed, not Discord: say so, rather than "could not connect to Discord".
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ShardClaimError(`Could not claim the Discord shards in the job store: ${reason}`, {
+      cause: error,
+    });
   }
   logger.info({ shards: ids, shardCount: count }, 'Claimed the Discord shards');
 
