@@ -310,6 +310,8 @@ describe('a Discord worker without a gateway (DISCORD_SHARD_IDS=none)', () => {
     await worker.platform.deliver(job, images, signal);
     expect(botImages(discord, discord.openDm(job.requesterId))).toHaveLength(1);
     expect(discord.internalErrors).toEqual([]);
+    await worker.stop();
+    expect(worker.ready()).toBe(false);
   });
 });
 

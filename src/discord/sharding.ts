@@ -64,6 +64,7 @@ export class DiscordConnection {
   readonly #role: FleetRole;
   #claims: ShardClaims | undefined;
   #restApplicationId: string | undefined;
+  #stopped = false;
 
   constructor(client: Client, token: string, role: FleetRole) {
     this.#client = client;
@@ -89,10 +90,10 @@ export class DiscordConnection {
     await ready;
   }
 
-  /** Connected: every shard ready, or for a worker, REST answered. */
+  /** Connected: every shard ready, or for a worker, REST answered (and not stopped since). */
   ready(): boolean {
     return this.#role.plan.kind === 'none'
-      ? this.#restApplicationId !== undefined
+      ? this.#restApplicationId !== undefined && !this.#stopped
       : this.#client.isReady();
   }
 
@@ -102,6 +103,7 @@ export class DiscordConnection {
 
   /** Disconnects, then gives the shards up (not before: two processes would hold one shard). */
   async stop(): Promise<void> {
+    this.#stopped = true;
     await this.#client.destroy();
     await this.#claims?.release();
     this.#claims = undefined;
