@@ -20,8 +20,9 @@ const PROGRESS_INTERVAL_MS = 1500;
 
 export interface DiscordAdapterOptions {
   /**
-   * The time the adapter judges interaction tokens by (ms since the epoch); default `Date.now`.
-   * Tests give it the fake Discord's clock, so that minutes can pass without waiting for them.
+   * The time the adapter judges interaction tokens by (ms since the epoch), and dates its locks in
+   * a shared store with; default `Date.now`. Tests give it the fake Discord's clock, so that
+   * minutes (and identify windows) can pass without waiting for them.
    */
   readonly now?: () => number;
 }
