@@ -42,6 +42,7 @@ export type { EngineStats, JobEngineOptions } from './jobs/engine.js';
 export { CALLBACK_PATH_PREFIX, JobEngine } from './jobs/engine.js';
 export type { InputReference, Job, JobError, JobOptions, JobState, NewJob } from './jobs/job.js';
 export { isFinal } from './jobs/job.js';
+export type { NamedLocks } from './jobs/named-locks.js';
 export type { CancelOutcome, JobPort, Submitted, Usage } from './jobs/port.js';
 export type { SerializedError } from './log-serializer.js';
 export { maskCredentials, maskRoute, serializeError } from './log-serializer.js';

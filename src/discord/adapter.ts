@@ -7,14 +7,22 @@ import { InteractionHandler } from './interactions.js';
 import { handleMessage } from './message-requests.js';
 import type { DiscordRuntime } from './runtime.js';
 import { readDiscordSettings } from './settings.js';
+import { ShardClaimError } from './shard-claims.js';
+import {
+  DiscordConnection,
+  type FleetRole,
+  registerCommandsOnce,
+  shardClientOptions,
+} from './sharding.js';
 
 /** Progress edits of one job at most every 1.5 s: Discord allows about 5 edits per 5 s. */
 const PROGRESS_INTERVAL_MS = 1500;
 
 export interface DiscordAdapterOptions {
   /**
-   * The time the adapter judges interaction tokens by (ms since the epoch); default `Date.now`.
-   * Tests give it the fake Discord's clock, so that minutes can pass without waiting for them.
+   * The time the adapter judges interaction tokens by (ms since the epoch), and dates its locks in
+   * a shared store with; default `Date.now`. Tests give it the fake Discord's clock, so that
+   * minutes (and identify windows) can pass without waiting for them.
    */
   readonly now?: () => number;
 }
@@ -41,6 +49,8 @@ function buildDiscordAdapter(
     GatewayIntentBits.DirectMessages,
   ];
   if (settings.messageContent) intents.push(GatewayIntentBits.MessageContent);
+  const now = options.now ?? (() => Date.now());
+  const role: FleetRole = { plan: settings.shards, locks: context.locks, now, logger };
   const client = new Client({
     intents,
     // DMs arrive for channels discord.js has not cached.
@@ -49,7 +59,9 @@ function buildDiscordAdapter(
     // dispatcher, which other libraries (ours, Bolt's) may have created from another undici major,
     // and that breaks its multipart uploads.
     rest: { api: settings.apiUrl, makeRequest: fetch as never },
+    ...shardClientOptions(role),
   });
+  const connection = new DiscordConnection(client, token, role);
   const throttle = new ProgressThrottle(PROGRESS_INTERVAL_MS);
   const runtime: DiscordRuntime = {
     client,
@@ -61,8 +73,8 @@ function buildDiscordAdapter(
     acceptances: new AcceptanceGate(),
     throttle,
     botUserId: () => client.user?.id ?? '',
-    applicationId: () => client.application?.id ?? '',
-    now: options.now ?? (() => Date.now()),
+    applicationId: () => connection.applicationId(),
+    now,
   };
   const interactions = new InteractionHandler(runtime);
   client.on(Events.InteractionCreate, (interaction) => void interactions.handle(interaction));
@@ -77,28 +89,37 @@ function buildDiscordAdapter(
     name: 'discord',
     platform: createDiscordPlatform(runtime),
     start: async () => {
-      const ready = new Promise<void>((resolve) =>
-        client.once(Events.ClientReady, () => resolve()),
-      );
       try {
-        await client.login(token);
+        await connection.start();
       } catch (error) {
+        if (error instanceof ShardClaimError) throw error;
         throw new Error(loginProblem(error));
       }
-      await ready;
-      const written = await syncCommands(
-        client.rest,
-        runtime.applicationId(),
-        settings.guildIds,
-        commandDefinitions(context.config.catalog),
+      // In a fleet, one process at a time registers: the others skip.
+      const written = await registerCommandsOnce(role, () =>
+        syncCommands(
+          client.rest,
+          runtime.applicationId(),
+          settings.guildIds,
+          commandDefinitions(context.config.catalog),
+        ),
       );
-      if (written.length > 0) logger.info({ scopes: written }, 'Discord commands registered');
-      logger.info({ user: client.user?.tag }, 'Connected to Discord');
+      if (written !== undefined && written.length > 0) {
+        logger.info({ scopes: written }, 'Discord commands registered');
+      }
+      if (settings.shards.kind === 'none') {
+        logger.info('Connected to Discord over REST only (DISCORD_SHARD_IDS=none)');
+      } else {
+        logger.info(
+          { user: client.user?.tag, shards: client.options.shards },
+          'Connected to Discord',
+        );
+      }
     },
-    ready: () => client.isReady(),
+    ready: () => connection.ready(),
     stop: async () => {
       throttle.close();
-      await client.destroy();
+      await connection.stop();
     },
   };
   return adapter;

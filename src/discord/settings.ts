@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, type Environment, settings, trustedOrigins } from '../core/index.js';
+import { type ShardPlan, shardCountSetting, shardIdsSetting, shardPlan } from './shard-plan.js';
 
 const DEFAULT_DISCORD_API_URL = 'https://discord.com/api';
 
@@ -21,6 +22,8 @@ export const environmentSchema = z.object({
   DISCORD_GUILD_IDS: settings.list,
   DISCORD_MESSAGE_CONTENT: settings.boolean(false),
   DISCORD_RESULT_THREADS: settings.boolean(true),
+  DISCORD_SHARD_COUNT: shardCountSetting,
+  DISCORD_SHARD_IDS: shardIdsSetting,
 });
 
 export interface DiscordSettings {
@@ -39,12 +42,21 @@ export interface DiscordSettings {
    * of `DISCORD_API_URL` when it is replaced (a proxy or a test server serves the files there).
    */
   readonly imageOrigins: readonly string[];
+  /** Which gateway shards this process runs (`DISCORD_SHARD_COUNT`, `DISCORD_SHARD_IDS`). */
+  readonly shards: ShardPlan;
 }
 
 export function readDiscordSettings(environment: Environment): DiscordSettings {
   const parsed = environmentSchema.safeParse(environment);
   if (!parsed.success) throw new ConfigError(settings.describeIssues(parsed.error));
   const values = parsed.data;
+  // DATABASE_URL is the core's setting (a store shared by a fleet); only its presence counts here.
+  const shards = shardPlan(
+    values.DISCORD_SHARD_COUNT,
+    values.DISCORD_SHARD_IDS,
+    (environment.DATABASE_URL ?? '').trim() !== '',
+  );
+  if ('problems' in shards) throw new ConfigError(shards.problems);
   return {
     token: values.DISCORD_TOKEN,
     apiUrl: values.DISCORD_API_URL,
@@ -55,5 +67,6 @@ export function readDiscordSettings(environment: Environment): DiscordSettings {
       values.DISCORD_API_URL === DEFAULT_DISCORD_API_URL
         ? [...DISCORD_IMAGE_ORIGINS]
         : trustedOrigins(...DISCORD_IMAGE_ORIGINS, values.DISCORD_API_URL),
+    shards,
   };
 }

@@ -1,4 +1,11 @@
-import type { Config, Environment, JobPort, Logger, PlatformAdapter } from '../core/index.js';
+import type {
+  Config,
+  Environment,
+  JobPort,
+  Logger,
+  NamedLocks,
+  PlatformAdapter,
+} from '../core/index.js';
 import type { RequestListener } from './http-server.js';
 import type { Metrics } from './metrics.js';
 
@@ -16,6 +23,11 @@ export interface AdapterContext {
   readonly jobs: JobPort;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /**
+   * The store's named locks, when processes share a store (a fleet): Discord claims its shards,
+   * spaces identifies and registers commands once through them. Absent, one process does all.
+   */
+  readonly locks?: NamedLocks | undefined;
   /** Mounts a request listener on the shared HTTP server (Slack's HTTP endpoint, say). */
   mount(pathPrefix: string, listener: RequestListener): void;
 }

@@ -3,6 +3,7 @@ import { NanoBananaClient, type NanoBananaClientOptions } from '../core/api/clie
 import type { Config, Environment } from '../core/config.js';
 import type { ImageFile } from '../core/images/index.js';
 import { JobEngine } from '../core/jobs/engine.js';
+import type { NamedLocks } from '../core/jobs/named-locks.js';
 import type { JobPort } from '../core/jobs/port.js';
 import type { JobStore } from '../core/jobs/store.js';
 import { openSqliteStore } from '../core/jobs/stores/sqlite.js';
@@ -30,6 +31,8 @@ export interface ServiceOptions {
   readonly host?: string;
   /** Wraps the port the adapters get (tests: a port whose answers come late). */
   readonly wrapJobs?: (jobs: JobPort) => JobPort;
+  /** The named locks adapters share with other processes (tests: several bots over one store). */
+  readonly locks?: NamedLocks;
 }
 
 export interface Service {
@@ -117,6 +120,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       jobs,
       logger,
       metrics,
+      locks: options.locks,
       mount: (prefix, listener) => http.mount(prefix, listener),
     };
     for (const factory of options.adapters) {

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createLogger, loadConfig } from '../../src/core/index.js';
+import { createLogger, loadConfig, type NamedLocks } from '../../src/core/index.js';
 import { createDiscordAdapter } from '../../src/discord/index.js';
 import type { MockApi } from '../../src/mock-api/index.js';
 import { type Service, startService } from '../../src/service/service.js';
@@ -27,6 +27,8 @@ export async function startDiscordBot(
     env?: Record<string, string>;
     /** Receives the bot's log lines (JSON), from `warn` up unless TEST_LOG_LEVEL says otherwise. */
     logLines?: string[];
+    /** The locks this bot shares with others (a fleet in one test process). */
+    locks?: NamedLocks;
   } = {},
 ): Promise<DiscordBot> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'nb-discord-'));
@@ -55,6 +57,7 @@ export async function startDiscordBot(
     // `fake.advanceClock` then ages interaction tokens for both.
     adapters: [createDiscordAdapter({ now: () => fake.now() })],
     host: '127.0.0.1',
+    ...(options.locks ? { locks: options.locks } : {}),
     client: {
       createRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
       retrieveRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },

@@ -39,6 +39,13 @@
  * Time: now(), advanceClock(ms). An interaction must be answered within 3 s (404 10062 after);
  * its token works 15 minutes (401 50027 after), both on the fake's clock.
  *
+ * Sharding: GET /gateway/bot answers `shards` and `max_concurrency` from the options
+ * (`gatewayShards`, `maxConcurrency`, both 1 by default). A session identified with
+ * `shard: [id, count]` gets READY and GUILD_CREATE for its guilds only, and the events of the
+ * guilds whose `(guild_id >> 22) % count` is `id`; DMs go to shard 0. identifies() records each
+ * IDENTIFY's shard and time (fake clock), connectedShards() the live sessions' shards. A second
+ * session on a connected shard is accepted, as Discord does (both receive its events).
+ *
  * Mentions: every message the bot sends stores `mentions`, `mention_roles` and `mention_everyone`
  * as Discord computes them from the content and `allowed_mentions` (absent: every kind parsed).
  *
@@ -68,7 +75,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errors } from './api-errors.js';
-import { FakeGateway, type GatewaySession } from './gateway.js';
+import { FakeGateway, type GatewaySession, type RecordedIdentify, shardOf } from './gateway.js';
 import { isRecord } from './message-payload.js';
 import { BodyParseError, parseBody, type RequestBody, readBody } from './multipart.js';
 import { matchRoute } from './rest-routes.js';
@@ -170,6 +177,7 @@ export class FakeDiscord {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 41_250,
       onIdentify: (session) => identifyEvents(state, session, gatewayUrl),
       onChange: () => state.notify(),
+      now: () => state.now(),
     });
     state.dispatcher = gateway;
     let fake: FakeDiscord | undefined;
@@ -215,6 +223,21 @@ export class FakeDiscord {
   /** Gateway sessions with a live connection. */
   connectedClients(): number {
     return this.gateway.connectedSessions;
+  }
+
+  /** Every IDENTIFY that got a READY, oldest first: its `[id, count]` and the fake's time. */
+  identifies(): readonly RecordedIdentify[] {
+    return this.gateway.identifies;
+  }
+
+  /** The `[id, count]` of each session with a live connection. */
+  connectedShards(): (readonly [number, number])[] {
+    return this.gateway.connectedShards;
+  }
+
+  /** The shard a guild's events go to with `count` shards (`(guild_id >> 22) % count`). */
+  shardOf(guildId: string | undefined, count: number): number {
+    return shardOf(guildId, count);
   }
 
   // ---------------------------------------------------------------- driving the bot
@@ -901,13 +924,19 @@ export class FakeDiscord {
   }
 }
 
-/** READY, then one GUILD_CREATE per guild when the session asked for the Guilds intent. */
+/**
+ * READY, then one GUILD_CREATE per guild when the session asked for the Guilds intent: the guilds
+ * of the session's shard only, as Discord sends them.
+ */
 function identifyEvents(
   state: FakeDiscordState,
   session: GatewaySession,
   gatewayUrl: string,
 ): { t: string; d: JsonObject }[] {
-  const guilds = [...state.guilds.values()];
+  const [shardId, shardCount] = session.shard;
+  const guilds = [...state.guilds.values()].filter(
+    (guild) => shardOf(guild.id, shardCount) === shardId,
+  );
   const ready: JsonObject = {
     v: 10,
     user: {
@@ -927,7 +956,7 @@ function identifyEvents(
     session_type: 'normal',
     session_id: session.id,
     resume_gateway_url: gatewayUrl,
-    shard: [0, 1],
+    shard: [shardId, shardCount],
     application: {
       id: state.applicationId,
       flags: (state.messageContentAllowed ? 1 << 19 : 0) | (1 << 23),

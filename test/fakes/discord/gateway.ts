@@ -1,8 +1,14 @@
 /**
  * The fake gateway: Discord's WebSocket protocol (v10, JSON, no compression) as discord.js speaks
  * it. HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats, RESUME with replay, dispatches with a
- * rising sequence, and the close codes Discord uses for a bad token (4004) and a privileged
- * intent the app is not allowed (4014).
+ * rising sequence, and the close codes Discord uses for a bad token (4004), a privileged intent
+ * the app is not allowed (4014) and an invalid shard (4010).
+ *
+ * Sharding as on Discord: a session that identified with `shard: [id, count]` receives the events
+ * of the guilds whose `(guild_id >> 22) % count` is its id, and DMs when its id is 0. Discord
+ * documents no refusal of a second session on a shard already connected (both then receive its
+ * events), so neither does the fake: every IDENTIFY is recorded with its shard and time instead,
+ * for tests to assert that a fleet never did that, and that identifies were spaced.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -31,6 +37,7 @@ const CLOSE_CODES = {
   NotAuthenticated: [4003, 'Not authenticated.'],
   AuthenticationFailed: [4004, 'Authentication failed.'],
   AlreadyAuthenticated: [4005, 'Already authenticated.'],
+  InvalidShard: [4010, 'Invalid shard.'],
   InvalidIntents: [4013, 'Invalid intent(s).'],
   DisallowedIntents: [4014, 'Disallowed intent(s).'],
 } as const;
@@ -50,6 +57,8 @@ interface DispatchFrame {
 export interface GatewaySession {
   id: string;
   intents: number;
+  /** `[id, count]` as identified; a session without it is the only shard (`[0, 1]`). */
+  shard: readonly [number, number];
   sequence: number;
   socket: WebSocket | undefined;
   backlog: DispatchFrame[];
@@ -63,6 +72,15 @@ export interface GatewayOptions {
   onIdentify: (session: GatewaySession) => { t: string; d: JsonObject }[];
   /** Called when something a test may wait for happens (identify, resume, close). */
   onChange: () => void;
+  /** The fake's clock, for the times identifies are recorded at. */
+  now: () => number;
+}
+
+/** One accepted IDENTIFY: which shard, when (on the fake's clock), and the session it opened. */
+export interface RecordedIdentify {
+  readonly shard: readonly [number, number];
+  readonly at: number;
+  readonly sessionId: string;
 }
 
 export class FakeGateway implements Dispatcher {
@@ -70,7 +88,7 @@ export class FakeGateway implements Dispatcher {
   private readonly sessions = new Map<string, GatewaySession>();
   private readonly socketSessions = new Map<WebSocket, GatewaySession>();
   private lastIntents: number | undefined;
-  private identifyCount = 0;
+  private readonly identifyLog: RecordedIdentify[] = [];
   /** Close codes the gateway used, newest last (4014, 4004, ...). */
   readonly closeCodes: number[] = [];
 
@@ -84,7 +102,19 @@ export class FakeGateway implements Dispatcher {
 
   /** How many IDENTIFYs got a READY. */
   get identifications(): number {
-    return this.identifyCount;
+    return this.identifyLog.length;
+  }
+
+  /** Every IDENTIFY that got a READY, oldest first. */
+  get identifies(): readonly RecordedIdentify[] {
+    return this.identifyLog;
+  }
+
+  /** The shards of the sessions with a live socket, one entry per session. */
+  get connectedShards(): (readonly [number, number])[] {
+    return [...this.sessions.values()]
+      .filter((session) => session.socket?.readyState === WebSocket.OPEN)
+      .map((session) => session.shard);
   }
 
   /** Sessions with a live socket. */
@@ -108,7 +138,10 @@ export class FakeGateway implements Dispatcher {
     for (const session of this.sessions.values()) {
       if (requiredIntent !== undefined && (session.intents & requiredIntent) === 0) continue;
       const view = { contentIntent: (session.intents & INTENTS.MessageContent) !== 0 };
-      this.sendDispatch(session, event, build(view));
+      const payload = build(view);
+      // Routed by the event's own guild, as Discord does; an event without one is a DM's.
+      if (shardOf(payload.guild_id, session.shard[1]) !== session.shard[0]) continue;
+      this.sendDispatch(session, event, payload);
     }
   }
 
@@ -213,9 +246,15 @@ export class FakeGateway implements Dispatcher {
       this.closeWith(socket, CLOSE_CODES.DisallowedIntents);
       return;
     }
+    const shard = readShard(payload.shard);
+    if (shard === undefined) {
+      this.closeWith(socket, CLOSE_CODES.InvalidShard);
+      return;
+    }
     const session: GatewaySession = {
       id: randomBytes(16).toString('hex'),
       intents,
+      shard,
       sequence: 0,
       socket,
       backlog: [],
@@ -225,7 +264,7 @@ export class FakeGateway implements Dispatcher {
     for (const event of this.options.onIdentify(session)) {
       this.sendDispatch(session, event.t, event.d);
     }
-    this.identifyCount += 1;
+    this.identifyLog.push({ shard, at: this.options.now(), sessionId: session.id });
     this.options.onChange();
   }
 
@@ -268,6 +307,25 @@ export class FakeGateway implements Dispatcher {
     socket.close(code, reason);
     this.options.onChange();
   }
+}
+
+/** The shard a guild's events go to: `(guild_id >> 22) % count`; DMs (no guild) go to shard 0. */
+export function shardOf(guildId: unknown, count: number): number {
+  if (typeof guildId !== 'string' || !/^\d+$/.test(guildId) || count <= 1) return 0;
+  return Number((BigInt(guildId) >> 22n) % BigInt(count));
+}
+
+/** `shard: [id, count]` of an IDENTIFY (absent: the only shard); undefined when invalid (4010). */
+function readShard(value: unknown): readonly [number, number] | undefined {
+  if (value === undefined || value === null) return [0, 1];
+  if (!Array.isArray(value) || value.length !== 2) return undefined;
+  const [id, count] = value as unknown[];
+  if (!Number.isInteger(id) || !Number.isInteger(count)) return undefined;
+  const shardId = id as number;
+  const shardCount = count as number;
+  return shardCount >= 1 && shardId >= 0 && shardId < shardCount
+    ? [shardId, shardCount]
+    : undefined;
 }
 
 function rawText(data: RawData): string {

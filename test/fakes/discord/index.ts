@@ -1,5 +1,6 @@
 /** A local fake Discord (REST v10, gateway, CDN) for driving the real discord.js in tests. */
 export { FakeDiscord } from './fake-discord.js';
+export type { RecordedIdentify } from './gateway.js';
 export type {
   FakeActorSpec,
   FakeAttachment,

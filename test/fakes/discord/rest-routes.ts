@@ -260,15 +260,15 @@ function applyEdit(
 
 // ------------------------------------------------------------------ gateway, users, apps
 
-const getGatewayBot: Handler = ({ gatewayUrl }) =>
+const getGatewayBot: Handler = ({ state, gatewayUrl }) =>
   ok({
     url: gatewayUrl,
-    shards: 1,
+    shards: state.gatewayShards,
     session_start_limit: {
       total: 1000,
       remaining: 999,
       reset_after: 14_400_000,
-      max_concurrency: 1,
+      max_concurrency: state.maxConcurrency,
     },
   });
 

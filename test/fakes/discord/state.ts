@@ -199,6 +199,9 @@ export class FakeDiscordState {
   readonly botUserId: string;
   readonly messageContentAllowed: boolean;
   readonly ackDeadlineMs: number | undefined;
+  /** What GET /gateway/bot answers: the recommended shard count and the identify buckets. */
+  readonly gatewayShards: number;
+  readonly maxConcurrency: number;
   maxRequestBytes: number;
   /** When set, overrides every guild's per-attachment limit (and the DM limit). */
   uploadLimitOverride: number | undefined;
@@ -234,6 +237,8 @@ export class FakeDiscordState {
     // Discord's 3 s: a test turns it off only to look at something else than the deadline.
     this.ackDeadlineMs =
       options.ackDeadlineMs === false ? undefined : (options.ackDeadlineMs ?? ACK_DEADLINE_MS);
+    this.gatewayShards = options.gatewayShards ?? 1;
+    this.maxConcurrency = options.maxConcurrency ?? 1;
     this.maxRequestBytes = options.maxRequestBytes ?? 25 * MIB;
     this.uploadLimitOverride = undefined;
     this.ensureUser(this.botUserId, {

@@ -136,6 +136,10 @@ export interface FakeDiscordOptions {
   messageContentIntent?: boolean;
   /** Gateway heartbeat interval; default 41250 ms, long so tests see no heartbeat noise. */
   heartbeatIntervalMs?: number;
+  /** The shard count GET /gateway/bot recommends; default 1. */
+  gatewayShards?: number;
+  /** `session_start_limit.max_concurrency` of GET /gateway/bot (identify buckets); default 1. */
+  maxConcurrency?: number;
   /**
    * An interaction callback later than this after the interaction was sent (on the fake's clock)
    * answers 404 Unknown interaction. Default 3000, as on Discord; `false` turns the deadline off.
