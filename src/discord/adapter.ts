@@ -1,4 +1,4 @@
-import { Client, Events, GatewayIntentBits, Partials } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Partials, REST } from 'discord.js';
 import { AcceptanceGate, ProgressThrottle } from '../core/index.js';
 import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/adapter-context.js';
 import { commandDefinitions, syncCommands } from './commands.js';
@@ -35,6 +35,12 @@ export function createDiscordAdapter(options: DiscordAdapterOptions): AdapterFac
   return (context) => buildDiscordAdapter(context, options);
 }
 
+/**
+ * Interaction webhooks are outside Discord's global limit; @discordjs/rest has no "unbounded"
+ * setting, so its global window gets a ceiling no burst of ours reaches.
+ */
+const WEBHOOK_REQUESTS_PER_SECOND = 10_000;
+
 function buildDiscordAdapter(
   context: AdapterContext,
   options: DiscordAdapterOptions,
@@ -66,6 +72,11 @@ function buildDiscordAdapter(
   const runtime: DiscordRuntime = {
     client,
     rest: client.rest,
+    webhooks: new REST({
+      api: settings.apiUrl,
+      makeRequest: fetch as never,
+      globalRequestsPerSecond: WEBHOOK_REQUESTS_PER_SECOND,
+    }),
     jobs: context.jobs,
     config: context.config,
     settings,

@@ -200,7 +200,7 @@ async function editProgress(
 ): Promise<boolean> {
   if (tokenUsable(destination, runtime.now())) {
     try {
-      await runtime.rest.patch(
+      await runtime.webhooks.patch(
         Routes.webhookMessage(destination.applicationId, destination.token),
         { body, auth: false },
       );
@@ -401,7 +401,11 @@ async function postFirst(
   if (tokenUsable(destination, runtime.now())) {
     const { applicationId, token } = destination;
     const message = await tryStep(() =>
-      rest.patch(Routes.webhookMessage(applicationId, token), { body, files, auth: false }),
+      runtime.webhooks.patch(Routes.webhookMessage(applicationId, token), {
+        body,
+        files,
+        auth: false,
+      }),
     );
     if (message) return { message, route: 'webhook' };
   } else if (destination.kind === 'message' && destination.progressMessageId !== undefined) {
@@ -488,12 +492,15 @@ async function postMore(
   first: Posted,
 ): Promise<APIMessage> {
   if (first.route === 'webhook' && destination.kind === 'interaction') {
-    return (await runtime.rest.post(Routes.webhook(destination.applicationId, destination.token), {
-      body: { ...body, ...(destination.ephemeral ? { flags: MessageFlags.Ephemeral } : {}) },
-      files,
-      auth: false,
-      query: new URLSearchParams({ wait: 'true' }),
-    })) as APIMessage;
+    return (await runtime.webhooks.post(
+      Routes.webhook(destination.applicationId, destination.token),
+      {
+        body: { ...body, ...(destination.ephemeral ? { flags: MessageFlags.Ephemeral } : {}) },
+        files,
+        auth: false,
+        query: new URLSearchParams({ wait: 'true' }),
+      },
+    )) as APIMessage;
   }
   // Beside the first message, wherever the fallback put it (the channel or the DM).
   return (await runtime.rest.post(Routes.channelMessages(first.message.channel_id), {

@@ -422,7 +422,7 @@ export class InteractionHandler {
     const position = submitted.position ?? 1;
     // Through the throttle, so the engine's own progress edits come after this one.
     this.#runtime.throttle.schedule(job.id, async () => {
-      const message = (await this.#runtime.rest.patch(
+      const message = (await this.#runtime.webhooks.patch(
         Routes.webhookMessage(destination.applicationId, destination.token),
         {
           body: queuedBody(job, locale, position),

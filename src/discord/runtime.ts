@@ -5,7 +5,14 @@ import type { DiscordSettings } from './settings.js';
 /** What every part of the Discord adapter shares. */
 export interface DiscordRuntime {
   readonly client: Client;
+  /** Bot-token calls: bound by Discord's global limit (about 50 requests per second). */
   readonly rest: REST;
+  /**
+   * Interaction webhook calls (the token in the URL, no bot token): Discord's global limit does
+   * not bind them, so they do not queue behind it as they would in `rest`, whose own limiter counts
+   * every call it makes. Per-route limits still apply, and this client honours them.
+   */
+  readonly webhooks: REST;
   /** The jobs, through the core's port: every call may reach the store, so each is awaited. */
   readonly jobs: JobPort;
   readonly config: Config;

@@ -144,7 +144,8 @@ export class FakeDiscord {
 
   private readonly waiters = new Set<Waiter>();
   /** Statuses to answer instead, by route name, oldest first (`failNext`). */
-  private readonly faults = new Map<string, number[]>();
+  /** Injected answers per route: a status, or a global rate limit of so many seconds. */
+  private readonly faults = new Map<string, (number | { globalRateLimitSeconds: number })[]>();
   /** Calls to hold until released, by route name, oldest first (`holdNext`). */
   private readonly holds = new Map<string, { held: Promise<void>; release: () => void }[]>();
   private closed = false;
@@ -593,6 +594,18 @@ export class FakeDiscord {
   }
 
   /**
+   * The next call to `route` answers 429 for the bot's global rate limit, as Discord does when a
+   * bot spends its ~50 requests per second: `X-RateLimit-Global`, `Retry-After` in seconds.
+   * discord.js then holds every bot-token call of that REST client for that long.
+   */
+  failNextGlobally(route: string, retryAfterSeconds: number): void {
+    this.faults.set(route, [
+      ...(this.faults.get(route) ?? []),
+      { globalRateLimitSeconds: retryAfterSeconds },
+    ]);
+  }
+
+  /**
    * The next call to `route` waits, unanswered, until the returned function is called (or the
    * fake closes): a test can then act while the bot is in the middle of something.
    */
@@ -711,8 +724,16 @@ export class FakeDiscord {
     const hold = this.holds.get(match.name)?.shift();
     if (hold !== undefined) await hold.held;
     const fault = this.faults.get(match.name)?.shift();
-    if (fault !== undefined) {
+    if (typeof fault === 'number') {
       answer(fault, { message: `${fault}: Injected fault`, code: 0 });
+      return;
+    }
+    if (fault !== undefined) {
+      const seconds = fault.globalRateLimitSeconds;
+      response.setHeader('retry-after', String(Math.ceil(seconds)));
+      response.setHeader('x-ratelimit-global', 'true');
+      response.setHeader('x-ratelimit-scope', 'global');
+      answer(429, { message: 'You are being rate limited.', retry_after: seconds, global: true });
       return;
     }
     if (match.route.auth && headers.authorization !== `Bot ${this.state.botToken}`) {
