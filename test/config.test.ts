@@ -299,3 +299,23 @@ describe('the logger', () => {
     expect(output).toContain('[redacted]');
   });
 });
+
+describe('DATABASE_URL', () => {
+  it('selects PostgreSQL with a postgres URL and keeps its password out of every log line', () => {
+    const url = 'postgresql://bot:s%40cret-pw@db.internal:5432/nano?sslmode=require';
+    const config = loadConfig({ DATABASE_URL: url }, emptyFolder());
+    expect(config.databaseUrl).toBe(url);
+    expect(config.secrets).toContain(url);
+    expect(config.secrets).toContain('s@cret-pw');
+    expect(loadConfig({}, emptyFolder()).databaseUrl).toBeUndefined();
+  });
+
+  it('refuses anything but a postgres URL without repeating it', () => {
+    for (const wrong of ['mysql://bot:hunter2@db/nano', 'bot:hunter2@db/nano', 'https://db']) {
+      const message = problems({ DATABASE_URL: wrong }).join('\n');
+      expect(message).toContain('DATABASE_URL');
+      expect(message).toContain('postgres://');
+      expect(message).not.toContain('hunter2');
+    }
+  });
+});

@@ -10,6 +10,7 @@ import {
   integer,
   list,
   optionalHttpUrl,
+  optionalPostgresUrl,
   optionalText,
 } from './settings.js';
 
@@ -45,6 +46,7 @@ export const environmentSchema = z.object({
     .default('info')
     .pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })),
   DATA_DIR: z.string().trim().default('./data'),
+  DATABASE_URL: optionalPostgresUrl,
   PORT: integer(3000, 0, 65_535),
   PUBLIC_URL: optionalHttpUrl,
   METRICS_TOKEN: optionalText,
@@ -101,7 +103,10 @@ export interface Config {
   readonly maxPromptLength: number;
   readonly catalog: ModelCatalog;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** Where the embedded SQLite store lives when there is no `databaseUrl`. */
   readonly dataDir: string;
+  /** A PostgreSQL database shared by several bot processes (a fleet); undefined: SQLite. */
+  readonly databaseUrl: string | undefined;
   readonly service: {
     readonly port: number;
     /** The public base URL of this service; tasks then report back by callback. */
@@ -211,6 +216,7 @@ export function loadConfig(
     catalog,
     logLevel: values.LOG_LEVEL,
     dataDir: path.resolve(directory, values.DATA_DIR),
+    databaseUrl: values.DATABASE_URL,
     service: {
       port: values.PORT,
       publicUrl: values.PUBLIC_URL,
@@ -242,10 +248,20 @@ export function loadConfig(
       blockedWords: values.NANO_BANANA_BLOCKED_WORDS,
     },
     threadReplies: values.NANO_BANANA_THREAD_REPLIES,
-    secrets: [values.ACEDATA_API_TOKEN, values.METRICS_TOKEN].filter(
-      (value): value is string => value !== undefined,
-    ),
+    secrets: [
+      values.ACEDATA_API_TOKEN,
+      values.METRICS_TOKEN,
+      values.DATABASE_URL,
+      databasePassword(values.DATABASE_URL),
+    ].filter((value): value is string => value !== undefined && value !== ''),
   };
+}
+
+/** The password in a database URL, decoded, so that a log line never shows it either way. */
+function databasePassword(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const password = new URL(url).password;
+  return password === '' ? undefined : decodeURIComponent(password);
 }
 
 function setOrUndefined(values: readonly string[]): ReadonlySet<string> | undefined {

@@ -62,6 +62,27 @@ export const optionalHttpUrl = optionalText.transform((value, context) => {
   }
 });
 
+/**
+ * An optional PostgreSQL connection URL (`postgres://user:password@host:5432/database?sslmode=…`).
+ * A wrong one is refused without repeating it: it usually holds a password.
+ */
+export const optionalPostgresUrl = optionalText.transform((value, context) => {
+  if (value === undefined) return undefined;
+  let protocol = '';
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    // Not a URL at all: the message below.
+  }
+  if (protocol === 'postgres:' || protocol === 'postgresql:') return value;
+  context.addIssue({
+    code: 'custom',
+    message:
+      'expected a postgres:// or postgresql:// URL (the value is not repeated: it may hold a password)',
+  });
+  return z.NEVER;
+});
+
 /** `true/false`, `yes/no`, `1/0`, `on/off`. */
 export function boolean(defaultValue: boolean) {
   return z
