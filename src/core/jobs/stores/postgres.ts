@@ -125,23 +125,20 @@ const WAITING = `state = 'queued' AND (lease_owner IS NULL OR lease_until < $1)
  * concurrent, $5 owner, $6 lease until.
  */
 const CLAIM_SQL = `
-  WITH occupied AS (
-    SELECT COUNT(*) AS count FROM jobs WHERE ${occupyingSql('$1')}
-  ),
-  waiting AS (
-    SELECT requester_id, MIN(queue_seq) AS oldest FROM jobs WHERE ${WAITING}
+  WITH busy AS MATERIALIZED (
+    SELECT requester_id, COUNT(*) AS occupied FROM jobs WHERE ${occupyingSql('$1')}
     GROUP BY requester_id
   ),
-  busy AS (
-    SELECT requester_id, COUNT(*) AS occupied FROM jobs
-    WHERE ${occupyingSql('$1')} AND requester_id IN (SELECT requester_id FROM waiting)
+  waiting AS MATERIALIZED (
+    SELECT requester_id, MIN(queue_seq) AS oldest FROM jobs WHERE ${WAITING}
     GROUP BY requester_id
   ),
   next_user AS (
     SELECT waiting.requester_id FROM waiting
       LEFT JOIN queue_users ON queue_users.requester_id = waiting.requester_id
       LEFT JOIN busy ON busy.requester_id = waiting.requester_id
-    WHERE COALESCE(busy.occupied, 0) < $3 AND (SELECT count FROM occupied) < $4
+    WHERE COALESCE(busy.occupied, 0) < $3
+      AND (SELECT COALESCE(SUM(occupied), 0) FROM busy) < $4
     ORDER BY GREATEST(COALESCE(queue_users.served_seq, 0), waiting.oldest),
       waiting.requester_id COLLATE "C"
     LIMIT 1
