@@ -10,6 +10,7 @@ import {
   PostgresSchemaVersionError,
 } from '../src/core/jobs/stores/postgres-migrations.js';
 import { type FreshDatabase, freshDatabase } from './helpers/postgres.js';
+import { makeJob } from './store-contract.js';
 
 /**
  * What only the PostgreSQL store does (the shared behaviour is the contract's,
@@ -174,6 +175,46 @@ describe('migrations', () => {
       `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'`,
     );
     expect(tables).toEqual([]);
+  });
+});
+
+describe('claims racing transitions', () => {
+  it('never returns a job that a concurrent cancel took out of the queue', async () => {
+    const store = await open();
+    await store.insert(makeJob({ id: 'first', createdAt: 1 }));
+    await store.insert(makeJob({ id: 'second', createdAt: 2 }));
+    // Another process cancels the user's oldest job; its transaction holds the row.
+    const canceller = new pg.Client({ connectionString: database.url });
+    await canceller.connect();
+    try {
+      await canceller.query('BEGIN');
+      await canceller.query(`UPDATE jobs SET state = 'cancelled' WHERE id = 'first'`);
+      const claim = store.claimNext({
+        owner: 'process-a',
+        platforms: ['discord'],
+        maxConcurrent: 10,
+        maxPerUser: 10,
+        now: 10_000,
+        leaseUntil: 70_000,
+      });
+      // The claim chose `first` from a snapshot without the cancel, and waits for its row.
+      await eventually(
+        async () =>
+          (
+            await sql(
+              `SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+               AND application_name = 'nano-banana' AND wait_event_type = 'Lock'`,
+            )
+          ).length > 0,
+      );
+      await canceller.query('COMMIT');
+      const claimed = await claim;
+      expect(claimed?.id).toBe('second');
+      expect(claimed?.state).toBe('queued');
+      expect((await store.get('first'))?.leaseOwner).toBeUndefined();
+    } finally {
+      await canceller.end();
+    }
   });
 });
 

@@ -123,6 +123,11 @@ const WAITING = `state = 'queued' AND (lease_owner IS NULL OR lease_until < $1)
  * was (re)queued; keys come from one sequence, so they never tie), their oldest waiting job
  * leased, and their key moved to the back. $1 now, $2 platforms, $3 max per user, $4 max
  * concurrent, $5 owner, $6 lease until.
+ *
+ * The claim lock does not stop a transition (a cancel) changing the chosen job after this
+ * statement's snapshot: `FOR UPDATE` waits for it and re-checks the row, moving on to the user's
+ * next waiting job if it no longer waits, and the UPDATE checks again, so a claim never returns
+ * a job that stopped waiting.
  */
 const CLAIM_SQL = `
   WITH busy AS MATERIALIZED (
@@ -147,10 +152,11 @@ const CLAIM_SQL = `
     SELECT id FROM jobs
     WHERE ${WAITING} AND requester_id = (SELECT requester_id FROM next_user)
     ORDER BY queue_seq LIMIT 1
+    FOR UPDATE
   ),
   leased AS (
     UPDATE jobs SET lease_owner = $5, lease_until = $6
-    WHERE id = (SELECT id FROM next_job)
+    WHERE id = (SELECT id FROM next_job) AND ${WAITING}
     RETURNING *
   ),
   served AS (
