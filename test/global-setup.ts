@@ -8,11 +8,7 @@ import { startPostgres } from './helpers/postgres-server.js';
  * ever skipped.
  */
 export default async function setup(project: TestProject) {
-  const started = Date.now();
   const server = await startPostgres();
-  if (process.env.NB_POSTGRES_TIMING === '1') {
-    console.log(`PostgreSQL test server ready in ${Date.now() - started} ms`);
-  }
   project.provide('postgresUrl', server.url);
   project.provide('postgresCertificateFile', server.certificateFile);
   return () => server.stop();
