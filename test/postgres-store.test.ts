@@ -318,6 +318,46 @@ describe('connections', () => {
     expect(await connectionsOf('nano-banana-listener')).toEqual([{ ssl: false }]);
   });
 
+  it('keeps working when the server ends its connections, idle or mid-transaction', async () => {
+    const store = await open();
+    await store.insert(makeJob({ id: 'first' }));
+    // Idle in the pool.
+    await sql(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND application_name = 'nano-banana'`,
+    );
+    await eventually(async () => (await connectionsOf('nano-banana')).length === 0);
+    expect((await store.get('first'))?.id).toBe('first');
+
+    // Mid-transaction: an admission waits for the admission lock another session holds.
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(7306117002)');
+      // Its outcome is read at once, so that the rejection is never unhandled for a moment.
+      const waiting = store.insert(makeJob({ id: 'second' })).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      const waitingFor = async () =>
+        sql<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+           AND application_name = 'nano-banana' AND wait_event_type = 'Lock'`,
+        );
+      await eventually(async () => (await waitingFor()).length > 0);
+      await sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1', [
+        (await waitingFor())[0]?.pid,
+      ]);
+      expect(await waiting).toBeInstanceOf(Error);
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    expect((await store.insert(makeJob({ id: 'third' }))).inserted).toBe(true);
+    expect(await store.ping()).toBe(true);
+  });
+
   it('answers ping while open, and close ends every connection it made', async () => {
     const store = await open();
     await store.publish({ kind: 'queue' });

@@ -166,6 +166,11 @@ export async function migratePostgres(
   const knownVersion = migrations.at(-1)?.version ?? 0;
   const client = await pool.connect();
   let broken = false;
+  // A connection lost between two statements reports it here rather than ending the process.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     // Held until COMMIT or ROLLBACK, and released by the server if this connection dies.
@@ -213,7 +218,8 @@ export async function migratePostgres(
     });
     throw error;
   } finally {
-    // A connection whose rollback failed is closed rather than given back to the pool.
+    client.removeListener('error', onError);
+    // A connection that failed is closed rather than given back to the pool.
     client.release(broken);
   }
 }

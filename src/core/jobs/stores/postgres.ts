@@ -590,6 +590,13 @@ class PostgresJobStore implements JobStore {
   ): Promise<T> {
     const client = await this.#pool.connect();
     let broken = false;
+    // A connection lost between two statements reports it here (the pool listens only to idle
+    // ones, and an unheard error would end the process); the next statement then fails.
+    const onError = (error: Error) => {
+      broken = true;
+      this.#logger.warn({ err: error }, 'Job store: a database connection failed mid-transaction');
+    };
+    client.on('error', onError);
     try {
       await client.query(
         lockKey === undefined ? begin : `${begin}; SELECT pg_advisory_xact_lock(${lockKey})`,
@@ -603,7 +610,8 @@ class PostgresJobStore implements JobStore {
       });
       throw error;
     } finally {
-      // A connection whose rollback failed is closed rather than given back to the pool.
+      client.removeListener('error', onError);
+      // A connection that failed is closed rather than given back to the pool.
       client.release(broken);
     }
   }
