@@ -149,6 +149,50 @@ describe('migrations', () => {
     expect(await rejection(open())).toBeInstanceOf(PostgresSchemaVersionError);
   });
 
+  it('keeps working while a newer version adds a column (a rolling deploy)', async () => {
+    const store = await open();
+    const claimRequest = {
+      owner: 'process-a',
+      platforms: ['discord'],
+      maxConcurrent: 10,
+      maxPerUser: 10,
+      now: 10_000,
+      leaseUntil: 70_000,
+    };
+    // Every statement the running process uses, so that its connections have them prepared.
+    const exercise = async (suffix: string) => {
+      await store.insert(makeJob({ id: `queued-${suffix}`, dedupKey: `event-${suffix}` }));
+      await store.get(`queued-${suffix}`);
+      await store.getByDedupKey(`event-${suffix}`);
+      await store.listByState(['queued']);
+      await store.listUnfinishedCreatedBefore(5_000, 10);
+      const claimed = await store.claimNext(claimRequest);
+      if (claimed === undefined) throw new Error('nothing claimed');
+      await store.transition(claimed.id, ['queued'], { state: 'creating' }, 11_000, 'process-a');
+      await store.update(claimed.id, { taskId: `task-${suffix}` }, 12_000);
+      await store.markTimeoutNotified(claimed.id, 13_000);
+      await store.takeOverExpired({
+        owner: 'process-b',
+        now: 100_000,
+        leaseUntil: 200_000,
+        platforms: ['discord'],
+        limit: 10,
+      });
+      await store.queuePositions();
+      await store.counts();
+    };
+    for (const round of ['a', 'b', 'c']) await exercise(round);
+    // The next release's additive step, applied by a process of that release.
+    await sql('ALTER TABLE jobs ADD COLUMN future_column TEXT');
+    await sql(
+      `INSERT INTO schema_migrations (version, name, applied_at, additive)
+       VALUES ($1, 'a new nullable column', 0, true)`,
+      [POSTGRES_MIGRATIONS.length + 1],
+    );
+    for (const round of ['d', 'e', 'f']) await exercise(round);
+    expect((await store.get('queued-f'))?.taskId).toBe('task-f');
+  });
+
   it('leaves the database as it was when a step fails', async () => {
     const pool = new pg.Pool({ connectionString: database.url, max: 1 });
     pools.push(pool);

@@ -19,7 +19,11 @@ import { FINAL_STATES_SQL } from './rows.js';
  * - never a dropped, renamed or retyped column the previous release reads or writes, never a new
  *   NOT NULL column without a default, never a new constraint its writes could break, and no
  *   change in what an existing column or state means;
- * - a column the new release stops using is dropped two releases later, by a non-additive step.
+ * - a column the new release stops using is dropped two releases later, by a non-additive step;
+ * - a step is short: its DDL locks the tables it changes until it commits, and the running
+ *   processes wait meanwhile.
+ * The store names the columns it reads (never `SELECT *`): a statement prepared on a running
+ * process's connection would otherwise fail once its result gains a column.
  * The row reader (rows.ts) ignores columns it does not know, and events of an unknown kind are
  * ignored by listeners, so an additive step needs nothing more from the previous release.
  */

@@ -112,6 +112,16 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
 }
 
 const UNFINISHED = `state NOT IN ${FINAL_STATES_SQL}`;
+
+/**
+ * The columns a job is read with, named rather than `*`: a statement prepared on a connection
+ * (pg's named statements) fails with "cached plan must not change result type" once its result
+ * gains a column, so with `*` every process still running the previous release would break when
+ * the next one adds a column (an additive step, see postgres-migrations.ts).
+ */
+const JOB_FIELDS = [...JOB_COLUMNS, 'lease_owner', 'lease_until', 'queue_seq', 'insert_order']
+  .map((column) => `jobs.${column}`)
+  .join(', ');
 /** Claimable: queued, no live lease, one of the claiming process's platforms. `$1` is now. */
 const WAITING = `state = 'queued' AND (lease_owner IS NULL OR lease_until < $1)
   AND platform = ANY($2::text[])`;
@@ -157,7 +167,7 @@ const CLAIM_SQL = `
   leased AS (
     UPDATE jobs SET lease_owner = $5, lease_until = $6
     WHERE id = (SELECT id FROM next_job) AND ${WAITING}
-    RETURNING *
+    RETURNING ${JOB_FIELDS}
   ),
   served AS (
     INSERT INTO queue_users (requester_id, served_seq)
@@ -213,9 +223,10 @@ class PostgresJobStore implements JobStore {
   async insert(job: Job, admission?: Admission): Promise<InsertOutcome> {
     return this.#transaction(ADMISSION_LOCK_KEY, async (client) => {
       if (job.dedupKey !== undefined) {
-        const existing = await client.query<StoredRow>('SELECT * FROM jobs WHERE dedup_key = $1', [
-          job.dedupKey,
-        ]);
+        const existing = await client.query<StoredRow>(
+          `SELECT ${JOB_FIELDS} FROM jobs WHERE dedup_key = $1`,
+          [job.dedupKey],
+        );
         const row = existing.rows[0];
         if (row !== undefined) return { job: rowToJob(row), inserted: false };
       }
@@ -237,7 +248,7 @@ class PostgresJobStore implements JobStore {
         text: `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}, queue_seq)
                VALUES (${JOB_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')},
                  nextval('queue_seq'))
-               RETURNING *`,
+               RETURNING ${JOB_FIELDS}`,
         values,
       });
       const stored = inserted.rows[0];
@@ -249,7 +260,7 @@ class PostgresJobStore implements JobStore {
   async get(id: string): Promise<Job | undefined> {
     const result = await this.#pool.query<StoredRow>({
       name: 'nb-get',
-      text: 'SELECT * FROM jobs WHERE id = $1',
+      text: `SELECT ${JOB_FIELDS} FROM jobs WHERE id = $1`,
       values: [id],
     });
     const row = result.rows[0];
@@ -259,7 +270,7 @@ class PostgresJobStore implements JobStore {
   async getByDedupKey(dedupKey: string): Promise<Job | undefined> {
     const result = await this.#pool.query<StoredRow>({
       name: 'nb-get-by-dedup-key',
-      text: 'SELECT * FROM jobs WHERE dedup_key = $1',
+      text: `SELECT ${JOB_FIELDS} FROM jobs WHERE dedup_key = $1`,
       values: [dedupKey],
     });
     const row = result.rows[0];
@@ -285,7 +296,7 @@ class PostgresJobStore implements JobStore {
       name: 'nb-mark-timeout-notified',
       text: `UPDATE jobs SET timeout_notified = 1, updated_at = $1
              WHERE id = $2 AND timeout_notified = 0 AND ${UNFINISHED}
-             RETURNING *`,
+             RETURNING ${JOB_FIELDS}`,
       values: [now, id],
     });
     const row = result.rows[0];
@@ -296,7 +307,8 @@ class PostgresJobStore implements JobStore {
     if (states.length === 0) return [];
     const result = await this.#pool.query<StoredRow>({
       name: 'nb-list-by-state',
-      text: 'SELECT * FROM jobs WHERE state = ANY($1::text[]) ORDER BY created_at, insert_order',
+      text: `SELECT ${JOB_FIELDS} FROM jobs WHERE state = ANY($1::text[])
+             ORDER BY created_at, insert_order`,
       values: [[...states]],
     });
     return result.rows.map(rowToJob);
@@ -307,7 +319,7 @@ class PostgresJobStore implements JobStore {
     if (rows === 0) return [];
     const result = await this.#pool.query<StoredRow>({
       name: 'nb-list-unfinished-created-before',
-      text: `SELECT * FROM jobs WHERE ${UNFINISHED} AND created_at <= $1
+      text: `SELECT ${JOB_FIELDS} FROM jobs WHERE ${UNFINISHED} AND created_at <= $1
              ORDER BY created_at, insert_order LIMIT $2`,
       values: [createdBefore, rows],
     });
@@ -423,7 +435,7 @@ class PostgresJobStore implements JobStore {
            ORDER BY created_at, insert_order
            LIMIT $6
            FOR UPDATE SKIP LOCKED)
-         RETURNING *`,
+         RETURNING ${JOB_FIELDS}`,
         [request.owner, request.leaseUntil, [...request.platforms], all, request.now, limit],
       );
       return sortByCreation(result.rows).map(rowToJob);
@@ -683,7 +695,8 @@ class PostgresJobStore implements JobStore {
       parameters.push(owner);
       where += ` AND lease_owner = $${parameters.length}`;
     }
-    const text = `UPDATE jobs SET ${assignments.join(', ')} WHERE ${where} RETURNING *`;
+    const text = `UPDATE jobs SET ${assignments.join(', ')} WHERE ${where}
+      RETURNING ${JOB_FIELDS}`;
     const run = async (queryable: pg.Pool | pg.PoolClient) => {
       const result = await queryable.query<StoredRow>(text, parameters);
       const row = result.rows[0];
