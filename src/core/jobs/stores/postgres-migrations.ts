@@ -17,8 +17,9 @@ import { FINAL_STATES_SQL } from './rows.js';
  * - new tables, new indexes, new columns that are nullable or have a default (old inserts name
  *   their columns and leave the new ones to it), new rows in `shared_state`;
  * - never a dropped, renamed or retyped column the previous release reads or writes, never a new
- *   NOT NULL column without a default, never a new constraint its writes could break, and no
- *   change in what an existing column or state means;
+ *   NOT NULL column without a default, never a new constraint its writes could break, no
+ *   change in what an existing column or state means, and no job in a new state (the previous
+ *   release refuses to read a row whose state it does not know);
  * - a column the new release stops using is dropped two releases later, by a non-additive step;
  * - a step is short: its DDL locks the tables it changes until it commits, and the running
  *   processes wait meanwhile.
@@ -54,7 +55,8 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       // reader, rows.ts) serves both. JSON columns are TEXT, not JSONB: a JSONB value comes back
       // parsed and reformatted, and rows.ts reads both stores' JSON the same way. Flags are
       // INTEGER 0/1 as in SQLite, so that the shared SQL rules (`timeout_notified <> 0`) hold.
-      // Times are BIGINT Unix milliseconds. No CHECK on `state`: a new state stays additive.
+      // Times are BIGINT Unix milliseconds. No CHECK on `state`: a new state then needs no
+      // constraint change (the store validates states when it reads them).
       //
       // `insert_order` stands for SQLite's rowid: the tie-break between jobs created in the same
       // millisecond. `queue_seq` and `queue_users.served_seq` come from the `queue_seq` sequence
