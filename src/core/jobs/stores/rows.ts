@@ -358,6 +358,27 @@ class RowDecoder {
 }
 
 // --- Rules both stores apply ------------------------------------------------------------------------
+/*
+ * Where store.ts leaves a choice, both stores make the same one (test/store-contract.ts checks
+ * each):
+ * - A lease is live while `lease_until >= now`; a named lock likewise while `until >= now`.
+ * - Waiting (claimable): `queued` with no lease or an expired one. Its place in line is
+ *   `queue_seq`, drawn from the store-wide counter at insert and at every move back to `queued`
+ *   (`update` or `transition`), which also clears the lease, as any move to a final state does.
+ * - Claiming draws the next counter value into the user's `queue_users.served_seq`.
+ * - Occupying a slot: see `occupyingSql`. A job past `queued` holds its slot leased or not.
+ * - Takeover (`takeOverExpired`): jobs past `queued` whose lease expired, or that nobody leases
+ *   (released at a clean stop, or written before leases existed), oldest created first, up to the
+ *   limit; every expired claim on a `queued` job is cleared, whatever the platform or the limit,
+ *   and its `queue_seq` kept.
+ * - `transition(..., owner)` matches while `lease_owner = owner`, expired or not: nobody else has
+ *   taken the job over, so the owner may still act on it. `renewLeases` likewise renews an
+ *   expired lease still in the owner's name.
+ * - `counts` has no time: a `queued` job counts as running while any claim is on it.
+ * - `publish` never calls a listener inside the publisher's call; a listener unsubscribed before
+ *   delivery is not called; one that throws does not stop the others.
+ * - Admission: see `checkAdmission`; a taken dedup key is looked up before it.
+ */
 
 /**
  * The final states as an SQL list, `('done', 'failed', ...)`: written into statements rather

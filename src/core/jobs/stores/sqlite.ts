@@ -496,15 +496,21 @@ class SqliteJobStore implements JobStore {
   }
 
   async publish(event: StoreEvent): Promise<void> {
-    // A copy: a listener may unsubscribe (itself or another) while being called.
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(event);
-      } catch {
-        // One listener's failure is its own: the others still hear of the change, and delivery
-        // is best-effort by contract (listeners also poll).
+    // Delivered in a microtask: never inside the publisher's own call (as with PostgreSQL's
+    // NOTIFY, so that code run over SQLite cannot come to rely on it), yet before the caller's
+    // `await publish(...)` resumes. The listeners are those subscribed now and still then.
+    const listeners = [...this.#listeners];
+    queueMicrotask(() => {
+      for (const listener of listeners) {
+        if (!this.#listeners.has(listener)) continue;
+        try {
+          listener(event);
+        } catch {
+          // One listener's failure is its own: the others still hear of the change, and
+          // delivery is best-effort by contract (listeners also poll).
+        }
       }
-    }
+    });
   }
 
   subscribe(listener: Listener): () => void {
