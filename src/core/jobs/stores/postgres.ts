@@ -530,9 +530,12 @@ class PostgresJobStore implements JobStore {
   }
 
   async publish(event: StoreEvent): Promise<void> {
-    // This process hears it at once, whether or not its LISTEN connection is up; the echo that
-    // comes back through NOTIFY is recognised by its origin and skipped.
-    this.#deliver(event);
+    // This process hears it at once, whether or not its LISTEN connection is up (the echo that
+    // comes back through NOTIFY is recognised by its origin and skipped), but in a microtask:
+    // never inside the publisher's own call, as for another process. The listeners are those
+    // subscribed now and still then.
+    const listeners = [...this.#listeners];
+    queueMicrotask(() => this.#deliver(event, listeners));
     const envelope: EventEnvelope = { origin: this.#origin, event };
     await this.#pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, JSON.stringify(envelope)]);
   }
@@ -578,9 +581,11 @@ class PostgresJobStore implements JobStore {
     this.#deliver(envelope.event);
   }
 
-  #deliver(event: StoreEvent): void {
-    // A copy: a listener may unsubscribe (itself or another) while being called.
-    for (const listener of [...this.#listeners]) {
+  #deliver(event: StoreEvent, listeners: readonly Listener[] = [...this.#listeners]): void {
+    // A copy: a listener may unsubscribe (itself or another) while being called, and is then
+    // not called.
+    for (const listener of listeners) {
+      if (!this.#listeners.has(listener)) continue;
       try {
         listener(event);
       } catch (error) {
