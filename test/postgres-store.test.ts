@@ -262,6 +262,49 @@ describe('claims racing transitions', () => {
   });
 });
 
+describe('takeovers across processes', () => {
+  it('splits the jobs of a dead process among five processes taking over at once', async () => {
+    const store = await open();
+    const ids = Array.from({ length: 30 }, (_, index) => `job-${index}`);
+    for (const [index, id] of ids.entries()) {
+      await store.insert(makeJob({ id, requesterId: `user-${index}`, createdAt: index }));
+    }
+    const claim = {
+      owner: 'dead-process',
+      platforms: ['discord'],
+      maxConcurrent: 100,
+      maxPerUser: 10,
+      now: 10_000,
+      leaseUntil: 20_000,
+    };
+    for (const _ of ids) {
+      const job = await store.claimNext(claim);
+      if (job === undefined) throw new Error('nothing claimed');
+      await store.transition(job.id, ['queued'], { state: 'running' }, 10_000, 'dead-process');
+    }
+    const takers = await Promise.all(Array.from({ length: 5 }, () => open()));
+    const taken = await Promise.all(
+      takers.map((taker, index) =>
+        taker.takeOverExpired({
+          owner: `process-${index}`,
+          now: 30_000,
+          leaseUntil: 90_000,
+          platforms: ['discord'],
+          limit: 100,
+        }),
+      ),
+    );
+    const takenIds = taken.flat().map((job) => job.id);
+    expect(takenIds.toSorted()).toEqual(ids.toSorted());
+    // Each job's lease names the one process that returned it.
+    for (const [index, jobs] of taken.entries()) {
+      for (const job of jobs) {
+        expect((await store.get(job.id))?.leaseOwner).toBe(`process-${index}`);
+      }
+    }
+  });
+});
+
 describe('events between processes', () => {
   it('NOTIFY reaches the other process once, past a listener that throws, and the sender once', async () => {
     const first = await open();
