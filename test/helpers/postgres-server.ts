@@ -135,6 +135,7 @@ export async function startPostgres(): Promise<PostgresServer> {
           certificateFile,
           keyFile,
           port,
+          attempt,
         });
       } catch (error) {
         lastError = error;
@@ -159,27 +160,30 @@ interface LaunchOptions {
   readonly certificateFile: string;
   readonly keyFile: string;
   readonly port: number;
+  readonly attempt: number;
 }
 
 /**
  * The watchdog: starts the server in the background, and when its standard input (our pipe)
- * closes, stops it (fast shutdown: open connections are cut) and removes the folder. Asynchronous
- * commands of a non-interactive shell read /dev/null, hence the copy of stdin on fd 3.
+ * closes, stops it (fast shutdown: open connections are cut) and removes the folder. A server that
+ * stops on its own (a port taken at start) leaves the folder to the run: its log says why, and the
+ * cluster serves the next attempt. Asynchronous commands of a non-interactive shell read
+ * /dev/null, hence the copy of stdin on fd 3.
  */
 const WATCHDOG = `
-folder=$1; shift
+folder=$1; stopping=$2; shift 2
 exec 3<&0
 "$@" &
 server=$!
-{ cat <&3 >/dev/null; kill -INT "$server" 2>/dev/null; } &
+{ cat <&3 >/dev/null; touch "$stopping"; kill -INT "$server" 2>/dev/null; } &
 wait "$server"
 status=$?
-rm -rf -- "$folder"
+if [ -e "$stopping" ]; then rm -rf -- "$folder"; fi
 exit $status
 `;
 
 async function launch(options: LaunchOptions): Promise<PostgresServer> {
-  const logFile = path.join(options.folder, `server-${options.port}.log`);
+  const logFile = path.join(options.folder, `server-${options.attempt}.log`);
   const log = openSync(logFile, 'a');
   const serverArguments = [
     '-D',
@@ -215,6 +219,9 @@ async function launch(options: LaunchOptions): Promise<PostgresServer> {
     WATCHDOG,
     'postgres-watchdog',
     options.folder,
+    // One marker per attempt: a failed attempt's must not make the next one's watchdog remove
+    // the folder.
+    path.join(options.folder, `stopping-${options.attempt}`),
     options.binaries.postgres,
     ...serverArguments,
   ];
@@ -233,7 +240,8 @@ async function launch(options: LaunchOptions): Promise<PostgresServer> {
   child.unref();
   (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   const url = `postgres://postgres@127.0.0.1:${options.port}/postgres`;
-  const stop = async (): Promise<void> => {
+  /** Stops the server (and its watchdog); the folder stays, for the caller to remove or reuse. */
+  const halt = async (): Promise<void> => {
     child.stdin?.end();
     let timer: NodeJS.Timeout | undefined;
     const stopped = await Promise.race([
@@ -248,7 +256,6 @@ async function launch(options: LaunchOptions): Promise<PostgresServer> {
       signalServer(options.dataFolder, 'SIGQUIT');
       child.kill('SIGKILL');
     }
-    rmSync(options.folder, { recursive: true, force: true });
   };
   // A run that ends without calling stop (an uncaught error in vitest) still stops the server
   // at once; the closing pipe would too, a moment later.
@@ -258,7 +265,7 @@ async function launch(options: LaunchOptions): Promise<PostgresServer> {
     await waitUntilReady(url, exited, logFile);
   } catch (error) {
     process.removeListener('exit', onExit);
-    await stop().catch(() => undefined);
+    await halt().catch(() => undefined);
     throw error;
   }
   return {
@@ -267,7 +274,8 @@ async function launch(options: LaunchOptions): Promise<PostgresServer> {
     certificateFile: options.certificateFile,
     stop: async () => {
       process.removeListener('exit', onExit);
-      await stop();
+      await halt();
+      rmSync(options.folder, { recursive: true, force: true });
     },
   };
 }
