@@ -231,14 +231,7 @@ class PostgresJobStore implements JobStore {
         if (row !== undefined) return { job: rowToJob(row), inserted: false };
       }
       if (admission !== undefined) {
-        const used: number[] = [];
-        for (const quota of admission.quotas) {
-          used.push(quota.limit > 0 ? await this.#reservedImages(client, quota.of) : 0);
-        }
-        const unfinished =
-          admission.maxUnfinished === undefined
-            ? 0
-            : await this.#unfinishedJobs(client, job.requesterId);
+        const { used, unfinished } = await admissionFigures(client, admission, job.requesterId);
         checkAdmission(admission, used, unfinished);
       }
       const row = jobToRow(job);
@@ -634,28 +627,11 @@ class PostgresJobStore implements JobStore {
   }
 
   async #reservedImages(queryable: pg.Pool | pg.PoolClient, scope: QuotaScope): Promise<number> {
-    const { day, requesterId, serverId } = scope;
-    // One statement per scope rather than `$2 IS NULL OR ...`, so each can use its index.
-    const sum = 'SELECT COALESCE(SUM(reserved_images), 0) AS images FROM jobs WHERE quota_day = $1';
-    let text: string;
-    let values: string[];
-    if (scope.directMessages === true) {
-      text = `${sum} AND server_id IS NULL`;
-      values = [day];
-    } else if (requesterId !== undefined && serverId !== undefined) {
-      text = `${sum} AND requester_id = $2 AND server_id = $3`;
-      values = [day, requesterId, serverId];
-    } else if (requesterId !== undefined) {
-      text = `${sum} AND requester_id = $2`;
-      values = [day, requesterId];
-    } else if (serverId !== undefined) {
-      text = `${sum} AND server_id = $2`;
-      values = [day, serverId];
-    } else {
-      text = sum;
-      values = [day];
-    }
-    const result = await queryable.query<{ images: string }>(text, values);
+    const values: string[] = [];
+    const result = await queryable.query<{ images: string }>(
+      `SELECT ${reservedImagesSql(scope, values)} AS images`,
+      values,
+    );
     return Number(result.rows[0]?.images ?? 0);
   }
 
@@ -713,6 +689,62 @@ class PostgresJobStore implements JobStore {
     // back queued and be created twice.
     return this.#transaction(undefined, run, 'BEGIN; SET LOCAL synchronous_commit = on');
   }
+}
+
+/**
+ * A subquery summing the images reserved by a scope, its values appended to `values`. One shape
+ * per scope rather than `$2 IS NULL OR ...`, so that each can use its index.
+ */
+function reservedImagesSql(scope: QuotaScope, values: string[]): string {
+  const parameter = (value: string) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  const conditions = [`quota_day = ${parameter(scope.day)}`];
+  if (scope.directMessages === true) {
+    conditions.push('server_id IS NULL');
+  } else {
+    if (scope.requesterId !== undefined) {
+      conditions.push(`requester_id = ${parameter(scope.requesterId)}`);
+    }
+    if (scope.serverId !== undefined) conditions.push(`server_id = ${parameter(scope.serverId)}`);
+  }
+  return `(SELECT COALESCE(SUM(reserved_images), 0) FROM jobs WHERE ${conditions.join(' AND ')})`;
+}
+
+/**
+ * What an admission is checked against, read in one statement (inside the admission's
+ * transaction, so one round trip less per quota while the admission lock is held): what each
+ * limited quota's scope reserved, and the user's unfinished jobs when they are capped.
+ */
+async function admissionFigures(
+  client: pg.PoolClient,
+  admission: Admission,
+  requesterId: string,
+): Promise<{ used: number[]; unfinished: number }> {
+  const values: string[] = [];
+  const columns = admission.quotas.map((quota, index) =>
+    quota.limit > 0
+      ? `${reservedImagesSql(quota.of, values)} AS quota_${index}`
+      : `0 AS quota_${index}`,
+  );
+  if (admission.maxUnfinished !== undefined) {
+    values.push(requesterId);
+    columns.push(
+      `(SELECT COUNT(*) FROM jobs WHERE requester_id = $${values.length} AND ${UNFINISHED})
+         AS unfinished`,
+    );
+  }
+  if (columns.length === 0) return { used: [], unfinished: 0 };
+  const result = await client.query<Record<string, string | number>>(
+    `SELECT ${columns.join(', ')}`,
+    values,
+  );
+  const row = result.rows[0] ?? {};
+  return {
+    used: admission.quotas.map((_, index) => Number(row[`quota_${index}`] ?? 0)),
+    unfinished: Number(row.unfinished ?? 0),
+  };
 }
 
 /** Oldest first, and in insertion order within a millisecond (RETURNING keeps no order). */
