@@ -525,10 +525,17 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
         expect((await store.queuePositions()).size).toBe(0);
         expect(await store.claimNext(claimRequest({ owner: 'process-b' }))).toBeUndefined();
         expect(await store.counts()).toEqual({ queued: 0, running: 1, late: 0 });
-        // Its lease expired (the claimer died before starting it): claimable again.
+        // Its lease expired (the claimer died before starting it): claimable again, and the dead
+        // claim holds no slot (one slot in all, one per user).
         const later = NOW + LEASE + 1;
         const reclaimed = await store.claimNext(
-          claimRequest({ owner: 'process-b', now: later, leaseUntil: later + LEASE }),
+          claimRequest({
+            owner: 'process-b',
+            now: later,
+            leaseUntil: later + LEASE,
+            maxConcurrent: 1,
+            maxPerUser: 1,
+          }),
         );
         expect(reclaimed).toMatchObject({ id: 'only', leaseOwner: 'process-b' });
       });

@@ -393,24 +393,29 @@ const LATE_STATES_SQL = `(${LATE_STATES.map((state) => `'${state}'`).join(', ')}
 /** A job told it timed out whose task exists: followed outside the concurrency limits. */
 export const LATE_SQL = `(timeout_notified <> 0 AND state IN ${LATE_STATES_SQL})`;
 
+/** States of a job whose work is in flight (created, or being created), leased or not. */
+export const IN_FLIGHT_STATES: readonly JobState[] = ['creating', 'running', 'delivering'];
+const IN_FLIGHT_STATES_SQL = `(${IN_FLIGHT_STATES.map((state) => `'${state}'`).join(', ')})`;
+
 /**
  * A job occupying a slot (see `JobStore.claimNext`), given the SQL for "now" (a placeholder): an
  * unfinished job that is not late and is either past `queued` (its work is in flight, leased or
  * not: a dead process's task still runs at the API) or `queued` under a live claim. A queued job
  * whose claim expired holds no slot: it may be claimed again. A lease is live until `lease_until`
- * included (`lease_until >= now`); expired once `lease_until < now`.
+ * included (`lease_until >= now`); expired once `lease_until < now`. Written as two disjoint
+ * halves with positive state lists, so that each can use an index instead of a scan of every job.
  */
 export function occupyingSql(now: string): string {
-  return `(state NOT IN ${FINAL_STATES_SQL} AND NOT ${LATE_SQL}
-    AND (state <> 'queued' OR (lease_owner IS NOT NULL AND lease_until >= ${now})))`;
+  return `((state IN ${IN_FLIGHT_STATES_SQL} AND NOT ${LATE_SQL})
+    OR (state = 'queued' AND lease_owner IS NOT NULL AND lease_until >= ${now}))`;
 }
 
 /**
  * The same without a time (for `counts`, which has none): a queued job counts as occupying while
  * any claim is on it.
  */
-export const OCCUPYING_ANY_TIME_SQL = `(state NOT IN ${FINAL_STATES_SQL} AND NOT ${LATE_SQL}
-    AND (state <> 'queued' OR lease_owner IS NOT NULL))`;
+export const OCCUPYING_ANY_TIME_SQL = `((state IN ${IN_FLIGHT_STATES_SQL} AND NOT ${LATE_SQL})
+    OR (state = 'queued' AND lease_owner IS NOT NULL))`;
 
 /**
  * The admission checks, in the contract's order, on the figures the store read inside its

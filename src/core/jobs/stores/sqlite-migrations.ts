@@ -83,8 +83,21 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
           FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, rowid) AS position FROM jobs)
             AS ranked
           WHERE ranked.id = jobs.id;
-        CREATE INDEX jobs_waiting ON jobs (state, requester_id, queue_seq);
+        -- Covers the claim's search for each user's oldest waiting job without reading a row.
+        CREATE INDEX jobs_waiting
+          ON jobs (state, requester_id, queue_seq, platform, lease_owner, lease_until);
+        -- Leased jobs are few (at most the slots, and those followed late) among many waiting.
+        CREATE INDEX jobs_leased ON jobs (state, lease_until) WHERE lease_owner IS NOT NULL;
         CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+        -- Admission sums a day's reservations and counts a user's unfinished jobs inside its write
+        -- transaction: covering indexes answer both without reading rows (the quota indexes of
+        -- step 1 are replaced by ones that carry the images).
+        DROP INDEX jobs_quota_requester;
+        DROP INDEX jobs_quota_server;
+        CREATE INDEX jobs_quota_requester_images
+          ON jobs (quota_day, requester_id, server_id, reserved_images);
+        CREATE INDEX jobs_quota_server_images ON jobs (quota_day, server_id, reserved_images);
+        CREATE INDEX jobs_requester_state ON jobs (requester_id, state);
 
         CREATE TABLE queue_users (
           requester_id TEXT PRIMARY KEY NOT NULL,
