@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { JobStore, StoreEvent } from '../src/core/jobs/store.js';
@@ -443,6 +444,19 @@ describe('connections', () => {
     }
     expect((await store.insert(makeJob({ id: 'third' }))).inserted).toBe(true);
     expect(await store.ping()).toBe(true);
+  });
+
+  it('fails to open, naming no password, when the server does not answer', async () => {
+    // A loopback port nothing listens on: the server's, once it is closed.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const address = probe.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    await new Promise((resolve) => probe.close(resolve));
+    const url = `postgres://bot:secret-password-42@127.0.0.1:${port}/jobs`;
+    const error = await rejection(openPostgresStore({ url }));
+    expect(error).toBeInstanceOf(Error);
+    expect(String((error as Error).message)).not.toContain('secret-password-42');
   });
 
   it('answers ping while open, and close ends every connection it made', async () => {
