@@ -102,8 +102,11 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         -- NULLs are distinct in a UNIQUE index: jobs without a dedup key never collide.
         CREATE UNIQUE INDEX jobs_dedup_key ON jobs (dedup_key);
         CREATE INDEX jobs_state ON jobs (state, created_at);
-        CREATE INDEX jobs_quota_requester ON jobs (quota_day, requester_id);
-        CREATE INDEX jobs_quota_server ON jobs (quota_day, server_id);
+        -- Covering (INCLUDE): an admission sums a day's reservations from the index alone,
+        -- under the admission lock, as often as the visibility map allows.
+        CREATE INDEX jobs_quota_requester ON jobs (quota_day, requester_id)
+          INCLUDE (reserved_images);
+        CREATE INDEX jobs_quota_server ON jobs (quota_day, server_id) INCLUDE (reserved_images);
         CREATE INDEX jobs_updated_at ON jobs (updated_at);
         -- Unfinished jobs are few and finished ones many (kept until pruned): every claim counts
         -- the occupied slots, and every admission a user's unfinished jobs, through this small
