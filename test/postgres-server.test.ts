@@ -1,5 +1,13 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -9,6 +17,7 @@ import {
   findPostgresBinaries,
   POSTGRES_INSTALL_COMMAND,
   PostgresMissingError,
+  reapStrayServers,
 } from './helpers/postgres-server.js';
 
 /** The throwaway PostgreSQL the tests run against (test/helpers/postgres-server.ts). */
@@ -73,6 +82,42 @@ describe('findPostgresBinaries', () => {
   it("finds Debian's binaries, which are not on the PATH", () => {
     const found = findPostgresBinaries({ pathVariable: '' });
     expect(found.folder).toMatch(/^\/usr\/lib\/postgresql\/\d+\/bin$/);
+  });
+});
+
+describe('reapStrayServers', () => {
+  it("stops and removes a dead run's server, and leaves a live run's alone", async () => {
+    // Stand-ins for two servers: processes whose command line names their data folder, as a
+    // postmaster's does. One run is dead (a process that has exited), the other is this one.
+    const exited = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => exited.once('exit', resolve));
+    const makeStray = (runnerPid: number) => {
+      const folder = mkdtempSync(path.join(tmpdir(), 'nb-postgres-'));
+      mkdirSync(path.join(folder, 'data'));
+      writeFileSync(path.join(folder, 'runner.pid'), String(runnerPid));
+      const server = spawn(
+        process.execPath,
+        ['-e', 'setInterval(() => {}, 1000)', path.join(folder, 'data')],
+        { stdio: 'ignore' },
+      );
+      writeFileSync(path.join(folder, 'data', 'postmaster.pid'), `${server.pid}\n`);
+      return { folder, server };
+    };
+    const dead = makeStray(exited.pid ?? 0);
+    const live = makeStray(process.pid);
+    const deadGone = new Promise((resolve) => dead.server.once('exit', resolve));
+    try {
+      reapStrayServers();
+      await deadGone;
+      expect(existsSync(dead.folder)).toBe(false);
+      expect(live.server.exitCode).toBeNull();
+      expect(existsSync(live.folder)).toBe(true);
+    } finally {
+      dead.server.kill('SIGKILL');
+      live.server.kill('SIGKILL');
+      rmSync(dead.folder, { recursive: true, force: true });
+      rmSync(live.folder, { recursive: true, force: true });
+    }
   });
 });
 

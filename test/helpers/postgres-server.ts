@@ -323,7 +323,7 @@ async function waitUntilReady(
  * worktree's, say) and is left alone. Only a process whose command line names the folder's data
  * directory is signalled, so a recycled process id is never hit.
  */
-function reapStrayServers(): void {
+export function reapStrayServers(): void {
   for (const name of readdirSync(tmpdir())) {
     if (!name.startsWith(FOLDER_PREFIX)) continue;
     const folder = path.join(tmpdir(), name);
