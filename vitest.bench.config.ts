@@ -14,7 +14,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 240_000,
     hookTimeout: 60_000,
-    globalSetup: ['bench/support/global-setup.ts'],
+    // The second: the throwaway PostgreSQL the fleet benchmarks run over (test/global-setup.ts).
+    globalSetup: ['bench/support/global-setup.ts', 'test/global-setup.ts'],
     // The fakes and the mock API keep every request they saw, 10 MB images included.
     execArgv: ['--max-old-space-size=6144'],
   },

@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // One throwaway PostgreSQL server for the run (fails, naming the package, when not installed).
+    globalSetup: ['test/global-setup.ts'],
   },
 });
