@@ -30,7 +30,8 @@ export interface HttpServerOptions {
    * without it, `/metrics` answers loopback addresses only (others get 404).
    */
   readonly metricsToken?: string | undefined;
-  readonly health: () => HealthReport;
+  /** What `/readyz` reports; may ask the database, so it may be async. */
+  readonly health: () => HealthReport | Promise<HealthReport>;
   /** The job engine, for `POST /callbacks/nano-banana/<job>/<token>`; without it those are 404. */
   readonly callbacks?: CallbackHandler | undefined;
   readonly logger: Logger;
@@ -146,12 +147,13 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
     }
     if (path === '/readyz') {
       if (!allow(method, ['GET', 'HEAD'], response)) return;
-      const report = readHealth();
-      sendJson(
-        response,
-        report.ready ? 200 : 503,
-        { ready: report.ready, checks: report.checks },
-        method === 'HEAD',
+      void readHealth().then((report) =>
+        sendJson(
+          response,
+          report.ready ? 200 : 503,
+          { ready: report.ready, checks: report.checks },
+          method === 'HEAD',
+        ),
       );
       return;
     }
@@ -196,9 +198,9 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpService
     sendJson(response, 404, { error: 'not_found' });
   }
 
-  function readHealth(): HealthReport {
+  async function readHealth(): Promise<HealthReport> {
     try {
-      return options.health();
+      return await options.health();
     } catch (error) {
       logger.error({ err: error }, 'Health check threw');
       return { ready: false, checks: { health: 'error' } };

@@ -36,11 +36,23 @@ export interface EngineEventSource {
   readonly stats: EngineStatsSnapshot;
 }
 
+/** What the store counts for the whole fleet (see `JobStore.counts`). */
+export interface FleetCountsSnapshot {
+  readonly queued: number;
+  readonly running: number;
+  readonly late: number;
+}
+
 export interface Metrics {
   /** This service's own registry: never prom-client's global one, so instances never clash. */
   readonly registry: Registry;
   /** Reads the engine's queue depth, jobs in flight and pause on each scrape. */
   observeEngine(read: () => EngineStatsSnapshot): void;
+  /**
+   * Reads the fleet-wide counts from the store on each scrape: every process over one database
+   * reports the same figures (scrape one, or take the max, not the sum).
+   */
+  observeFleet(read: () => Promise<FleetCountsSnapshot>): void;
   /** Reads the task follower's retrievals and followed tasks on each scrape. */
   observeFollower(read: () => FollowerStatsSnapshot): void;
   /**
@@ -67,6 +79,21 @@ export function createMetrics(): Metrics {
 
   let readEngine: (() => EngineStatsSnapshot) | undefined;
   let readFollower: (() => FollowerStatsSnapshot) | undefined;
+  let readFleet: (() => Promise<FleetCountsSnapshot>) | undefined;
+  /** One store read per scrape for the three fleet gauges; undefined when it failed. */
+  let fleetScrape: Promise<FleetCountsSnapshot | undefined> | undefined;
+  const fleetCounts = (): Promise<FleetCountsSnapshot | undefined> => {
+    if (readFleet === undefined) return Promise.resolve(undefined);
+    fleetScrape ??= readFleet()
+      .catch(() => undefined)
+      .finally(() => {
+        // Shared by the gauges of this scrape only: the next scrape reads again.
+        setImmediate(() => {
+          fleetScrape = undefined;
+        });
+      });
+    return fleetScrape;
+  };
 
   const jobs = new Counter({
     name: 'nano_banana_jobs_total',
@@ -90,6 +117,31 @@ export function createMetrics(): Metrics {
       if (readEngine !== undefined) this.set(readEngine().inFlight);
     },
   });
+  const fleetGauge = (name: string, help: string, pick: (counts: FleetCountsSnapshot) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const counts = await fleetCounts();
+        if (counts !== undefined) this.set(pick(counts));
+      },
+    });
+  fleetGauge(
+    'nano_banana_fleet_queue_depth',
+    'Jobs waiting for a slot in the whole fleet (every process over the same store)',
+    (counts) => counts.queued,
+  );
+  fleetGauge(
+    'nano_banana_fleet_jobs_running',
+    'Jobs holding a slot in the whole fleet (NANO_BANANA_MAX_CONCURRENT_JOBS bounds it)',
+    (counts) => counts.running,
+  );
+  fleetGauge(
+    'nano_banana_fleet_jobs_late',
+    'Jobs past their timeout whose task is still followed, outside the slots, in the whole fleet',
+    (counts) => counts.late,
+  );
   new Gauge({
     name: 'nano_banana_engine_paused',
     help: '1 while new creates wait because the API said the balance is used up',
@@ -155,6 +207,9 @@ export function createMetrics(): Metrics {
     },
     observeFollower(read) {
       readFollower = read;
+    },
+    observeFleet(read) {
+      readFleet = read;
     },
     bindEngine(engine) {
       const onFinished = (job: MeasuredJob): void => {

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { NanoBananaClient, type NanoBananaClientOptions } from '../core/api/client.js';
 import type { Config, Environment } from '../core/config.js';
 import type { ImageFile } from '../core/images/index.js';
@@ -6,13 +5,13 @@ import { JobEngine } from '../core/jobs/engine.js';
 import type { NamedLocks } from '../core/jobs/named-locks.js';
 import type { JobPort } from '../core/jobs/port.js';
 import type { JobStore } from '../core/jobs/store.js';
-import { openSqliteStore } from '../core/jobs/stores/sqlite.js';
 import type { Logger } from '../core/logger.js';
 import { trustedOrigins } from '../core/net/index.js';
 import { TaskFollower } from '../core/task-follower.js';
 import type { AdapterContext, AdapterFactory, ServiceAdapter } from './adapter-context.js';
 import { type HttpService, startHttpServer } from './http-server.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { openJobStore } from './open-store.js';
 
 // Where the adapters' side of the contract lives now; kept importable from here for older code.
 export type { AdapterContext, AdapterFactory, ServiceAdapter } from './adapter-context.js';
@@ -54,10 +53,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const { config, logger } = options;
   const apiToken = config.acedata.apiToken;
   if (apiToken === undefined) throw new Error('ACEDATA_API_TOKEN is not set');
-  const store: JobStore = await openSqliteStore({
-    path: path.join(config.dataDir, 'jobs.db'),
-    exclusive: true,
-  });
+  const store: JobStore = await openJobStore(config, logger);
   const client = new NanoBananaClient({
     apiToken,
     baseUrl: config.acedata.baseUrl,
@@ -89,6 +85,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const metrics = createMetrics();
   metrics.bindEngine(engine);
   metrics.observeFollower(() => follower);
+  metrics.observeFleet(() => engine.fleetCounts());
 
   const adapters: ServiceAdapter[] = [];
   let started = false;
@@ -101,8 +98,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     logger: logger.child({ component: 'http' }),
     // The server counts each callback in the metrics; the engine only answers.
     callbacks: { handle: (jobId, token) => engine.handleCallback(jobId, token) },
-    health: () => {
-      const checks: Record<string, boolean> = { engine: started };
+    health: async () => {
+      const checks: Record<string, boolean> = { engine: started, database: await store.ping() };
       for (const adapter of adapters) checks[adapter.name] = adapter.ready();
       return { ready: Object.values(checks).every(Boolean), checks };
     },
@@ -120,7 +117,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       jobs,
       logger,
       metrics,
-      locks: options.locks,
+      locks: options.locks ?? sharedLocks(store, engine.owner),
       mount: (prefix, listener) => http.mount(prefix, listener),
     };
     for (const factory of options.adapters) {
@@ -179,6 +176,21 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * The store's named locks for the adapters, when other processes may share the store: Discord
+ * then claims its shards and registers its commands through them. The embedded store is this
+ * process's alone, so there is nobody to coordinate with.
+ */
+function sharedLocks(store: JobStore, owner: string): NamedLocks | undefined {
+  if (store.kind !== 'postgres') return undefined;
+  return {
+    owner,
+    acquireLock: (name, lockOwner, now, until) => store.acquireLock(name, lockOwner, now, until),
+    releaseLock: (name, lockOwner) => store.releaseLock(name, lockOwner),
+    lockHolder: (name, now) => store.lockHolder(name, now),
   };
 }
 
