@@ -62,6 +62,7 @@ describe('Discord shard claims', () => {
       },
       releaseLock: async () => undefined,
       lockHolder: async () => undefined,
+      countLocks: async () => 0,
     };
     await expect(claim(failing, 'process-a', [0], manualClock())).rejects.toThrow(
       'Could not claim the Discord shards in the job store: connect ECONNREFUSED 127.0.0.1:5432',

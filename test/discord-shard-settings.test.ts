@@ -77,6 +77,7 @@ describe('the Discord shard settings', () => {
             acquireLock: async () => true,
             releaseLock: async () => undefined,
             lockHolder: async () => undefined,
+            countLocks: async () => 0,
           }
         : undefined,
       now: Date.now,

@@ -810,6 +810,22 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
     });
 
     describe('shared state', () => {
+      it('counts the live locks whose names start with a prefix, wildcards taken literally', async () => {
+        expect(await store.countLocks('discord-process:', NOW)).toBe(0);
+        await store.acquireLock('discord-process:a', 'a', NOW, NOW + 100);
+        await store.acquireLock('discord-process:b', 'b', NOW, NOW + 300);
+        await store.acquireLock('discord-processes', 'c', NOW, NOW + 300);
+        await store.acquireLock('discord-shard:0/1', 'a', NOW, NOW + 300);
+        expect(await store.countLocks('discord-process:', NOW)).toBe(2);
+        // a's lease has expired.
+        expect(await store.countLocks('discord-process:', NOW + 101)).toBe(1);
+        expect(await store.countLocks('discord-process', NOW + 101)).toBe(2);
+        expect(await store.countLocks('discord-%', NOW)).toBe(0);
+        expect(await store.countLocks('discord-process_', NOW)).toBe(0);
+        await store.releaseLock('discord-process:b', 'b');
+        expect(await store.countLocks('discord-process:', NOW)).toBe(1);
+      });
+
       it('holds a named lock when free, expired or already the owner, and releases it', async () => {
         expect(await store.lockHolder('prune', NOW)).toBeUndefined();
         expect(await store.acquireLock('prune', 'process-a', NOW, NOW + 100)).toBe(true);

@@ -3,11 +3,12 @@ import { AcceptanceGate, ProgressThrottle } from '../core/index.js';
 import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/adapter-context.js';
 import { commandDefinitions, syncCommands } from './commands.js';
 import { createDiscordPlatform } from './delivery.js';
+import { type FleetBudget, startFleetBudget } from './fleet-budget.js';
 import { InteractionHandler } from './interactions.js';
 import { handleMessage } from './message-requests.js';
 import type { DiscordRuntime } from './runtime.js';
 import { readDiscordSettings } from './settings.js';
-import { ShardClaimError } from './shard-claims.js';
+import { DEFAULT_SHARD_LEASE_MS, ShardClaimError } from './shard-claims.js';
 import {
   DiscordConnection,
   type FleetRole,
@@ -96,6 +97,7 @@ function buildDiscordAdapter(
   });
   client.on(Events.Error, (error) => logger.error({ err: error }, 'Discord client error'));
 
+  let budget: FleetBudget | undefined;
   const adapter: ServiceAdapter = {
     name: 'discord',
     platform: createDiscordPlatform(runtime),
@@ -115,6 +117,16 @@ function buildDiscordAdapter(
           commandDefinitions(context.config.catalog),
         ),
       );
+      // In a fleet, bot-token calls spend an equal share of Discord's global limit.
+      if (context.locks !== undefined) {
+        budget = await startFleetBudget({
+          locks: context.locks,
+          rest: client.rest,
+          now,
+          logger,
+          leaseMs: DEFAULT_SHARD_LEASE_MS,
+        });
+      }
       if (written !== undefined && written.length > 0) {
         logger.info({ scopes: written }, 'Discord commands registered');
       }
@@ -130,6 +142,7 @@ function buildDiscordAdapter(
     ready: () => connection.ready(),
     stop: async () => {
       throttle.close();
+      await budget?.stop();
       await connection.stop();
     },
   };

@@ -191,6 +191,7 @@ function sharedLocks(store: JobStore, owner: string): NamedLocks | undefined {
     acquireLock: (name, lockOwner, now, until) => store.acquireLock(name, lockOwner, now, until),
     releaseLock: (name, lockOwner) => store.releaseLock(name, lockOwner),
     lockHolder: (name, now) => store.lockHolder(name, now),
+    countLocks: (prefix, now) => store.countLocks(prefix, now),
   };
 }
 

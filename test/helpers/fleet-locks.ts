@@ -3,7 +3,7 @@ import type { JobStore } from '../../src/core/jobs/store.js';
 import { openSqliteStore } from '../../src/core/jobs/stores/sqlite.js';
 
 /** The store's lock calls: what several bots of a test fleet share. */
-export type LockStore = Pick<JobStore, 'acquireLock' | 'releaseLock' | 'lockHolder'>;
+export type LockStore = Pick<JobStore, 'acquireLock' | 'releaseLock' | 'lockHolder' | 'countLocks'>;
 
 /** One process's view of the shared locks: its owner name, and every acquire it tried. */
 export interface ProcessLocks extends NamedLocks {
@@ -22,6 +22,7 @@ export function processLocks(store: LockStore, owner: string): ProcessLocks {
     },
     releaseLock: (name, lockOwner) => store.releaseLock(name, lockOwner),
     lockHolder: (name, now) => store.lockHolder(name, now),
+    countLocks: (prefix, now) => store.countLocks(prefix, now),
   };
 }
 

@@ -6,6 +6,9 @@ import type { JobStore } from './store.js';
  * every call, so that a lock it holds is renewed by acquiring it again and another process can
  * say who holds one.
  */
-export type NamedLocks = Pick<JobStore, 'acquireLock' | 'releaseLock' | 'lockHolder'> & {
+export type NamedLocks = Pick<
+  JobStore,
+  'acquireLock' | 'releaseLock' | 'lockHolder' | 'countLocks'
+> & {
   readonly owner: string;
 };

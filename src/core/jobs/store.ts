@@ -112,6 +112,11 @@ export interface JobStore {
   releaseLock(name: string, owner: string): Promise<void>;
   /** Who holds a named lease now, if anyone (expired leases are free). */
   lockHolder(name: string, now: number): Promise<string | undefined>;
+  /**
+   * How many live (unexpired) named leases start with `prefix`: e.g. the processes that each
+   * hold `discord-process:<owner>`, to share a budget among them.
+   */
+  countLocks(prefix: string, now: number): Promise<number>;
   /** New creates are paused fleet-wide until then (the balance was used up): keeps the later. */
   pauseCreatesUntil(until: number): Promise<number>;
   /** Until when creates are paused (0 or a past time when they are not). */

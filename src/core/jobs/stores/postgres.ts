@@ -502,6 +502,15 @@ class PostgresJobStore implements JobStore {
     return result.rows[0]?.owner;
   }
 
+  async countLocks(prefix: string, now: number): Promise<number> {
+    // A prefix compared as text, not LIKE: a name's `_` or `%` is no wildcard.
+    const result = await this.#pool.query<{ locks: string }>(
+      'SELECT COUNT(*) AS locks FROM locks WHERE left(name, length($1)) = $1 AND until >= $2',
+      [prefix, now],
+    );
+    return Number(result.rows[0]?.locks ?? 0);
+  }
+
   async pauseCreatesUntil(until: number): Promise<number> {
     const result = await this.#pool.query<{ value: string }>(
       `INSERT INTO shared_state (key, value) VALUES ($1, $2)

@@ -153,6 +153,7 @@ class SqliteJobStore implements JobStore {
   readonly #acquireLock: Statement<[{ name: string; owner: string; now: number; until: number }]>;
   readonly #releaseLock: Statement<[string, string]>;
   readonly #lockHolder: Statement<[string, number], { owner: string }>;
+  readonly #countLocks: Statement<[string, string, number], { locks: number }>;
   readonly #pause: Statement<[string, number], { value: number }>;
   readonly #sharedValue: Statement<[string], { value: number }>;
   /** Update statements by the set of patched columns: a handful of shapes occur in practice. */
@@ -293,6 +294,10 @@ class SqliteJobStore implements JobStore {
     );
     this.#releaseLock = database.prepare('DELETE FROM locks WHERE name = ? AND owner = ?');
     this.#lockHolder = database.prepare('SELECT owner FROM locks WHERE name = ? AND until >= ?');
+    // A prefix compared as text, not LIKE: a name's `_` or `%` is no wildcard.
+    this.#countLocks = database.prepare(
+      'SELECT COUNT(*) AS locks FROM locks WHERE substr(name, 1, length(?)) = ? AND until >= ?',
+    );
     this.#pause = database.prepare(
       `INSERT INTO shared_state (key, value) VALUES (?, ?)
        ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)
@@ -485,6 +490,10 @@ class SqliteJobStore implements JobStore {
 
   async lockHolder(name: string, now: number): Promise<string | undefined> {
     return this.#lockHolder.get(name, now)?.owner;
+  }
+
+  async countLocks(prefix: string, now: number): Promise<number> {
+    return this.#countLocks.get(prefix, prefix, now)?.locks ?? 0;
   }
 
   async pauseCreatesUntil(until: number): Promise<number> {
