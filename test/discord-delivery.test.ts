@@ -1,5 +1,6 @@
+import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from '../src/core/index.js';
+import type { Job, ResultImageFile } from '../src/core/index.js';
 import { discordText } from '../src/discord/texts.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord, type FakeMessage } from './fakes/discord/index.js';
@@ -158,6 +159,40 @@ describe('Discord delivery falls back instead of dropping a result', () => {
       description: 'the images in a new channel message',
     });
     expect(posted.content).toMatch(/could no longer update the reply/);
+  });
+
+  it('posts a result once when a process that took the job over posts it again (enforced nonce)', async () => {
+    await start();
+    await imagineThen('posted twice', (id) => fake.expireInteractionToken(id));
+    const posted = await fake.waitFor(() => botImages(fake.channelId)[0], {
+      timeoutMs: 20_000,
+      description: 'the images in a new channel message',
+    });
+    await fake.waitFor(() => finished.find((job) => job.prompt === 'posted twice'), {
+      description: 'the job done',
+    });
+    // A process that died after Discord made the message, before the job was marked done: the
+    // process taking it over delivers the same job again.
+    const job = await bot?.service.engine.getJob(
+      finished.find((candidate) => candidate.prompt === 'posted twice')?.id ?? '',
+    );
+    const discord = bot?.service.adapters.find((adapter) => adapter.name === 'discord');
+    if (job === undefined || discord === undefined) throw new Error('no job or no adapter');
+    const bytes = await sharp({
+      create: { width: 32, height: 32, channels: 3, background: '#3366ff' },
+    })
+      .png()
+      .toBuffer();
+    const image: ResultImageFile = {
+      bytes,
+      mime: 'image/png',
+      width: 32,
+      height: 32,
+      index: 0,
+      sourceUrl: '',
+    };
+    await discord.platform.deliver(job, [image], new AbortController().signal);
+    expect(botImages(fake.channelId).map((message) => message.id)).toEqual([posted.id]);
   });
 
   it('sends the files by DM when the channel refuses the post (50013), saying why', async () => {

@@ -285,7 +285,7 @@ async function deliver(
         first = await postFirstAfterProgress(runtime, job, destination, body, rawFiles);
         posted.push(first.message);
       } else {
-        posted.push(await postMore(runtime, destination, body, rawFiles, first));
+        posted.push(await postMore(runtime, job, destination, body, rawFiles, first, index));
       }
     }
   } catch (error) {
@@ -437,6 +437,7 @@ async function postFirst(
           ...(replyTo
             ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } }
             : {}),
+          ...onceOnly(job, 0),
         },
         files,
       }),
@@ -450,7 +451,7 @@ async function postFirst(
       body: { recipient_id: job.requesterId },
     })) as { id: string };
     const message = (await rest.post(Routes.channelMessages(channel.id), {
-      body: withNotice(body, notice),
+      body: { ...withNotice(body, notice), ...onceOnly(job, 0) },
       files,
     })) as APIMessage;
     return { message, route: 'dm' };
@@ -480,16 +481,29 @@ function dmNotice(locale: Locale, destination: Destination, setback: Setback | u
   }
 }
 
+/**
+ * A result's channel and DM posts carry a nonce that Discord enforces: when a process dies after
+ * Discord made the message but before the job was marked done, the process that takes the job over
+ * posts again, and Discord answers with the message it already made instead of a second one (it
+ * remembers for a few minutes). Edits of the interaction reply or of the bot's progress message
+ * are the same edit made twice. Discord allows 25 characters; a job id is 16.
+ */
+function onceOnly(job: Job, part: number): { nonce: string; enforce_nonce: true } {
+  return { nonce: `${job.id}.${part}`.slice(0, 25), enforce_nonce: true };
+}
+
 function withNotice(body: MessageBody, notice: string): MessageBody {
   return { ...body, content: truncate(`${notice}\n${body.content ?? ''}`, 2000) };
 }
 
 async function postMore(
   runtime: DiscordRuntime,
+  job: Job,
   destination: Destination,
   body: MessageBody,
   files: RawFile[],
   first: Posted,
+  part: number,
 ): Promise<APIMessage> {
   if (first.route === 'webhook' && destination.kind === 'interaction') {
     return (await runtime.webhooks.post(
@@ -507,6 +521,7 @@ async function postMore(
     body: {
       ...body,
       message_reference: { message_id: first.message.id, fail_if_not_exists: false },
+      ...onceOnly(job, part),
     },
     files,
   })) as APIMessage;

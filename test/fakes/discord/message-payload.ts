@@ -54,6 +54,8 @@ export interface MessageInput {
   stickerIds: string[] | undefined;
   poll: JsonObject | undefined;
   nonce: string | number | undefined;
+  /** With a nonce: a second message of the same author and nonce returns the first. */
+  enforceNonce: boolean;
   tts: boolean | undefined;
 }
 
@@ -120,6 +122,7 @@ export function readMessageInput(json: unknown, allowedFlags: number): MessageIn
       stickerIds,
       poll: isRecord(body.poll) ? body.poll : undefined,
       nonce,
+      enforceNonce: body.enforce_nonce === true,
       tts: typeof body.tts === 'boolean' ? body.tts : undefined,
     },
   };

@@ -930,6 +930,9 @@ const triggerTyping: Handler = ({ state }, _request, { channelId = '' }) => {
   return requirePermissions(state, channelId, [sendPermission]) ?? NO_CONTENT;
 };
 
+/** How long Discord remembers an enforced nonce ("the past few minutes"). */
+const NONCE_WINDOW_MS = 5 * 60_000;
+
 const createChannelMessage: Handler = ({ state }, request, { channelId = '' }) => {
   const guard = channelGuard(state, channelId);
   if ('reply' in guard) return guard.reply;
@@ -960,6 +963,18 @@ const createChannelMessage: Handler = ({ state }, request, { channelId = '' }) =
     else if (input.messageReference.fail_if_not_exists) {
       return formError(['message_reference'], 'REPLIES_UNKNOWN_MESSAGE', 'Unknown message');
     }
+  }
+  if (input.enforceNonce && input.nonce !== undefined) {
+    // Discord: "checked for uniqueness in the past few minutes"; the same author and nonce
+    // answer with the message already made instead of a second one.
+    const earlier = (state.channelMessages.get(channel.id) ?? []).find(
+      (message) =>
+        message.nonce === input.nonce &&
+        message.author.id === state.botUserId &&
+        !message.deleted &&
+        state.now() - Date.parse(message.timestamp) < NONCE_WINDOW_MS,
+    );
+    if (earlier) return ok(state.apiMessage(earlier, restView(state)));
   }
   const attachments = resolveAttachments(state, input, files, channel.id, []);
   if (!Array.isArray(attachments)) return attachments;
