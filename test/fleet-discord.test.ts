@@ -6,6 +6,7 @@ import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord, type FakeMessage } from './fakes/discord/index.js';
 import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-harness.js';
 import { eventually } from './helpers/eventually.js';
+import { keepIdle } from './helpers/idle-owners.js';
 import { type FreshDatabase, freshDatabase } from './helpers/postgres.js';
 
 /**
@@ -80,30 +81,6 @@ async function sql(): Promise<pg.Client> {
   await client.connect();
   clients.push(client);
   return client;
-}
-
-/**
- * Makes the store refuse to lease any job to these owners (their claims and takeovers find
- * nothing), as if those processes were busy. A row trigger that skips the update.
- */
-async function keepIdle(client: pg.Client, owners: readonly string[]): Promise<void> {
-  await client.query(`
-    CREATE TABLE IF NOT EXISTS test_idle_owners (owner text PRIMARY KEY);
-    CREATE OR REPLACE FUNCTION test_refuse_idle_owner() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.lease_owner IS DISTINCT FROM OLD.lease_owner
-        AND EXISTS (SELECT 1 FROM test_idle_owners WHERE owner = NEW.lease_owner) THEN
-        RETURN NULL;
-      END IF;
-      RETURN NEW;
-    END $$;
-    DROP TRIGGER IF EXISTS test_refuse_idle_owner ON jobs;
-    CREATE TRIGGER test_refuse_idle_owner BEFORE UPDATE ON jobs
-      FOR EACH ROW EXECUTE FUNCTION test_refuse_idle_owner();
-    DELETE FROM test_idle_owners;`);
-  for (const owner of owners) {
-    await client.query('INSERT INTO test_idle_owners (owner) VALUES ($1)', [owner]);
-  }
 }
 
 function buttonIds(message: FakeMessage): string[] {
