@@ -8,8 +8,10 @@ import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { type Service, startService } from '../src/service/service.js';
 import { createSlackAdapter } from '../src/slack/index.js';
 import { type FakeSlack, type FakeSlackMessage, startFakeSlack } from './fakes/slack/index.js';
+import { eventually } from './helpers/eventually.js';
 import { keepIdle } from './helpers/idle-owners.js';
 import { type FreshDatabase, freshDatabase } from './helpers/postgres.js';
+import { pngOf } from './helpers/slack-harness.js';
 
 /**
  * Issue 12 on Slack: two whole services (Bolt in HTTP mode, engine, PostgreSQL store, HTTP
@@ -47,7 +49,11 @@ afterEach(async () => {
   await database.drop();
 });
 
-async function startBot(slack: FakeSlack, mockApi: MockApi): Promise<SlackBot> {
+async function startBot(
+  slack: FakeSlack,
+  mockApi: MockApi,
+  mode: 'http' | 'socket' = 'http',
+): Promise<SlackBot> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'nb-slack-fleet-'));
   const env: Record<string, string> = {
     ACEDATA_API_TOKEN: API_TOKEN,
@@ -59,7 +65,9 @@ async function startBot(slack: FakeSlack, mockApi: MockApi): Promise<SlackBot> {
     NANO_BANANA_SHUTDOWN_GRACE: '1s',
     SLACK_BOT_TOKEN: slack.botToken,
     SLACK_API_URL: slack.apiUrl,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
+    ...(mode === 'socket'
+      ? { SLACK_APP_TOKEN: slack.appToken }
+      : { SLACK_SIGNING_SECRET: slack.signingSecret }),
   };
   const config = loadConfig(env, dataDir);
   const logs: string[] = [];
@@ -91,6 +99,21 @@ async function startPair() {
   const [a, b] = await Promise.all([startBot(fake, api), startBot(fake, api)]);
   return { slack: fake, mockApi: api, a, b };
 }
+
+/** Two processes in Socket Mode: A holds the first connection, B the second. */
+async function startSocketPair() {
+  const slack = await startFakeSlack();
+  fake = slack;
+  api = await startMockApi({ token: API_TOKEN, delayMs: 50 });
+  const a = await startBot(slack, api, 'socket');
+  await slack.waitFor(() => slack.socketConnections() === 1 || undefined);
+  const b = await startBot(slack, api, 'socket');
+  await slack.waitFor(() => slack.socketConnections() === 2 || undefined);
+  return { slack, mockApi: api, a, b };
+}
+
+const A_CONNECTION = 0;
+const B_CONNECTION = 1;
 
 async function sql(): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: database.url });
@@ -222,5 +245,115 @@ describe('Slack across processes', () => {
     await slack.waitFor(() => resultFiles().length === 0 || undefined);
     expect(b.finished).toEqual([]);
     expect([...a.logs, ...b.logs].filter((line) => line.includes('"level":50'))).toEqual([]);
+  });
+
+  it('runs an event redelivered to the other Socket Mode connection once', async () => {
+    const { slack, mockApi, a, b } = await startSocketPair();
+    const channel = 'C0FAKECHN1';
+    const mention = slack.userMessage({
+      channel,
+      user: 'U0FAKEUSR1',
+      text: `<@${slack.botUserId}> a kite`,
+    });
+    // One event (one event_id): to A, then again to B, as Slack retries on another connection.
+    const payload = slack.eventCallback(slack.appMentionEvent(channel, mention));
+    await Promise.all([
+      slack.sendEnvelope('events_api', payload, { connection: A_CONNECTION }),
+      slack.sendEnvelope('events_api', payload, {
+        connection: B_CONNECTION,
+        retryAttempt: 1,
+        retryReason: 'timeout',
+      }),
+    ]);
+    const done = await slack.waitFor(() => [...a.finished, ...b.finished].find(Boolean), {
+      timeoutMs: 15_000,
+    });
+    expect(done.state).toBe('done');
+    const client = await sql();
+    expect((await client.query('SELECT id FROM jobs')).rows).toHaveLength(1);
+    expect(createsWith(mockApi, 'a kite')).toHaveLength(1);
+    const uploads = () =>
+      slack.files().filter((file) => file.user === slack.botUserId && file.name.includes(done.id));
+    await slack.waitFor(() => uploads().length > 0 || undefined);
+    expect(uploads()).toHaveLength(1);
+    await slack.waitFor(
+      () =>
+        slack
+          .thread(channel, mention.ts)
+          .filter((message) => message.user === slack.botUserId && message.text.includes('a kite'))
+          .length === 1 || undefined,
+      { timeoutMs: 10_000 },
+    );
+    expect([...a.finished, ...b.finished]).toHaveLength(1);
+  });
+
+  it('cancels, through the other connection, a job whose file A is still fetching: nothing created', async () => {
+    const { slack, mockApi, a, b } = await startSocketPair();
+    const client = await sql();
+    await keepIdle(client, [b.service.engine.owner]);
+    const channel = 'C0FAKECHN1';
+    const user = 'U0FAKEUSR1';
+    const photo = slack.addFile({
+      name: 'photo.png',
+      mimetype: 'image/png',
+      bytes: await pngOf('#22aa66'),
+      userId: user,
+    });
+    const mention = slack.userMessage({
+      channel,
+      user,
+      text: `<@${slack.botUserId}> make it winter`,
+      files: [photo],
+    });
+    const release = slack.holdNextDownload();
+    await slack.sendEnvelope(
+      'events_api',
+      slack.eventCallback(slack.appMentionEvent(channel, mention)),
+      {
+        connection: A_CONNECTION,
+      },
+    );
+    await slack.waitFor(
+      () => slack.downloads.some((download) => download.status === 0) || undefined,
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    const jobs = await client.query<{ id: string; state: string; lease_owner: string }>(
+      'SELECT id, state, lease_owner FROM jobs',
+    );
+    expect(jobs.rows).toHaveLength(1);
+    const job = jobs.rows[0] as { id: string; state: string; lease_owner: string };
+    expect(job).toMatchObject({ state: 'queued', lease_owner: a.service.engine.owner });
+    const status = slack
+      .thread(channel, mention.ts)
+      .find((message) => message.user === slack.botUserId);
+    if (status === undefined) throw new Error('no status message');
+
+    await slack.sendEnvelope(
+      'interactive',
+      slack.blockActionsPayload({
+        userId: user,
+        channel,
+        message: status,
+        actionId: 'nb_cancel',
+        value: job.id,
+      }),
+      { connection: B_CONNECTION },
+    );
+    await eventually(
+      async () => {
+        const row = await client.query<{ state: string }>('SELECT state FROM jobs WHERE id = $1', [
+          job.id,
+        ]);
+        return row.rows[0]?.state === 'cancelled' || undefined;
+      },
+      { description: 'the job cancelled' },
+    );
+    // A stops fetching: its work on the job ends although the file has not come yet.
+    await slack.waitFor(() => (a.service.engine.stats.inFlight === 0 ? true : undefined));
+    release();
+    expect(mockApi.creates()).toHaveLength(0);
+    expect(b.finished.map((cancelled) => cancelled.state)).toEqual(['cancelled']);
   });
 });
