@@ -60,7 +60,8 @@ async function startBot(
   databaseUrl = database.url,
 ): Promise<DiscordBot & { finished: Job[] }> {
   const bot = await startDiscordBot(discord, mockApi, {
-    env: { DATABASE_URL: databaseUrl, NANO_BANANA_SHUTDOWN_GRACE: '1s', ...env },
+    databaseUrl,
+    env: { NANO_BANANA_SHUTDOWN_GRACE: '1s', ...env },
   });
   bots.push(bot);
   const finished: Job[] = [];

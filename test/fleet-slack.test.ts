@@ -176,77 +176,6 @@ describe('Slack across processes', () => {
     expect([...a.finished, ...b.finished]).toHaveLength(1);
   });
 
-  it('handles Re-roll, Edit and Delete in the process that did not deliver the result', async () => {
-    const { slack, mockApi, a, b } = await startPair();
-    await keepIdle(await sql(), [b.service.engine.owner]);
-    const channel = 'C0FAKECHN1';
-    const user = 'U0FAKEUSR1';
-    // The command reaches A, which runs and delivers the job.
-    slack.deliverTo({ url: a.url });
-    await slack.deliverSlashCommand({
-      command: '/imagine',
-      text: 'a windmill',
-      userId: user,
-      channelId: channel,
-    });
-    const original = await slack.waitFor(
-      () => a.finished.find((job) => job.prompt === 'a windmill'),
-      {
-        timeoutMs: 15_000,
-      },
-    );
-    const destination = original.destination as { channel: string; threadTs: string };
-    const buttons = slack
-      .thread(destination.channel, destination.threadTs)
-      .find((message) => JSON.stringify(message.blocks ?? []).includes(`"value":"${original.id}"`));
-    if (buttons === undefined) throw new Error('no buttons');
-    const press = (actionId: string) =>
-      slack.deliverInteraction(
-        slack.blockActionsPayload({
-          userId: user,
-          channel,
-          message: buttons as FakeSlackMessage,
-          actionId,
-          value: original.id,
-        }),
-      );
-
-    // Every click reaches B from now on.
-    slack.deliverTo({ url: b.url });
-    await press('nb_reroll');
-    const rerolled = await slack.waitFor(
-      () => a.finished.find((job) => job.parentJobId === original.id && job.action === 'generate'),
-      { timeoutMs: 15_000 },
-    );
-    expect(rerolled.state).toBe('done');
-    expect(createsWith(mockApi, 'a windmill')).toHaveLength(2);
-
-    await press('nb_edit');
-    const view = await slack.waitFor(() =>
-      slack.views().find((candidate) => candidate.callback_id === 'nb_edit_result'),
-    );
-    await slack.deliverInteraction(
-      slack.viewSubmissionPayload({
-        userId: user,
-        view,
-        values: { nb_prompt: { prompt: { type: 'plain_text_input', value: 'at dusk' } } },
-      }),
-    );
-    const edited = await slack.waitFor(() => a.finished.find((job) => job.prompt === 'at dusk'), {
-      timeoutMs: 15_000,
-    });
-    expect(edited).toMatchObject({ state: 'done', parentJobId: original.id, action: 'edit' });
-
-    await press('nb_delete');
-    const resultFiles = () =>
-      slack
-        .files()
-        .filter((file) => file.user === slack.botUserId && file.name.includes(original.id));
-    await slack.waitFor(() => resultFiles().length === 0 || undefined);
-    expect(b.finished).toEqual([]);
-    expect([...a.logs, ...b.logs].filter((line) => line.includes('"level":50'))).toEqual([]);
-  });
-
   it('runs an event redelivered to the other Socket Mode connection once', async () => {
     const { slack, mockApi, a, b } = await startSocketPair();
     const channel = 'C0FAKECHN1';
@@ -355,5 +284,79 @@ describe('Slack across processes', () => {
     release();
     expect(mockApi.creates()).toHaveLength(0);
     expect(b.finished.map((cancelled) => cancelled.state)).toEqual(['cancelled']);
+  });
+  it('handles Re-roll, Edit and Delete at the connection of the process that did not deliver the result', async () => {
+    const { slack, mockApi, a, b } = await startSocketPair();
+    await keepIdle(await sql(), [b.service.engine.owner]);
+    const channel = 'C0FAKECHN1';
+    const user = 'U0FAKEUSR1';
+    // The command reaches A's connection; A runs and delivers the job.
+    await slack.sendEnvelope(
+      'slash_commands',
+      slack.slashCommandPayload({
+        command: '/imagine',
+        text: 'a windmill',
+        userId: user,
+        channelId: channel,
+      }),
+      { connection: A_CONNECTION },
+    );
+    const original = await slack.waitFor(
+      () => a.finished.find((job) => job.prompt === 'a windmill'),
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    const destination = original.destination as { channel: string; threadTs: string };
+    const buttons = slack
+      .thread(destination.channel, destination.threadTs)
+      .find((message) => JSON.stringify(message.blocks ?? []).includes(`"value":"${original.id}"`));
+    if (buttons === undefined) throw new Error('no buttons');
+    // Every click reaches B's connection.
+    const toB = (payload: object) =>
+      slack.sendEnvelope('interactive', payload, { connection: B_CONNECTION });
+    const press = (actionId: string) =>
+      toB(
+        slack.blockActionsPayload({
+          userId: user,
+          channel,
+          message: buttons as FakeSlackMessage,
+          actionId,
+          value: original.id,
+        }),
+      );
+
+    await press('nb_reroll');
+    const rerolled = await slack.waitFor(
+      () => a.finished.find((job) => job.parentJobId === original.id && job.action === 'generate'),
+      { timeoutMs: 15_000 },
+    );
+    expect(rerolled.state).toBe('done');
+    expect(createsWith(mockApi, 'a windmill')).toHaveLength(2);
+
+    await press('nb_edit');
+    const view = await slack.waitFor(() =>
+      slack.views().find((candidate) => candidate.callback_id === 'nb_edit_result'),
+    );
+    await toB(
+      slack.viewSubmissionPayload({
+        userId: user,
+        view,
+        values: { nb_prompt: { prompt: { type: 'plain_text_input', value: 'at dusk' } } },
+      }),
+    );
+    const edited = await slack.waitFor(() => a.finished.find((job) => job.prompt === 'at dusk'), {
+      timeoutMs: 15_000,
+    });
+    expect(edited).toMatchObject({ state: 'done', parentJobId: original.id, action: 'edit' });
+
+    await press('nb_delete');
+    const resultFiles = () =>
+      slack
+        .files()
+        .filter((file) => file.user === slack.botUserId && file.name.includes(original.id));
+    await slack.waitFor(() => resultFiles().length === 0 || undefined);
+    expect(b.finished).toEqual([]);
+    expect([...a.logs, ...b.logs].filter((line) => line.includes('"level":50'))).toEqual([]);
   });
 });
