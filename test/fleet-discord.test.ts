@@ -224,7 +224,9 @@ describe('buttons across processes (Discord)', () => {
       },
       { description: 'the job cancelled' },
     );
-    expect(discord.interactionResponses(click.id).callbacks[0]?.type).toBe(6);
+    // The click was taken (a deferred update), not refused.
+    const answer = await discord.waitFor(() => discord.interactionResponses(click.id).callbacks[0]);
+    expect(answer.type).toBe(6);
     // A stops its preparation: its work on the job ends although Discord has not answered yet.
     await discord.waitFor(() => (a.service.engine.stats.inFlight === 0 ? true : undefined), {
       description: 'A no longer working on the job',
@@ -395,12 +397,14 @@ describe('/readyz and /metrics across processes', () => {
     }
     await discord.waitFor(() => mockApi.creates()[0], { description: 'the first create' });
     const client = await sql();
+    // The first job running (its task held), the two others in line.
     await eventually(
       async () => {
-        const queued = await client.query("SELECT 1 FROM jobs WHERE state = 'queued'");
-        return queued.rows.length === 2 || undefined;
+        const states = await client.query<{ state: string }>('SELECT state FROM jobs');
+        const count = (state: string) => states.rows.filter((row) => row.state === state).length;
+        return (count('queued') === 2 && count('running') === 1) || undefined;
       },
-      { description: 'two jobs in line' },
+      { description: 'one job running, two in line' },
     );
     const store = await client.query<{ state: string; count: string }>(
       "SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('queued', 'running') GROUP BY state",

@@ -283,6 +283,8 @@ describe('Slack across processes', () => {
     await slack.waitFor(() => (a.service.engine.stats.inFlight === 0 ? true : undefined));
     release();
     expect(mockApi.creates()).toHaveLength(0);
+    // B, where the click arrived, ended the job.
+    await slack.waitFor(() => b.finished[0]);
     expect(b.finished.map((cancelled) => cancelled.state)).toEqual(['cancelled']);
   });
   it('handles Re-roll, Edit and Delete at the connection of the process that did not deliver the result', async () => {
