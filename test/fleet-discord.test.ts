@@ -194,7 +194,8 @@ describe('buttons across processes (Discord)', () => {
       () => {
         const original = discord.interactionResponses(submit.id).original;
         const cancel = original && buttonIds(original).find((id) => id.startsWith('nb:cancel:'));
-        return original && cancel ? { message: original, cancel } : undefined;
+        // A copy: what the member's screen shows now, whatever later edits do to the message.
+        return original && cancel ? { message: structuredClone(original), cancel } : undefined;
       },
       { description: 'the edit in line, with its Cancel button' },
     );
@@ -214,7 +215,13 @@ describe('buttons across processes (Discord)', () => {
     );
     expect(claimed.rows[0]).toEqual({ state: 'queued', lease_owner: a.service.engine.owner });
 
-    const click = discord.sendButton({ customId: queued.cancel, messageId: queued.message.id });
+    // Its turn came: the "started" edit takes Cancel off the message, and may or may not have
+    // reached the member yet. The click is on the message as they saw it, with Cancel.
+    const click = discord.sendButton({
+      customId: queued.cancel,
+      messageId: queued.message.id,
+      shown: queued.message,
+    });
     await eventually(
       async () => {
         const row = await client.query<{ state: string }>('SELECT state FROM jobs WHERE id = $1', [
@@ -237,6 +244,11 @@ describe('buttons across processes (Discord)', () => {
     });
     expect(createsWith(mockApi, 'make it night')).toHaveLength(0);
     expect(mockApi.creates()).toHaveLength(1);
+    // The cancelled job ended once, in B where the click arrived; A only stopped its work.
+    expect(a.finished.map((job) => job.prompt)).toEqual(['keeps the slot']);
+    expect(b.finished.map((job) => [job.prompt, job.state])).toEqual([
+      ['make it night', 'cancelled'],
+    ]);
   });
 });
 

@@ -286,6 +286,8 @@ describe('Slack across processes', () => {
     // B, where the click arrived, ended the job.
     await slack.waitFor(() => b.finished[0]);
     expect(b.finished.map((cancelled) => cancelled.state)).toEqual(['cancelled']);
+    // ... once: A, whose work stopped, does not end it a second time.
+    expect(a.finished).toEqual([]);
   });
   it('handles Re-roll, Edit and Delete at the connection of the process that did not deliver the result', async () => {
     const { slack, mockApi, a, b } = await startSocketPair();

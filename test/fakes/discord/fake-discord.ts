@@ -294,7 +294,7 @@ export class FakeDiscord {
   }
 
   sendButton(spec: FakeComponentSpec): FakeInteraction {
-    const message = this.requireMessage(spec.messageId);
+    const message = spec.shown ?? this.requireMessage(spec.messageId);
     if (!hasComponent(message.components, spec.customId)) {
       throw new Error(`Fake Discord: message ${message.id} has no component ${spec.customId}`);
     }
