@@ -86,10 +86,13 @@ export function linkExpired(url: string, now: number, marginMs = 5 * 60_000): bo
 export async function refreshLinks(
   rest: REST,
   urls: readonly string[],
+  signal?: AbortSignal,
 ): Promise<Map<string, string>> {
-  // discord-api-types has no route helper for this one yet.
+  // discord-api-types has no route helper for this one yet. The signal: a job cancelled (from
+  // any process) while Discord is slow to answer stops waiting at once.
   const answer = (await rest.post('/attachments/refresh-urls', {
     body: { attachment_urls: urls },
+    ...(signal === undefined ? {} : { signal }),
   })) as { refreshed_urls?: { original: string; refreshed: string }[] };
   return new Map((answer.refreshed_urls ?? []).map((entry) => [entry.original, entry.refreshed]));
 }
@@ -108,7 +111,7 @@ export async function resolveInput(
 ): Promise<InputImage> {
   let url = image.url;
   if (!isTrustedUrl(url, imageOrigins)) throw untrustedImage(image.name);
-  if (linkExpired(url, now)) url = (await refreshLinks(rest, [url])).get(url) ?? url;
+  if (linkExpired(url, now)) url = (await refreshLinks(rest, [url], signal)).get(url) ?? url;
   if (!isTrustedUrl(url, imageOrigins)) throw untrustedImage(image.name);
   if (image.size !== undefined && image.size <= MAX_INPUT_IMAGE_BYTES) return { kind: 'url', url };
   try {

@@ -29,6 +29,8 @@ export async function startDiscordBot(
     logLines?: string[];
     /** The locks this bot shares with others (a fleet in one test process). */
     locks?: NamedLocks;
+    /** A PostgreSQL database (`DATABASE_URL`), shared with the other bots of a fleet. */
+    databaseUrl?: string;
   } = {},
 ): Promise<DiscordBot> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'nb-discord-'));
@@ -40,6 +42,7 @@ export async function startDiscordBot(
     NANO_BANANA_POLL_INTERVAL_MS: '100',
     DISCORD_TOKEN: fake.botToken,
     DISCORD_API_URL: fake.apiUrl,
+    ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl }),
     ...options.env,
   };
   const config = loadConfig(env, dataDir);

@@ -66,6 +66,7 @@
  *   failNext(route, status)      the next call to a route (`PATCH /webhooks/:applicationId/:token`,
  *                                as in `calls[].route`) answers that status (a 500, say)
  *   holdNext(route)              the next call to a route waits until the returned release()
+ *                                (`heldCalls` lists the calls waiting so)
  *
  * Behaviours worth knowing: a deferred reply (callback 5) creates a "loading" original (flag 128)
  * that editReply fills; the first follow-up after a deferral fills it too, as on Discord. A second
@@ -146,6 +147,8 @@ export class FakeDiscord {
   /** Statuses to answer instead, by route name, oldest first (`failNext`). */
   /** Injected answers per route: a status, or a global rate limit of so many seconds. */
   private readonly faults = new Map<string, (number | { globalRateLimitSeconds: number })[]>();
+  /** Calls waiting in a hold right now (`holdNext`), recorded in `calls` once answered. */
+  readonly heldCalls: RecordedRestCall[] = [];
   /** Calls to hold until released, by route name, oldest first (`holdNext`). */
   private readonly holds = new Map<string, { held: Promise<void>; release: () => void }[]>();
   private closed = false;
@@ -291,7 +294,7 @@ export class FakeDiscord {
   }
 
   sendButton(spec: FakeComponentSpec): FakeInteraction {
-    const message = this.requireMessage(spec.messageId);
+    const message = spec.shown ?? this.requireMessage(spec.messageId);
     if (!hasComponent(message.components, spec.customId)) {
       throw new Error(`Fake Discord: message ${message.id} has no component ${spec.customId}`);
     }
@@ -722,7 +725,12 @@ export class FakeDiscord {
     }
     call.route = match.name;
     const hold = this.holds.get(match.name)?.shift();
-    if (hold !== undefined) await hold.held;
+    if (hold !== undefined) {
+      this.heldCalls.push(call);
+      this.state.notify();
+      await hold.held;
+      this.heldCalls.splice(this.heldCalls.indexOf(call), 1);
+    }
     const fault = this.faults.get(match.name)?.shift();
     if (typeof fault === 'number') {
       answer(fault, { message: `${fault}: Injected fault`, code: 0 });

@@ -300,6 +300,11 @@ export interface FakeComponentSpec extends FakeActorSpec {
   componentType?: number;
   /** Selected values, for select menus. */
   values?: string[];
+  /**
+   * The message as the member's screen still showed it (a copy taken earlier): the click raced an
+   * edit that removed the component. Default: the message as stored now, which must have it.
+   */
+  shown?: FakeMessage;
 }
 
 export interface FakeModalSubmitSpec extends FakeActorSpec {

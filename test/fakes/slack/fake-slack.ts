@@ -305,6 +305,8 @@ export interface FakeSlack {
   // Socket Mode:
   /** Resolves once the app's socket client is connected and greeted (bounded wait). */
   socketConnected(options?: { timeoutMs?: number }): Promise<void>;
+  /** How many app connections are open (one per process of a fleet), oldest first in `sendEnvelope`'s `connection`. */
+  socketConnections(): number;
   /** Resolves once no socket client is connected (await after `app.stop()`). */
   socketDisconnected(options?: { timeoutMs?: number }): Promise<void>;
   /** Sends an envelope and resolves with the app's ack (bounded wait; rejects without one). */
@@ -319,6 +321,11 @@ export interface FakeSlack {
 
   // Faults and waiting:
   failNext(target: string, fault: FakeSlackFault): void;
+  /**
+   * The next file download waits, unanswered (recorded in `downloads` with status 0), until the
+   * returned function is called or the fake closes: a test acts while the app is fetching a file.
+   */
+  holdNextDownload(): () => void;
   /** Delays every answer of one Web API method by `ms` from now on (0: back to `latencyMs`). */
   setLatency(method: string, ms: number): void;
   /** Polls `predicate` until it returns something other than undefined/false (bounded). */
@@ -390,6 +397,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const calls: RecordedApiCall[] = [];
   const uploads: RecordedUpload[] = [];
   const downloads: RecordedDownload[] = [];
+  /** Releases of the downloads to hold (`holdNextDownload`), oldest first. */
+  const downloadHolds: Promise<void>[] = [];
+  const downloadReleases: (() => void)[] = [];
   const responses: RecordedResponse[] = [];
   const lateAcks: RecordedLateAck[] = [];
   const faults = new Map<string, FakeSlackFault[]>();
@@ -535,6 +545,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       served: 'not_found',
     };
     downloads.push(download);
+    const hold = downloadHolds.shift();
+    if (hold !== undefined) await hold;
     if (latencyMs > 0) await sleep(latencyMs);
     const fault = takeFault('download');
     if (fault !== undefined) {
@@ -829,6 +841,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
           ),
 
     socketConnected: (waitOptions = {}) => hub.connected(waitOptions.timeoutMs),
+    socketConnections: () => hub.openCount,
     socketDisconnected: (waitOptions = {}) => hub.disconnected(waitOptions.timeoutMs),
     sendEnvelope: (type, payload, envelopeOptions) => hub.send(type, payload, envelopeOptions),
     requestSocketReconnect: (reason) => hub.requestReconnect(reason),
@@ -836,6 +849,16 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
     advanceClock: (ms) => {
       clockOffsetMs += ms;
+    },
+    holdNextDownload: () => {
+      let release = (): void => {};
+      downloadHolds.push(
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+      );
+      downloadReleases.push(release);
+      return release;
     },
     setLatency: (method, ms) => {
       if (ms > 0) methodLatencies.set(method, ms);
@@ -864,6 +887,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     close: async () => {
       if (closed) return;
       closed = true;
+      for (const release of downloadReleases) release();
       await hub.close();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();

@@ -34,6 +34,11 @@ export interface EnvelopeOptions {
   /** Redelivery fields Slack adds to `events_api` envelopes. */
   retryAttempt?: number;
   retryReason?: string;
+  /**
+   * Which open connection gets it, oldest first (Slack spreads envelopes among an app's
+   * connections: several processes each with one); default the newest.
+   */
+  connection?: number;
 }
 
 interface Connection {
@@ -141,6 +146,11 @@ export class SocketModeHub {
     );
   }
 
+  /** How many app connections are open and greeted. */
+  get openCount(): number {
+    return this.openConnections().length;
+  }
+
   /** Resolves once an app is connected and greeted; rejects after `timeoutMs`. */
   connected(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
     return this.waitUntil(
@@ -159,9 +169,10 @@ export class SocketModeHub {
     );
   }
 
-  /** Pushes an envelope to the newest connection and resolves with the app's ack. */
+  /** Pushes an envelope to a connection (the newest by default) and resolves with the app's ack. */
   send(type: EnvelopeType, payload: unknown, options: EnvelopeOptions = {}): Promise<SocketAck> {
-    const connection = this.openConnections().at(-1);
+    const open = this.openConnections();
+    const connection = options.connection === undefined ? open.at(-1) : open[options.connection];
     if (connection === undefined) {
       return Promise.reject(new Error('fake Slack: no Socket Mode connection to send to'));
     }
