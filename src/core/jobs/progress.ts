@@ -1,6 +1,7 @@
 import type { ProgressEvent } from './adapter.js';
 import type { EngineContext } from './context.js';
 import type { Job } from './job.js';
+import { nextTurn } from './scheduler.js';
 
 /**
  * What users are shown while their jobs wait and run: places in line (fleet-wide, from the
@@ -58,6 +59,8 @@ export class Progress {
     }
     this.#reporting = true;
     try {
+      // Places read once for whatever moved the line in this turn (a burst of claims and submits).
+      await nextTurn();
       do {
         this.#reportAgain = false;
         await this.#reportOnce();

@@ -228,3 +228,8 @@ export class Scheduler {
     }
   }
 }
+
+/** Resolves after the I/O events already waiting have been handled. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
