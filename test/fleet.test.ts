@@ -31,7 +31,12 @@ const guildOnShard = (shard: number, index: number) =>
   String(BigInt(1000 + index * 2 + shard) << 22n);
 const GUILDS = [guildOnShard(0, 0), guildOnShard(0, 1), guildOnShard(1, 0), guildOnShard(1, 1)];
 
-type Place = { kind: 'guild'; guildId: string } | { kind: 'dm' } | { kind: 'slack' };
+type Place =
+  | { kind: 'guild'; guildId: string }
+  | { kind: 'dm' }
+  | { kind: 'slack' }
+  /** Mentions of the bot in a Slack channel, each event delivered twice (to two processes). */
+  | { kind: 'slack-mention' };
 
 interface User {
   readonly id: string;
@@ -276,6 +281,10 @@ describe('a fleet of three processes over one PostgreSQL', () => {
         return { id: `7${String(index).padStart(17, '0')}`, place: { kind: 'dm' }, counts };
       const slackId = `U0G${String(index).padStart(7, '0')}`;
       slack.addUser({ id: slackId, name: `slack${index}`, locale: 'en-US' });
+      // The last eight mention the bot, within their limit (a refusal answered by two processes
+      // would be told twice: not what this test is about).
+      if (index >= 52)
+        return { id: slackId, place: { kind: 'slack-mention' }, counts: [1, 1, 1, 1, 1] };
       return { id: slackId, place: { kind: 'slack' }, counts };
     });
 
@@ -329,6 +338,20 @@ describe('a fleet of three processes over one PostgreSQL', () => {
           dedupKey: `slack:cmd:${payload?.trigger_id}`,
           responseId: payload?.response_url?.split('/').at(-1) ?? '',
         };
+      } else if (user.place.kind === 'slack-mention') {
+        const message = slack.userMessage({
+          channel: SLACK_CHANNEL,
+          user: user.id,
+          text: `<@${slack.botUserId}> ${text}`,
+        });
+        const event = slack.appMentionEvent(SLACK_CHANNEL, message);
+        // Slack redelivers an event it thinks was missed, possibly to another connection: the
+        // fake sends envelopes to the connections in turn, so the two go to two processes.
+        await Promise.all([
+          slack.deliverEvent(event, { timeoutMs: 10_000 }),
+          slack.deliverEvent(event, { timeoutMs: 10_000, retryNum: 1, retryReason: 'timeout' }),
+        ]);
+        request = { tag, user, count, dedupKey: `slack:${SLACK_CHANNEL}:${message.ts}` };
       } else {
         const interaction = discord.sendSlashCommand({
           name: 'imagine',
@@ -533,6 +556,10 @@ describe('a fleet of three processes over one PostgreSQL', () => {
       const ended = jobsById.get(job.id);
       expect(ended?.state, job.id).toBe('failed');
       expect(ended?.error?.code, job.id).toBe('interrupted');
+      // Taken over once its lease (NANO_BANANA_LEASE, 3 s) ran out, not the default 30 s.
+      expect((ended?.finishedAt ?? Number.POSITIVE_INFINITY) - killedAt, job.id).toBeLessThan(
+        15_000,
+      );
     }
     const takenOver = heldAtKill.filter((job) => jobsById.get(job.id)?.state === 'done');
     expect(takenOver.length).toBeGreaterThan(0);
@@ -576,6 +603,21 @@ describe('a fleet of three processes over one PostgreSQL', () => {
     expect(
       new Set(slack.envelopes.map((envelope) => envelope.connection)).size,
     ).toBeGreaterThanOrEqual(3);
+
+    // The mentions delivered twice reached two processes (most of them: the turn is shared with
+    // the slash commands), and still made one job and one create each (checked above).
+    const connectionsByEvent = new Map<string, Set<number>>();
+    for (const envelope of slack.envelopes.filter((candidate) => candidate.type === 'events_api')) {
+      const ts = (envelope.payload as { event?: { ts?: string } }).event?.ts ?? '';
+      connectionsByEvent.set(
+        ts,
+        (connectionsByEvent.get(ts) ?? new Set()).add(envelope.connection),
+      );
+    }
+    const mentions = requests.filter((request) => request.user.place.kind === 'slack-mention');
+    expect(connectionsByEvent.size).toBe(mentions.length);
+    const twoProcesses = [...connectionsByEvent.values()].filter((set) => set.size === 2).length;
+    expect(twoProcesses).toBeGreaterThanOrEqual(mentions.length / 2);
 
     const refused = requests.filter((request) => request.refused).length;
     console.log(
