@@ -49,6 +49,7 @@ describe('loadConfig', () => {
         jobTimeoutMs: 15 * 60_000,
         retentionMs: 30 * 86_400_000,
         usedUpPauseMs: 10 * 60_000,
+        leaseMs: 30_000,
       },
       // 0 is unlimited; the DMs' bucket follows the per-server limit when unset.
       quotas: { perUser: 0, perServer: 0, perDirectMessages: 0, total: 0 },
@@ -80,6 +81,7 @@ describe('loadConfig', () => {
         NANO_BANANA_JOB_TIMEOUT: '90s',
         NANO_BANANA_RETENTION_DAYS: '7',
         NANO_BANANA_USED_UP_PAUSE: '1h',
+        NANO_BANANA_LEASE: '5s',
         NANO_BANANA_DAILY_IMAGES_PER_USER: '5',
         NANO_BANANA_DAILY_IMAGES_PER_SERVER: '50',
         NANO_BANANA_DAILY_IMAGES_TOTAL: '500',
@@ -101,6 +103,7 @@ describe('loadConfig', () => {
       jobTimeoutMs: 90_000,
       retentionMs: 7 * 86_400_000,
       usedUpPauseMs: 3_600_000,
+      leaseMs: 5000,
     });
     expect(config.quotas).toEqual({ perUser: 5, perServer: 50, perDirectMessages: 50, total: 500 });
     const withDm = loadConfig(
@@ -143,6 +146,7 @@ describe('loadConfig', () => {
     ['NANO_BANANA_JOB_TIMEOUT', '10s', '119m', '9s'],
     ['NANO_BANANA_USED_UP_PAUSE', '1s', '24h', '999ms'],
     ['NANO_BANANA_SHUTDOWN_GRACE', '0', '10m', '601s'],
+    ['NANO_BANANA_LEASE', '2s', '1h', '1999ms'],
   ])('bounds the duration %s to %s…%s', (name, min, max, outside) => {
     expect(() => loadConfig({ [name]: min }, emptyFolder())).not.toThrow();
     expect(() => loadConfig({ [name]: max }, emptyFolder())).not.toThrow();

@@ -176,6 +176,28 @@ describe('Discord shards across processes', () => {
     expect(await store.lockHolder('discord-shard:1/2', discord.now())).toBe('process-1');
   });
 
+  it('claims its shards for NANO_BANANA_LEASE, so a dead process’s shard is free that soon', async () => {
+    const discord = await startFake({ maxConcurrency: 2 });
+    const store = await openLockStore();
+    const api = await startApi();
+    const bot = await startDiscordBot(discord, api, {
+      env: { DISCORD_SHARD_COUNT: '2', DISCORD_SHARD_IDS: '0', NANO_BANANA_LEASE: '4s' },
+      locks: processLocks(store, 'process-0'),
+    });
+    bots.push(bot);
+    // Renewed or not, the claim ends within the lease from now, not the default 30 s.
+    const now = discord.now();
+    expect(await store.lockHolder('discord-shard:0/2', now + 1_000)).toBe('process-0');
+    expect(await store.lockHolder('discord-shard:0/2', now + 4_001)).toBeUndefined();
+    // And the refusal names it.
+    await expect(
+      startDiscordBot(discord, await startApi(), {
+        env: { DISCORD_SHARD_COUNT: '2', DISCORD_SHARD_IDS: '0', NANO_BANANA_LEASE: '4s' },
+        locks: processLocks(store, 'process-1'),
+      }),
+    ).rejects.toThrow(/its claim expires within 4 s\.$/);
+  });
+
   it('registers the commands from one process when two start together', async () => {
     const discord = await startFake({ maxConcurrency: 2 });
     const [api0, api1] = await Promise.all([startApi(), startApi()]);

@@ -516,6 +516,59 @@ describe('Slack’s deadlines and limits, on by default', () => {
     }
   });
 
+  it('spreads Socket Mode envelopes among the open connections in turn, as Slack does for a fleet', async () => {
+    const fake = await startFakeSlack();
+    const received: number[][] = [[], [], []];
+    const sockets = await Promise.all(
+      received.map(async (list, index) => {
+        const opened = (await (
+          await fetch(`${fake.apiUrl}apps.connections.open`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${fake.appToken}` },
+          })
+        ).json()) as { url: string };
+        const socket = new WebSocket(opened.url);
+        socket.on('message', (data: Buffer) => {
+          const envelope = JSON.parse(data.toString('utf8')) as { envelope_id?: string };
+          if (envelope.envelope_id === undefined) return;
+          list.push(index);
+          socket.send(JSON.stringify({ envelope_id: envelope.envelope_id }));
+        });
+        return socket;
+      }),
+    );
+    try {
+      await fake.socketConnected({ count: 3 });
+      expect(fake.socketConnections()).toBe(3);
+      for (let index = 0; index < 6; index++) {
+        await fake.deliverSlashCommand({
+          command: '/imagine',
+          text: `${index}`,
+          userId: USER,
+          channelId: CHANNEL,
+        });
+      }
+      // Two each, and the records say which connection had which.
+      expect(received.map((list) => list.length)).toEqual([2, 2, 2]);
+      expect(new Set(fake.envelopes.map((envelope) => envelope.connection)).size).toBe(3);
+      // A connection that is gone gets nothing more.
+      sockets[0]?.terminate();
+      await fake.waitFor(() => fake.socketConnections() === 2, { timeoutMs: 5_000 });
+      for (let index = 0; index < 4; index++) {
+        await fake.deliverSlashCommand({
+          command: '/imagine',
+          text: `${index}`,
+          userId: USER,
+          channelId: CHANNEL,
+        });
+      }
+      expect(received.map((list) => list.length)).toEqual([2, 4, 4]);
+    } finally {
+      for (const socket of sockets) socket.close();
+      await fake.close();
+    }
+  });
+
   it('takes a response_url 5 times within 30 minutes of the fake’s clock, then refuses it', async () => {
     const fake = await startFakeSlack();
     try {

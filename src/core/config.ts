@@ -88,6 +88,8 @@ export const environmentSchema = z.object({
   NANO_BANANA_USED_UP_PAUSE: duration('10m', 'm', 1000, 24 * 3_600_000),
   // 8 s by default: Docker kills a container 10 s after SIGTERM, and the whole stop must fit.
   NANO_BANANA_SHUTDOWN_GRACE: duration('8s', 's', 0, 600_000),
+  // How soon another process takes over the jobs (and Discord shards) of one that died.
+  NANO_BANANA_LEASE: duration('30s', 's', 2000, 3_600_000),
 });
 
 export interface Config {
@@ -125,6 +127,8 @@ export interface Config {
     readonly jobTimeoutMs: number;
     readonly retentionMs: number;
     readonly usedUpPauseMs: number;
+    /** How long a process's claim on a job or a Discord shard lasts without renewal. */
+    readonly leaseMs: number;
   };
   readonly quotas: {
     readonly perUser: number;
@@ -231,6 +235,7 @@ export function loadConfig(
       jobTimeoutMs: values.NANO_BANANA_JOB_TIMEOUT,
       retentionMs: values.NANO_BANANA_RETENTION_DAYS * 86_400_000,
       usedUpPauseMs: values.NANO_BANANA_USED_UP_PAUSE,
+      leaseMs: values.NANO_BANANA_LEASE,
     },
     quotas: {
       perUser: values.NANO_BANANA_DAILY_IMAGES_PER_USER,

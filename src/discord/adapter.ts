@@ -57,7 +57,13 @@ function buildDiscordAdapter(
   ];
   if (settings.messageContent) intents.push(GatewayIntentBits.MessageContent);
   const now = options.now ?? (() => Date.now());
-  const role: FleetRole = { plan: settings.shards, locks: context.locks, now, logger };
+  const role: FleetRole = {
+    plan: settings.shards,
+    locks: context.locks,
+    leaseMs: context.config.engine.leaseMs,
+    now,
+    logger,
+  };
   const client = new Client({
     intents,
     // DMs arrive for channels discord.js has not cached.

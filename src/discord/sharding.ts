@@ -20,6 +20,8 @@ import { type ShardPlan, shardIdsOf } from './shard-plan.js';
 export interface FleetRole {
   readonly plan: ShardPlan;
   readonly locks: NamedLocks | undefined;
+  /** How long a shard claim outlives its last renewal (NANO_BANANA_LEASE); default 30 s. */
+  readonly leaseMs?: number;
   readonly now: () => number;
   readonly logger: Logger;
 }
@@ -128,6 +130,7 @@ export class DiscordConnection {
       count,
       now: this.#role.now,
       logger: this.#role.logger,
+      ...(this.#role.leaseMs === undefined ? {} : { leaseMs: this.#role.leaseMs }),
     });
   }
 }

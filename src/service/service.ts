@@ -74,6 +74,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     access: config.access,
     quotas: config.quotas,
     limits: config.engine,
+    leaseMs: config.engine.leaseMs,
     publicUrl: config.service.publicUrl,
     resultOrigins: trustedOrigins(config.acedata.baseUrl),
     logger: logger.child({ component: 'engine' }),

@@ -303,8 +303,11 @@ export interface FakeSlack {
   deliverInteraction(payload: object, options?: DeliveryOptions): Promise<Delivery>;
 
   // Socket Mode:
-  /** Resolves once the app's socket client is connected and greeted (bounded wait). */
-  socketConnected(options?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Resolves once the app's socket client is connected and greeted (bounded wait); with `count`,
+   * once that many are (one per process of a fleet). Envelopes are spread among them in turn.
+   */
+  socketConnected(options?: { timeoutMs?: number; count?: number }): Promise<void>;
   /** How many app connections are open (one per process of a fleet), oldest first in `sendEnvelope`'s `connection`. */
   socketConnections(): number;
   /** Resolves once no socket client is connected (await after `app.stop()`). */
@@ -840,8 +843,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
             deliveryOptions,
           ),
 
-    socketConnected: (waitOptions = {}) => hub.connected(waitOptions.timeoutMs),
-    socketConnections: () => hub.openCount,
+    socketConnected: (waitOptions = {}) => hub.connected(waitOptions.timeoutMs, waitOptions.count),
+    socketConnections: () => hub.openConnectionCount(),
     socketDisconnected: (waitOptions = {}) => hub.disconnected(waitOptions.timeoutMs),
     sendEnvelope: (type, payload, envelopeOptions) => hub.send(type, payload, envelopeOptions),
     requestSocketReconnect: (reason) => hub.requestReconnect(reason),

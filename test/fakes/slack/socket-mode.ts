@@ -24,6 +24,8 @@ export interface RecordedEnvelope {
   accepts_response_payload: boolean;
   /** Milliseconds since the epoch. */
   sentAt: number;
+  /** Which connection it was pushed to (1 for the first the fake accepted, and so on). */
+  connection: number;
   /** The app's answer, once it came. */
   ack?: { payload?: unknown; at: number } | undefined;
 }
@@ -42,8 +44,12 @@ export interface EnvelopeOptions {
 }
 
 interface Connection {
+  /** 1 for the first connection accepted, and so on. */
+  id: number;
   socket: WebSocket;
   greeted: boolean;
+  /** Asked to reconnect (`disconnect`): Slack sends it nothing more. */
+  retiring: boolean;
 }
 
 /** Every wait in the fake is bounded; this is the default bound. */
@@ -63,6 +69,9 @@ export class SocketModeHub {
   private readonly appId: string;
   private readonly now: () => number;
   private origin = '';
+  private accepted = 0;
+  /** Envelopes sent so far: the next one goes to the next connection in turn. */
+  private sent = 0;
 
   constructor(options: { appId: string; now: () => number }) {
     this.appId = options.appId;
@@ -93,7 +102,8 @@ export class SocketModeHub {
   }
 
   private accept(socket: WebSocket): void {
-    const connection: Connection = { socket, greeted: false };
+    this.accepted += 1;
+    const connection: Connection = { id: this.accepted, socket, greeted: false, retiring: false };
     this.connections.add(connection);
     socket.on('message', (data: RawData, isBinary: boolean) => {
       if (!isBinary) this.onMessage(data.toString());
@@ -151,13 +161,21 @@ export class SocketModeHub {
     return this.openConnections().length;
   }
 
-  /** Resolves once an app is connected and greeted; rejects after `timeoutMs`. */
-  connected(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+  /**
+   * Resolves once `count` connections (one per app process, say) are open and greeted; rejects
+   * after `timeoutMs`.
+   */
+  connected(timeoutMs = DEFAULT_WAIT_MS, count = 1): Promise<void> {
     return this.waitUntil(
-      () => this.openConnections().length > 0,
+      () => this.openConnections().length >= count,
       timeoutMs,
-      'a Socket Mode connection',
+      count === 1 ? 'a Socket Mode connection' : `${count} Socket Mode connections`,
     );
+  }
+
+  /** Open, greeted connections now (an app process killed without a close drops out at once). */
+  openConnectionCount(): number {
+    return this.openConnections().length;
   }
 
   /** Resolves once no app is connected (after the app disconnected or was stopped). */
@@ -169,10 +187,21 @@ export class SocketModeHub {
     );
   }
 
-  /** Pushes an envelope to a connection (the newest by default) and resolves with the app's ack. */
+  /**
+   * Pushes an envelope and resolves with the app's ack. Slack spreads envelopes among an app's
+   * open connections (up to 10, one per process of a fleet, say): so does the fake, in turn,
+   * leaving out connections it asked to reconnect. A redelivery (`retryAttempt`) thus usually
+   * reaches another connection than the first attempt, as it may on Slack.
+   */
   send(type: EnvelopeType, payload: unknown, options: EnvelopeOptions = {}): Promise<SocketAck> {
     const open = this.openConnections();
-    const connection = options.connection === undefined ? open.at(-1) : open[options.connection];
+    const current = open.filter((candidate) => !candidate.retiring);
+    const choices = current.length > 0 ? current : open;
+    let connection = options.connection === undefined ? undefined : open[options.connection];
+    if (options.connection === undefined) {
+      connection = choices[this.sent % Math.max(1, choices.length)];
+      this.sent += 1;
+    }
     if (connection === undefined) {
       return Promise.reject(new Error('fake Slack: no Socket Mode connection to send to'));
     }
@@ -199,6 +228,7 @@ export class SocketModeHub {
       payload,
       accepts_response_payload: acceptsResponsePayload,
       sentAt: this.now(),
+      connection: connection.id,
     });
     const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_MS;
     return new Promise<SocketAck>((resolve, reject) => {
@@ -224,6 +254,7 @@ export class SocketModeHub {
    * or when a connection is too old (`warning`, then `disconnect`). */
   requestReconnect(reason = 'refresh_requested'): void {
     for (const connection of this.openConnections()) {
+      connection.retiring = true;
       connection.socket.send(
         JSON.stringify({
           type: 'disconnect',
