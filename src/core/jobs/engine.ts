@@ -127,9 +127,10 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     this.#scheduler = new Scheduler(
       context,
       {
-        claimed: (job) => {
+        claimed: (job, waitMs) => {
           // Claimed as the engine stops: left for the leases' release (see `stop`).
           if (this.#stopping) return;
+          this.emit('claimed', job, waitMs);
           this.#deadlines.watch(job);
           this.#runner.run(job);
         },

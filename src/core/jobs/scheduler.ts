@@ -15,12 +15,23 @@ export interface SchedulerOptions {
 }
 
 export interface SchedulerHooks {
-  /** A job was claimed for this process: run it. */
-  claimed(job: Job): void;
+  /** A job was claimed for this process, `waitMs` after it became eligible: run it. */
+  claimed(job: Job, waitMs: number): void;
   /** Jobs whose process died (or, at start, this process before a restart): carry them on. */
   tookOver(jobs: readonly Job[]): Promise<void>;
   /** The line may have moved: tell the waiting their places. */
   lineMoved(): void;
+}
+
+/**
+ * When a claimed job became eligible: its acceptance, or, for a job that had started (a create
+ * refused, the job back in line), its return to the line, its last update (nothing updates a
+ * waiting job after its acceptance but that return). The acceptance time is taken just before the
+ * insert's transaction, so the wait includes the insert's own commit. A job whose claim was lost
+ * with its process keeps its first time: the user waited all along.
+ */
+function eligibleSince(job: Job): number {
+  return job.startedAt === undefined ? job.createdAt : job.updatedAt;
 }
 
 /** Jobs taken over per round; the next round takes the rest. */
@@ -157,7 +168,7 @@ export class Scheduler {
           leaseUntil: now + this.#options.leaseMs,
         });
         if (job === undefined) break;
-        this.#hooks.claimed(job);
+        this.#hooks.claimed(job, clock.now() - eligibleSince(job));
       }
     }
     this.#counts = await store.counts();
