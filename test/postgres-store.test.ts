@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { JobStore, StoreEvent } from '../src/core/jobs/store.js';
-import { openPostgresStore } from '../src/core/jobs/stores/postgres.js';
+import { ADMISSION_LOCK_KEY, openPostgresStore } from '../src/core/jobs/stores/postgres.js';
 import { EVENT_CHANNEL } from '../src/core/jobs/stores/postgres-events.js';
 import {
   migratePostgres,
@@ -259,6 +259,33 @@ describe('claims racing transitions', () => {
       expect((await store.get('first'))?.leaseOwner).toBeUndefined();
     } finally {
       await canceller.end();
+    }
+  });
+});
+
+describe('admissions waiting for the fleet', () => {
+  it('wait without holding the pool: reads and claims go on meanwhile (issue 12, fleet bench)', async () => {
+    // Pool of 2. Another process holds the admission lock: this process's admissions wait.
+    const store = await open();
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${ADMISSION_LOCK_KEY})`);
+      const admissions = Array.from({ length: 5 }, (_, index) =>
+        store.insert(makeJob({ id: `waiting-${index}`, requesterId: `user-${index}` })),
+      );
+      // The admissions have asked for their connections by now.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const answered = await Promise.race([
+        store.get('nothing-here').then(() => 'answered'),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting'), 3_000)),
+      ]);
+      expect(answered).toBe('answered');
+      await holder.query('COMMIT');
+      const outcomes = await Promise.all(admissions);
+      expect(outcomes.every((outcome) => outcome.inserted)).toBe(true);
+    } finally {
+      await holder.end();
     }
   });
 });
