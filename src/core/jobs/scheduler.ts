@@ -23,12 +23,15 @@ export interface SchedulerHooks {
   lineMoved(): void;
 }
 
+/** Commit times of new jobs kept for their claims (the jobs of a burst, and more). */
+const ELIGIBLE_TIMES_KEPT = 10_000;
+
 /**
- * When a claimed job became eligible: its acceptance, or, for a job that had started (a create
- * refused, the job back in line), its return to the line, its last update (nothing updates a
- * waiting job after its acceptance but that return). The acceptance time is taken just before the
- * insert's transaction, so the wait includes the insert's own commit. A job whose claim was lost
- * with its process keeps its first time: the user waited all along.
+ * When a claimed job became eligible, when no process told it (`noteEligible`): its acceptance, or,
+ * for a job that had started (a create refused, the job back in line), its return to the line, its
+ * last update (nothing updates a waiting job after its acceptance but that return). The acceptance
+ * is taken before the insert's transaction, which may wait for other admissions. A job whose claim
+ * was lost with its process keeps its first time: the user waited all along.
  */
 function eligibleSince(job: Job): number {
   return job.startedAt === undefined ? job.createdAt : job.updatedAt;
@@ -59,6 +62,8 @@ export class Scheduler {
   #pauseTimer: NodeJS.Timeout | undefined;
   #takingOver = false;
   #loopDone: Promise<void> = Promise.resolve();
+  /** New jobs' commit times as their processes told them (see `noteEligible`), oldest first. */
+  readonly #eligibleAt = new Map<string, number>();
 
   constructor(context: EngineContext, hooks: SchedulerHooks, options: SchedulerOptions) {
     this.#context = context;
@@ -133,6 +138,20 @@ export class Scheduler {
     }
   }
 
+  /**
+   * A job was stored and may be claimed since `at` (its insert's commit, told by the process that
+   * stored it): its claim's wait counts from then, not from its acceptance before the insert (which
+   * may wait for other admissions). Kept for the jobs claimed elsewhere too, up to a bound.
+   */
+  noteEligible(jobId: string, at: number): void {
+    if (this.#eligibleAt.has(jobId)) return;
+    this.#eligibleAt.set(jobId, at);
+    if (this.#eligibleAt.size > ELIGIBLE_TIMES_KEPT) {
+      const oldest = this.#eligibleAt.keys().next().value;
+      if (oldest !== undefined) this.#eligibleAt.delete(oldest);
+    }
+  }
+
   /** Another process paused creates (or this one: the store tells every process). */
   notePause(until: number): void {
     this.#notePause(until);
@@ -168,7 +187,9 @@ export class Scheduler {
           leaseUntil: now + this.#options.leaseMs,
         });
         if (job === undefined) break;
-        this.#hooks.claimed(job, clock.now() - eligibleSince(job));
+        const eligibleAt = this.#eligibleAt.get(job.id) ?? eligibleSince(job);
+        this.#eligibleAt.delete(job.id);
+        this.#hooks.claimed(job, clock.now() - eligibleAt);
       }
     }
     this.#counts = await store.counts();

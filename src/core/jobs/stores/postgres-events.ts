@@ -26,7 +26,11 @@ export interface EventEnvelope {
  * read through a schema, and an event of a kind this version does not know is ignored.
  */
 const storeEventSchema: z.ZodType<StoreEvent> = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('queue') }),
+  z.object({
+    kind: z.literal('queue'),
+    jobId: z.string().optional(),
+    eligibleAt: z.number().optional(),
+  }),
   z.object({ kind: z.literal('callback'), jobId: z.string() }),
   z.object({ kind: z.literal('cancel'), jobId: z.string() }),
   z.object({ kind: z.literal('pause'), until: z.number() }),
