@@ -9,6 +9,7 @@ import {
   createdAt,
   discordUser,
   finishedAt,
+  firstCallback,
   startWorld,
   taskTagged,
   type World,
@@ -58,6 +59,8 @@ interface Burst {
   readonly afterFinish: Summary;
   /** Interaction sent → its task's create at the mock API (admission, claim, create). */
   readonly toCreate: Summary;
+  /** Interaction sent → its defer at the fake (the bot saw it and answered within 3 s). */
+  readonly toDefer: Summary;
   readonly claimWait: HistogramSummary;
 }
 
@@ -189,6 +192,7 @@ async function runBurst(
   const toResult: number[] = [];
   const afterFinish: number[] = [];
   const toCreate: number[] = [];
+  const toDefer: number[] = [];
   let lastAt = 0;
   for (const { interaction, sentAt, tag } of sent) {
     const at = tracker.deliveredAt.get(interaction.id);
@@ -197,6 +201,9 @@ async function runBurst(
     toResult.push(at - sentAt);
     afterFinish.push(at - finishedAt(task));
     toCreate.push(createdAt(active.api, task) - sentAt);
+    const deferred = firstCallback(discord, interaction);
+    if (deferred === undefined) throw new Error(`no defer for ${tag}`);
+    toDefer.push(deferred.at - sentAt);
     lastAt = Math.max(lastAt, at);
   }
   // Exactly one create per request: no job ran twice across the processes.
@@ -206,6 +213,7 @@ async function runBurst(
     toResult: summarize(toResult),
     afterFinish: summarize(afterFinish),
     toCreate: summarize(toCreate),
+    toDefer: summarize(toDefer),
     claimWait: await claimWaits(bots),
   } satisfies Burst;
 }
@@ -388,6 +396,8 @@ describe(`a burst of ${JOBS} requests over one and three processes`, () => {
         `Reproduce: \`npm run bench -- bench/fleet.bench.test.ts\` (after \`npm run build\`). Generation ${GENERATION_MS} ms at the mock API; NANO_BANANA_MAX_CONCURRENT_JOBS=${JOBS} so the fleet limit never binds (a job waiting for a slot is not claim latency), ${JOBS} members with one request each so the per-user limit does not either; each PostgreSQL scenario on a fresh database.`,
         'Without callbacks (the bursts) results are found by the default 1 s poll. Task finished → images, for context: ' +
           `SQLite ${formatPercentiles(sqlite.afterFinish)}; 1 over PG ${formatPercentiles(pg1.afterFinish)}; 3 over PG ${formatPercentiles(pg3.afterFinish)}.`,
+        'Interaction sent → its defer at the fake, p50 / p95 / p99: ' +
+          `SQLite ${formatPercentiles(sqlite.toDefer)}; 1 over PG ${formatPercentiles(pg1.toDefer)}; 3 over PG ${formatPercentiles(pg3.toDefer)}; one at a time, 3 over PG ${formatPercentiles(callback.toDefer)}.`,
         'Interaction sent → its create at the mock API (admission, claim and create), p50 / p95 / p99: ' +
           `SQLite ${formatPercentiles(sqlite.toCreate)}; 1 over PG ${formatPercentiles(pg1.toCreate)}; 3 over PG ${formatPercentiles(pg3.toCreate)}; one at a time, 3 over PG ${formatPercentiles(callback.toCreate)}.`,
         'Callbacks at a non-owner: each process’s PUBLIC_URL is the next process’s address, and the process that claims a job creates its task, so every callback reaches a process that does not own the job.',
