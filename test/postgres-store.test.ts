@@ -363,6 +363,33 @@ describe('events between processes', () => {
     ]);
   });
 
+  it('tells an event while every pooled connection is busy (fleet bench, issue 12)', async () => {
+    // Pool of 2, both held by updates waiting on rows another client locked.
+    const sender = await open();
+    const receiver = await open();
+    await sender.insert(makeJob({ id: 'held-1' }));
+    await sender.insert(makeJob({ id: 'held-2', requesterId: 'user-2' }));
+    const heard: StoreEvent[] = [];
+    receiver.subscribe((event) => heard.push(event));
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    try {
+      await locker.query("BEGIN; SELECT id FROM jobs WHERE id IN ('held-1', 'held-2') FOR UPDATE");
+      const blocked = [
+        sender.update('held-1', { deliveryAttempts: 1 }, 2),
+        sender.update('held-2', { deliveryAttempts: 1 }, 2),
+      ];
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sender.publish({ kind: 'callback', jobId: 'held-1' });
+      await eventually(() => heard.length > 0, 3_000);
+      expect(heard).toEqual([{ kind: 'callback', jobId: 'held-1' }]);
+      await locker.query('COMMIT');
+      await Promise.all(blocked);
+    } finally {
+      await locker.end();
+    }
+  });
+
   it('ignores a notification it cannot read (another version, another program)', async () => {
     const store = await open();
     const heard: StoreEvent[] = [];

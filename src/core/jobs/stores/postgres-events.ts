@@ -87,6 +87,22 @@ export class EventListener {
     return this.#client !== undefined;
   }
 
+  /**
+   * Sends a notification on the listening connection, which is otherwise idle: an event (a new
+   * job, a callback for its owner) then never waits behind the pool's queries, which a burst can
+   * fill for seconds. False when the connection is down or failed: the caller sends it otherwise.
+   */
+  async notify(payload: string): Promise<boolean> {
+    const client = this.#client;
+    if (client === undefined) return false;
+    try {
+      await client.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The first connection: an error here is the caller's (the store does not open). */
   async start(): Promise<void> {
     await this.#connect();

@@ -537,7 +537,10 @@ class PostgresJobStore implements JobStore {
     const listeners = [...this.#listeners];
     queueMicrotask(() => this.#deliver(event, listeners));
     const envelope: EventEnvelope = { origin: this.#origin, event };
-    await this.#pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, JSON.stringify(envelope)]);
+    const payload = JSON.stringify(envelope);
+    // A repeat, should the listening connection fail as it sent, is harmless: events only wake.
+    if (await this.#events.notify(payload)) return;
+    await this.#pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]);
   }
 
   subscribe(listener: Listener): () => void {
