@@ -58,8 +58,9 @@ export interface EngineEvents {
   /** A job reached a final state (through this process). */
   finished: [job: Job];
   /**
-   * This process claimed a job, `waitMs` after it became eligible (its acceptance, or its return
-   * to the line after a refused create): the claim latency `/metrics` reports.
+   * This process claimed a job, `waitMs` after it became eligible (its insert's commit, or its
+   * return to the line after a refused create): the claim latency `/metrics` reports. Told once
+   * that time is known, which may be a little after the claim (see `Scheduler.noteEligible`).
    */
   claimed: [job: Job, waitMs: number];
   /** A create was sent and answered (or failed), with its latency. */

@@ -127,13 +127,13 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     this.#scheduler = new Scheduler(
       context,
       {
-        claimed: (job, waitMs) => {
+        claimed: (job) => {
           // Claimed as the engine stops: left for the leases' release (see `stop`).
           if (this.#stopping) return;
-          this.emit('claimed', job, waitMs);
           this.#deadlines.watch(job);
           this.#runner.run(job);
         },
+        measured: (job, waitMs) => this.emit('claimed', job, waitMs),
         tookOver: (jobs) => this.#tookOver(jobs),
         lineMoved: () => void this.#progress.reportPositions(),
       },
