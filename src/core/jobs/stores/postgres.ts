@@ -609,9 +609,19 @@ class PostgresJobStore implements JobStore {
     begin = 'BEGIN',
   ): Promise<T> {
     if (lockKey === undefined) return this.#transactionNow(lockKey, work, begin);
-    // One at a time per key in this process (see `#lockLines`), in the order asked.
+    // One at a time per key in this process (see `#lockLines`), in the order asked; but never
+    // longer in line than a connection may take, so that with the database unreachable a long
+    // line fails within about that time, not one connection timeout after another.
     const before = this.#lockLines.get(lockKey) ?? Promise.resolve();
-    const turn = before.then(() => this.#transactionNow(lockKey, work, begin));
+    let lineTimer: NodeJS.Timeout | undefined;
+    const lineOver = new Promise<void>((resolve) => {
+      lineTimer = setTimeout(resolve, CONNECT_TIMEOUT_MS);
+      lineTimer.unref();
+    });
+    const turn = Promise.race([before, lineOver]).then(() => {
+      clearTimeout(lineTimer);
+      return this.#transactionNow(lockKey, work, begin);
+    });
     const settled = turn.catch(() => undefined);
     this.#lockLines.set(lockKey, settled);
     try {
