@@ -351,6 +351,86 @@ describe('the scheduler', () => {
     expect(runner.adapter.deliveries.map((delivery) => delivery.jobId)).toEqual([submitted.job.id]);
   });
 
+  it('counts a claim’s wait from the insert’s commit, told by the process that stored the job', async () => {
+    const store = await sharedStore();
+    // The submitter's inserts wait 1.5 s before they start, as behind a burst of admissions: the
+    // job is accepted (its createdAt) long before it can be claimed.
+    const slowInserts = new Proxy(store, {
+      get(target, property) {
+        if (property === 'insert') {
+          return async (...args: Parameters<JobStore['insert']>) => {
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            return target.insert(...args);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const submitter = await engineOver(slowInserts, { platform: 'elsewhere' });
+    // Only the runner can run it, and its poll is too slow to matter: the word from the store does.
+    const runner = await engineOver(store, { platform: 'other', pollEveryMs: 60_000 });
+    const waits: number[] = [];
+    runner.engine.on('claimed', (_job, waitMs) => waits.push(waitMs));
+    await submitter.engine.start();
+    await runner.engine.start();
+    const submitted = await submitter.engine.submit(
+      request('claimed from its commit', { platform: 'other' }),
+    );
+    await runner.adapter.until(
+      async () => (await store.get(submitted.job.id))?.state === 'done',
+      10_000,
+    );
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(0);
+    expect(waits[0]).toBeLessThan(1000);
+  });
+
+  it('measures a claim made before the word of its job’s commit once that word arrives', async () => {
+    const store = await sharedStore();
+    const slowInserts = new Proxy(store, {
+      get(target, property) {
+        if (property === 'insert') {
+          return async (...args: Parameters<JobStore['insert']>) => {
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            return target.insert(...args);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // The runner hears every event 700 ms late, and polls every 50 ms: it claims the job first.
+    const lateWords = new Proxy(store, {
+      get(target, property) {
+        if (property === 'subscribe') {
+          return (listener: Parameters<JobStore['subscribe']>[0]) =>
+            target.subscribe((event) => {
+              setTimeout(() => listener(event), 700);
+            });
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const submitter = await engineOver(slowInserts, { platform: 'elsewhere' });
+    const runner = await engineOver(lateWords, { platform: 'other', pollEveryMs: 50 });
+    const waits: number[] = [];
+    runner.engine.on('claimed', (_job, waitMs) => waits.push(waitMs));
+    await submitter.engine.start();
+    await runner.engine.start();
+    const submitted = await submitter.engine.submit(
+      request('claimed before the word', { platform: 'other' }),
+    );
+    await runner.adapter.until(
+      async () => (await store.get(submitted.job.id))?.state === 'done' && waits.length > 0,
+      10_000,
+    );
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(0);
+    expect(waits[0]).toBeLessThan(1000);
+  });
+
   it('survives a store that fails a claim, and runs the job on a later round', async () => {
     const store = await sharedStore();
     let failures = 3;

@@ -145,6 +145,25 @@ describe('JobEngine', () => {
     expect(peakOverlap(aliceTasks)).toBe(2);
   });
 
+  it('reports each claim with its wait since the job was accepted (claim latency, issue 12)', async () => {
+    const { engine, adapter } = await engineFor({ limits: { maxConcurrentJobs: 1 } });
+    const claims: { prompt: string; waitMs: number }[] = [];
+    engine.on('claimed', (job, waitMs) => claims.push({ prompt: job.prompt, waitMs }));
+    await engine.start();
+    await engine.submit(request('claim first mock:delay=400', { requesterId: 'alice' }));
+    await engine.submit(request('claim second', { requesterId: 'bob' }));
+    await adapter.until(() => adapter.deliveries.length === 2, 20_000);
+    expect(claims.map((claim) => claim.prompt)).toEqual([
+      'claim first mock:delay=400',
+      'claim second',
+    ]);
+    const [first, second] = claims;
+    // The first had a free slot; the second waited for it, through the first's 400 ms task.
+    expect(first?.waitMs).toBeGreaterThanOrEqual(0);
+    expect(second?.waitMs).toBeGreaterThanOrEqual(400);
+    expect(second?.waitMs ?? 0).toBeGreaterThan(first?.waitMs ?? Number.POSITIVE_INFINITY);
+  });
+
   it('keeps one user to the per-user limit even while slots are free', async () => {
     api.setDelay(300);
     const { engine, adapter } = await engineFor({

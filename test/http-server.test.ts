@@ -163,6 +163,8 @@ describe('metrics', () => {
     engine.emit('created', 1500, true);
     engine.emit('created', 250, false);
     engine.emit('delivered', job('done', 'discord'), 800);
+    engine.emit('claimed', job('queued', 'discord'), 4);
+    engine.emit('claimed', job('queued', 'slack'), 120);
     await expect(
       rawRequest(service, { method: 'POST', path: '/callbacks/nano-banana/a/b' }),
     ).resolves.toMatchObject({ status: 404 });
@@ -181,6 +183,7 @@ describe('metrics', () => {
       'nano_banana_task_retrievals_total',
       'nano_banana_delivery_seconds',
       'nano_banana_callbacks_total',
+      'nano_banana_claim_wait_seconds',
     ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }
@@ -201,6 +204,12 @@ describe('metrics', () => {
     expect(sample(text, 'nano_banana_api_create_seconds_count{ok="false"}')).toBe(1);
     expect(sample(text, 'nano_banana_delivery_seconds_sum{platform="discord"}')).toBe(0.8);
     expect(sample(text, 'nano_banana_callbacks_total{accepted="false"}')).toBe(1);
+    // Claim waits, in buckets fine from 1 ms.
+    expect(sample(text, 'nano_banana_claim_wait_seconds_bucket{le="0.001"}')).toBe(0);
+    expect(sample(text, 'nano_banana_claim_wait_seconds_bucket{le="0.005"}')).toBe(1);
+    expect(sample(text, 'nano_banana_claim_wait_seconds_bucket{le="0.1"}')).toBe(1);
+    expect(sample(text, 'nano_banana_claim_wait_seconds_bucket{le="0.15"}')).toBe(2);
+    expect(sample(text, 'nano_banana_claim_wait_seconds_count')).toBe(2);
     expect(sample(text, 'nano_banana_callbacks_total{accepted="true"}')).toBe(0);
 
     // Stats are read on each scrape, and the retrievals counter grows with the follower's total.
@@ -230,6 +239,7 @@ describe('metrics', () => {
     unbind();
     engine.emit('finished', job('done', 'discord'));
     expect(engine.listenerCount('finished')).toBe(0);
+    expect(engine.listenerCount('claimed')).toBe(0);
     const { body } = await metrics.render();
     expect(sample(body, 'nano_banana_jobs_total{outcome="done",code="none"}')).toBe(1);
   });

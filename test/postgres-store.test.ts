@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { JobStore, StoreEvent } from '../src/core/jobs/store.js';
-import { openPostgresStore } from '../src/core/jobs/stores/postgres.js';
+import { ADMISSION_LOCK_KEY, openPostgresStore } from '../src/core/jobs/stores/postgres.js';
 import { EVENT_CHANNEL } from '../src/core/jobs/stores/postgres-events.js';
 import {
   migratePostgres,
@@ -274,6 +274,33 @@ describe('claims racing transitions', () => {
   });
 });
 
+describe('admissions waiting for the fleet', () => {
+  it('wait without holding the pool: reads and claims go on meanwhile (issue 12, fleet bench)', async () => {
+    // Pool of 2. Another process holds the admission lock: this process's admissions wait.
+    const store = await open();
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${ADMISSION_LOCK_KEY})`);
+      const admissions = Array.from({ length: 5 }, (_, index) =>
+        store.insert(makeJob({ id: `waiting-${index}`, requesterId: `user-${index}` })),
+      );
+      // The admissions have asked for their connections by now.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const answered = await Promise.race([
+        store.get('nothing-here').then(() => 'answered'),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting'), 3_000)),
+      ]);
+      expect(answered).toBe('answered');
+      await holder.query('COMMIT');
+      const outcomes = await Promise.all(admissions);
+      expect(outcomes.every((outcome) => outcome.inserted)).toBe(true);
+    } finally {
+      await holder.end();
+    }
+  });
+});
+
 describe('takeovers across processes', () => {
   it('splits the jobs of a dead process among five processes taking over at once', async () => {
     const store = await open();
@@ -345,6 +372,33 @@ describe('events between processes', () => {
       { kind: 'callback', jobId: 'job-1' },
       { kind: 'pause', until: 123 },
     ]);
+  });
+
+  it('tells an event while every pooled connection is busy (fleet bench, issue 12)', async () => {
+    // Pool of 2, both held by updates waiting on rows another client locked.
+    const sender = await open();
+    const receiver = await open();
+    await sender.insert(makeJob({ id: 'held-1' }));
+    await sender.insert(makeJob({ id: 'held-2', requesterId: 'user-2' }));
+    const heard: StoreEvent[] = [];
+    receiver.subscribe((event) => heard.push(event));
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    try {
+      await locker.query("BEGIN; SELECT id FROM jobs WHERE id IN ('held-1', 'held-2') FOR UPDATE");
+      const blocked = [
+        sender.update('held-1', { deliveryAttempts: 1 }, 2),
+        sender.update('held-2', { deliveryAttempts: 1 }, 2),
+      ];
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sender.publish({ kind: 'callback', jobId: 'held-1' });
+      await eventually(() => heard.length > 0, 3_000);
+      expect(heard).toEqual([{ kind: 'callback', jobId: 'held-1' }]);
+      await locker.query('COMMIT');
+      await Promise.all(blocked);
+    } finally {
+      await locker.end();
+    }
   });
 
   it('ignores a notification it cannot read (another version, another program)', async () => {

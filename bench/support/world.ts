@@ -1,5 +1,9 @@
 import { type MockApi, type MockTask, startMockApi } from '../../src/mock-api/index.js';
-import { FakeDiscord, type FakeInteraction } from '../../test/fakes/discord/index.js';
+import {
+  FakeDiscord,
+  type FakeDiscordOptions,
+  type FakeInteraction,
+} from '../../test/fakes/discord/index.js';
 import { type FakeSlack, startFakeSlack } from '../../test/fakes/slack/index.js';
 import { type BotOptions, type BotProcess, startBot } from './bot-process.js';
 
@@ -18,6 +22,8 @@ export interface WorldOptions {
   /** Photo-like results (large PNGs that shrink well as JPEGs) instead of flat pictures. */
   readonly photo?: boolean;
   readonly discord?: boolean;
+  /** The fake Discord's guilds and gateway (shards), when the defaults do not do. */
+  readonly discordOptions?: FakeDiscordOptions;
   /** Slack in Socket Mode (the default an admin gets) or over HTTP; none when undefined. */
   readonly slack?: 'socket' | 'http' | undefined;
   /** Slack users the fake knows (`slackUser(0)` ...); default 50. */
@@ -52,7 +58,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     photo: options.photo ?? false,
     drawBeforeFinish: true,
   });
-  const discord = options.discord ? await FakeDiscord.start() : undefined;
+  const discord = options.discord ? await FakeDiscord.start(options.discordOptions) : undefined;
   const slackUsers = options.slackUsers ?? 50;
   const slack =
     options.slack === undefined

@@ -30,9 +30,11 @@ export interface EngineEventSource {
   on(event: 'finished', listener: (job: MeasuredJob) => void): unknown;
   on(event: 'created', listener: (durationMs: number, ok: boolean) => void): unknown;
   on(event: 'delivered', listener: (job: MeasuredJob, durationMs: number) => void): unknown;
+  on(event: 'claimed', listener: (job: MeasuredJob, waitMs: number) => void): unknown;
   off(event: 'finished', listener: (job: MeasuredJob) => void): unknown;
   off(event: 'created', listener: (durationMs: number, ok: boolean) => void): unknown;
   off(event: 'delivered', listener: (job: MeasuredJob, durationMs: number) => void): unknown;
+  off(event: 'claimed', listener: (job: MeasuredJob, waitMs: number) => void): unknown;
   readonly stats: EngineStatsSnapshot;
 }
 
@@ -68,6 +70,15 @@ export interface Metrics {
 
 /** Creates can take seconds to minutes (4K with reference images: 2 minutes and more). */
 const CREATE_BUCKETS = [0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
+/**
+ * A claim takes a few store round trips when a slot is free (milliseconds), longer when the claim
+ * loop is busy or a poll has to find the job: fine from 1 ms to see the p99 against its 50 ms
+ * target. A job waiting for a slot waits as long as the jobs ahead of it run.
+ */
+const CLAIM_WAIT_BUCKETS = [
+  0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10, 30, 60,
+  300,
+];
 /** A delivery uploads a few images to a chat platform, with retries. */
 const DELIVERY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
 
@@ -188,6 +199,12 @@ export function createMetrics(): Metrics {
     buckets: DELIVERY_BUCKETS,
     registers,
   });
+  const claimWaitSeconds = new Histogram({
+    name: 'nano_banana_claim_wait_seconds',
+    help: 'Time from a job becoming eligible (accepted, or back in line) to this process claiming it',
+    buckets: CLAIM_WAIT_BUCKETS,
+    registers,
+  });
   const callbacks = new Counter({
     name: 'nano_banana_callbacks_total',
     help: 'Callbacks received from the image API, by whether a job took them',
@@ -221,14 +238,19 @@ export function createMetrics(): Metrics {
       const onDelivered = (job: MeasuredJob, durationMs: number): void => {
         deliverySeconds.observe({ platform: job.platform }, durationMs / 1000);
       };
+      const onClaimed = (_job: MeasuredJob, waitMs: number): void => {
+        claimWaitSeconds.observe(Math.max(0, waitMs) / 1000);
+      };
       engine.on('finished', onFinished);
       engine.on('created', onCreated);
       engine.on('delivered', onDelivered);
+      engine.on('claimed', onClaimed);
       readEngine = () => engine.stats;
       return () => {
         engine.off('finished', onFinished);
         engine.off('created', onCreated);
         engine.off('delivered', onDelivered);
+        engine.off('claimed', onClaimed);
       };
     },
     recordCallback(accepted) {

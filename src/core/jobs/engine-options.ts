@@ -57,6 +57,12 @@ export interface EngineStats {
 export interface EngineEvents {
   /** A job reached a final state (through this process). */
   finished: [job: Job];
+  /**
+   * This process claimed a job, `waitMs` after it became eligible (its insert's commit, or its
+   * return to the line after a refused create): the claim latency `/metrics` reports. Told once
+   * that time is known, which may be a little after the claim (see `Scheduler.noteEligible`).
+   */
+  claimed: [job: Job, waitMs: number];
   /** A create was sent and answered (or failed), with its latency. */
   created: [durationMs: number, ok: boolean];
   /** Images were handed to an adapter, with the time it took. */

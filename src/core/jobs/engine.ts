@@ -133,6 +133,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
           this.#deadlines.watch(job);
           this.#runner.run(job);
         },
+        measured: (job, waitMs) => this.emit('claimed', job, waitMs),
         tookOver: (jobs) => this.#tookOver(jobs),
         lineMoved: () => void this.#progress.reportPositions(),
       },
@@ -237,6 +238,11 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
     const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);
     if (!inserted) return this.#alreadyMade(stored);
+    // Claimable from now: its claim's wait counts from here, in whichever process claims it, and
+    // the other processes hear of it at once (this one claims once the caller has answered).
+    const eligibleAt = this.#clock.now();
+    this.#scheduler.noteEligible(stored.id, eligibleAt);
+    this.#publishQueue({ kind: 'queue', jobId: stored.id, eligibleAt });
     this.#logger.info(
       { jobId: stored.id, platform: stored.platform, action: stored.action },
       'Job accepted',
@@ -245,7 +251,9 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     const position = await this.#positionOf(stored.id);
     this.#progress.track(stored.id, position);
     // Let the caller tell the user "accepted" first; the line moves right after.
-    setImmediate(() => this.#wake());
+    setImmediate(() => {
+      if (!this.#stopping) this.#scheduler.request();
+    });
     return { job: stored, created: true, position };
   }
 
@@ -448,6 +456,9 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
   #onStoreEvent(event: StoreEvent): void {
     switch (event.kind) {
       case 'queue':
+        if (event.jobId !== undefined && event.eligibleAt !== undefined) {
+          this.#scheduler.noteEligible(event.jobId, event.eligibleAt);
+        }
         this.#scheduler.request();
         break;
       case 'callback': {
@@ -468,7 +479,11 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
   #wake(): void {
     if (this.#stopping) return;
     this.#scheduler.request();
-    this.#store.publish({ kind: 'queue' }).catch((error: unknown) => {
+    this.#publishQueue({ kind: 'queue' });
+  }
+
+  #publishQueue(event: StoreEvent & { kind: 'queue' }): void {
+    this.#store.publish(event).catch((error: unknown) => {
       this.#logger.warn({ err: error }, 'Could not tell the fleet the line moved');
     });
   }

@@ -17,10 +17,28 @@ export interface SchedulerOptions {
 export interface SchedulerHooks {
   /** A job was claimed for this process: run it. */
   claimed(job: Job): void;
+  /** A claim's wait since its job became eligible, once known (see `noteEligible`). */
+  measured(job: Job, waitMs: number): void;
   /** Jobs whose process died (or, at start, this process before a restart): carry them on. */
   tookOver(jobs: readonly Job[]): Promise<void>;
   /** The line may have moved: tell the waiting their places. */
   lineMoved(): void;
+}
+
+/** Commit times of new jobs kept for their claims (the jobs of a burst, and more). */
+const ELIGIBLE_TIMES_KEPT = 10_000;
+/** How long a claim made before the word of its job's commit waits for it to be measured. */
+const WORD_WAIT_MS = 5_000;
+
+/**
+ * When a claimed job became eligible, when no process told it (`noteEligible`): its acceptance, or,
+ * for a job that had started (a create refused, the job back in line), its return to the line, its
+ * last update (nothing updates a waiting job after its acceptance but that return). The acceptance
+ * is taken before the insert's transaction, which may wait for other admissions. A job whose claim
+ * was lost with its process keeps its first time: the user waited all along.
+ */
+function eligibleSince(job: Job): number {
+  return job.startedAt === undefined ? job.createdAt : job.updatedAt;
 }
 
 /** Jobs taken over per round; the next round takes the rest. */
@@ -48,6 +66,10 @@ export class Scheduler {
   #pauseTimer: NodeJS.Timeout | undefined;
   #takingOver = false;
   #loopDone: Promise<void> = Promise.resolve();
+  /** New jobs' commit times as their processes told them (see `noteEligible`), oldest first. */
+  readonly #eligibleAt = new Map<string, number>();
+  /** Claims made before the word of their job's commit arrived: measured when it does. */
+  readonly #unmeasured = new Map<string, { job: Job; claimedAt: number; timer: NodeJS.Timeout }>();
 
   constructor(context: EngineContext, hooks: SchedulerHooks, options: SchedulerOptions) {
     this.#context = context;
@@ -96,6 +118,8 @@ export class Scheduler {
     clearInterval(this.#pollTimer);
     clearInterval(this.#leaseTimer);
     clearTimeout(this.#pauseTimer);
+    for (const claim of this.#unmeasured.values()) clearTimeout(claim.timer);
+    this.#unmeasured.clear();
     await this.#loopDone;
   }
 
@@ -119,6 +143,27 @@ export class Scheduler {
       await store.publish({ kind: 'pause', until });
     } catch (error) {
       logger.warn({ err: error }, 'Could not share the pause with the fleet');
+    }
+  }
+
+  /**
+   * A job was stored and may be claimed since `at` (its insert's commit, told by the process that
+   * stored it): its claim's wait counts from then, not from its acceptance before the insert (which
+   * may wait for other admissions). Kept for the jobs claimed elsewhere too, up to a bound.
+   */
+  noteEligible(jobId: string, at: number): void {
+    const claim = this.#unmeasured.get(jobId);
+    if (claim !== undefined) {
+      clearTimeout(claim.timer);
+      this.#unmeasured.delete(jobId);
+      this.#hooks.measured(claim.job, claim.claimedAt - at);
+      return;
+    }
+    if (this.#eligibleAt.has(jobId)) return;
+    this.#eligibleAt.set(jobId, at);
+    if (this.#eligibleAt.size > ELIGIBLE_TIMES_KEPT) {
+      const oldest = this.#eligibleAt.keys().next().value;
+      if (oldest !== undefined) this.#eligibleAt.delete(oldest);
     }
   }
 
@@ -158,10 +203,32 @@ export class Scheduler {
         });
         if (job === undefined) break;
         this.#hooks.claimed(job);
+        this.#measure(job, clock.now());
       }
     }
     this.#counts = await store.counts();
     this.#hooks.lineMoved();
+  }
+
+  /**
+   * A claim's wait: from its job's commit as told (`noteEligible`); a new job claimed before that
+   * word arrived (its claim round was asked for by another job's) is measured when it does, or
+   * from its acceptance if it never does; a job back in line, from its return.
+   */
+  #measure(job: Job, claimedAt: number): void {
+    const told = this.#eligibleAt.get(job.id);
+    this.#eligibleAt.delete(job.id);
+    if (told !== undefined || job.startedAt !== undefined) {
+      this.#hooks.measured(job, claimedAt - (told ?? eligibleSince(job)));
+      return;
+    }
+    if (this.#unmeasured.size >= ELIGIBLE_TIMES_KEPT) return;
+    const timer = setTimeout(() => {
+      this.#unmeasured.delete(job.id);
+      this.#hooks.measured(job, claimedAt - eligibleSince(job));
+    }, WORD_WAIT_MS);
+    timer.unref();
+    this.#unmeasured.set(job.id, { job, claimedAt, timer });
   }
 
   /** Keeps the later pause, and claims again once it is over. */

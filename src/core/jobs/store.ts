@@ -188,8 +188,15 @@ export interface StoreCounts {
 
 /** What processes tell each other through the store. */
 export type StoreEvent =
-  /** A job became claimable, or a slot was freed: worth a claim attempt. */
-  | { readonly kind: 'queue' }
+  /**
+   * A job became claimable, or a slot was freed: worth a claim attempt. With `jobId`, that job was
+   * just stored, claimable since `eligibleAt` (its insert's commit): claim latency counts from it.
+   */
+  | {
+      readonly kind: 'queue';
+      readonly jobId?: string | undefined;
+      readonly eligibleAt?: number | undefined;
+    }
   /** A callback for a job arrived at some process: its owner asks the API now. */
   | { readonly kind: 'callback'; readonly jobId: string }
   /** A job was cancelled or deleted: its owner stops any work on it. */

@@ -26,7 +26,11 @@ export interface EventEnvelope {
  * read through a schema, and an event of a kind this version does not know is ignored.
  */
 const storeEventSchema: z.ZodType<StoreEvent> = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('queue') }),
+  z.object({
+    kind: z.literal('queue'),
+    jobId: z.string().optional(),
+    eligibleAt: z.number().optional(),
+  }),
   z.object({ kind: z.literal('callback'), jobId: z.string() }),
   z.object({ kind: z.literal('cancel'), jobId: z.string() }),
   z.object({ kind: z.literal('pause'), until: z.number() }),
@@ -81,6 +85,22 @@ export class EventListener {
   /** True while the LISTEN connection is up. */
   get listening(): boolean {
     return this.#client !== undefined;
+  }
+
+  /**
+   * Sends a notification on the listening connection, which is otherwise idle: an event (a new
+   * job, a callback for its owner) then never waits behind the pool's queries, which a burst can
+   * fill for seconds. False when the connection is down or failed: the caller sends it otherwise.
+   */
+  async notify(payload: string): Promise<boolean> {
+    const client = this.#client;
+    if (client === undefined) return false;
+    try {
+      await client.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The first connection: an error here is the caller's (the store does not open). */

@@ -71,7 +71,7 @@ const APPLICATION_NAME = 'nano-banana';
  * matters (a claim leases an existing job; an admission counts reservations and unfinished jobs,
  * which a claim does not change), so they need not wait for each other.
  */
-const ADMISSION_LOCK_KEY = 7_306_117_002;
+export const ADMISSION_LOCK_KEY = 7_306_117_002;
 const CLAIM_LOCK_KEY = 7_306_117_003;
 
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<JobStore> {
@@ -200,6 +200,13 @@ class PostgresJobStore implements JobStore {
   readonly #events: EventListener;
   /** Tells this store's own notifications apart, when they come back through LISTEN. */
   readonly #origin = randomUUID();
+  /**
+   * Per advisory lock key, the end of this process's line of transactions for it. They would
+   * wait for one another on the server anyway; waiting here instead, before taking a connection,
+   * keeps a burst of admissions (200 requests at once) from holding every pooled connection idle
+   * on the lock, while claims, lease renewals and reads wait behind them for a connection.
+   */
+  readonly #lockLines = new Map<number, Promise<unknown>>();
   #closed = false;
 
   constructor(pool: pg.Pool, logger: Logger, listenerConnection: pg.ClientConfig) {
@@ -539,7 +546,10 @@ class PostgresJobStore implements JobStore {
     const listeners = [...this.#listeners];
     queueMicrotask(() => this.#deliver(event, listeners));
     const envelope: EventEnvelope = { origin: this.#origin, event };
-    await this.#pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, JSON.stringify(envelope)]);
+    const payload = JSON.stringify(envelope);
+    // A repeat, should the listening connection fail as it sent, is harmless: events only wake.
+    if (await this.#events.notify(payload)) return;
+    await this.#pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]);
   }
 
   subscribe(listener: Listener): () => void {
@@ -606,6 +616,34 @@ class PostgresJobStore implements JobStore {
     lockKey: number | undefined,
     work: (client: pg.PoolClient) => Promise<T>,
     begin = 'BEGIN',
+  ): Promise<T> {
+    if (lockKey === undefined) return this.#transactionNow(lockKey, work, begin);
+    // One at a time per key in this process (see `#lockLines`), in the order asked; but never
+    // longer in line than a connection may take, so that with the database unreachable a long
+    // line fails within about that time, not one connection timeout after another.
+    const before = this.#lockLines.get(lockKey) ?? Promise.resolve();
+    let lineTimer: NodeJS.Timeout | undefined;
+    const lineOver = new Promise<void>((resolve) => {
+      lineTimer = setTimeout(resolve, CONNECT_TIMEOUT_MS);
+      lineTimer.unref();
+    });
+    const turn = Promise.race([before, lineOver]).then(() => {
+      clearTimeout(lineTimer);
+      return this.#transactionNow(lockKey, work, begin);
+    });
+    const settled = turn.catch(() => undefined);
+    this.#lockLines.set(lockKey, settled);
+    try {
+      return await turn;
+    } finally {
+      if (this.#lockLines.get(lockKey) === settled) this.#lockLines.delete(lockKey);
+    }
+  }
+
+  async #transactionNow<T>(
+    lockKey: number | undefined,
+    work: (client: pg.PoolClient) => Promise<T>,
+    begin: string,
   ): Promise<T> {
     const client = await this.#pool.connect();
     let broken = false;
