@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { checkMigrationOrder } from './migration-order.js';
 import { FINAL_STATES_SQL } from './rows.js';
 
 /**
@@ -171,7 +172,7 @@ export async function migratePostgres(
   pool: pg.Pool,
   migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
 ): Promise<PostgresMigrationOutcome> {
-  checkOrder(migrations);
+  checkMigrationOrder(migrations);
   const knownVersion = migrations.at(-1)?.version ?? 0;
   const client = await pool.connect();
   let broken = false;
@@ -231,14 +232,4 @@ export async function migratePostgres(
     // A connection that failed is closed rather than given back to the pool.
     client.release(broken);
   }
-}
-
-function checkOrder(migrations: readonly PostgresMigration[]): void {
-  migrations.forEach((migration, index) => {
-    if (migration.version !== index + 1) {
-      throw new Error(
-        `Migration "${migration.name}" has version ${migration.version}; expected ${index + 1}`,
-      );
-    }
-  });
 }

@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { checkMigrationOrder } from './migration-order.js';
 
 /**
  * The SQLite store's schema, as an ordered list of steps. A released step is never edited: a
@@ -156,7 +157,7 @@ export function migrateSqlite(
   path: string,
   migrations: readonly SqliteMigration[] = SQLITE_MIGRATIONS,
 ): MigrationOutcome {
-  checkOrder(migrations);
+  checkMigrationOrder(migrations);
   const knownVersion = migrations.at(-1)?.version ?? 0;
   const run = database.transaction((): MigrationOutcome => {
     database.exec(`
@@ -186,14 +187,4 @@ export function migrateSqlite(
     return { fromVersion, toVersion: Math.max(fromVersion, knownVersion), applied };
   });
   return run.immediate();
-}
-
-function checkOrder(migrations: readonly SqliteMigration[]): void {
-  migrations.forEach((migration, index) => {
-    if (migration.version !== index + 1) {
-      throw new Error(
-        `Migration "${migration.name}" has version ${migration.version}; expected ${index + 1}`,
-      );
-    }
-  });
 }
