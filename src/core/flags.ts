@@ -4,6 +4,7 @@
  * but leaves cross-checks (a model's resolutions, the prompt length) to `validateRequest`.
  */
 
+import { MAX_REPEAT, MIN_REPEAT } from './batch.js';
 import { invalidInput, type NanoBananaError } from './errors.js';
 import {
   ASPECT_RATIOS,
@@ -31,8 +32,12 @@ export interface ParsedPrompt {
   aspectRatio?: AspectRatio;
   resolution?: Resolution;
   count?: number;
+  /** `--repeat N`: the whole request N times (see `batch.ts`). */
+  repeat?: number;
   help: boolean;
   usage: boolean;
+  /** `--history`: the user's last jobs, not a request. */
+  history: boolean;
 }
 
 /** The canonical flags, for help texts and for the `valid` list of an unknown flag. */
@@ -41,11 +46,24 @@ export const FLAG_NAMES: readonly string[] = [
   '--ar',
   '--res',
   '--count',
+  '--repeat',
   '--help',
   '--usage',
+  '--history',
 ];
 
-type FlagKind = 'model' | 'aspectRatio' | 'resolution' | 'count' | 'help' | 'usage';
+type FlagKind =
+  | 'model'
+  | 'aspectRatio'
+  | 'resolution'
+  | 'count'
+  | 'repeat'
+  | 'help'
+  | 'usage'
+  | 'history';
+
+/** Flags that take no value: `--help=yes` means nothing more than `--help`. */
+type SwitchKind = 'help' | 'usage' | 'history';
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -58,8 +76,10 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['resolution', 'resolution'],
   ['count', 'count'],
   ['n', 'count'],
+  ['repeat', 'repeat'],
   ['help', 'help'],
   ['usage', 'usage'],
+  ['history', 'history'],
 ]);
 
 /**
@@ -75,12 +95,13 @@ const MAX_ECHOED_VALUE = 100;
 /**
  * Reads the flags anywhere in `text` and returns them with the remaining prompt. Throws only
  * `invalid_input` errors: `unknown_flag`, `missing_flag_value`, `unknown_model`,
- * `unknown_aspect_ratio`, `unknown_resolution` or `count_out_of_range`, each with the valid values.
+ * `unknown_aspect_ratio`, `unknown_resolution`, `count_out_of_range` or `repeat_out_of_range`, each
+ * with the valid values.
  * When a flag is repeated, the last one wins.
  */
 export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPrompt {
   const clean = cleanText(text);
-  const result: ParsedPrompt = { prompt: '', help: false, usage: false };
+  const result: ParsedPrompt = { prompt: '', help: false, usage: false, history: false };
   /** Stretches of `clean` taken out (flags and their values), in order. */
   const removed: { start: number; end: number }[] = [];
   // Only tokens that start with a dash can be flags, so the scan jumps from one to the next
@@ -101,7 +122,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'help' || kind === 'usage') {
+    if (kind === 'help' || kind === 'usage' || kind === 'history') {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -157,7 +178,7 @@ export function toImageRequest(
 
 function applyFlag(
   result: ParsedPrompt,
-  kind: Exclude<FlagKind, 'help' | 'usage'>,
+  kind: Exclude<FlagKind, SwitchKind>,
   value: string,
   catalog: ModelCatalog,
 ): void {
@@ -195,6 +216,18 @@ function applyFlag(
         );
       }
       result.count = count;
+      return;
+    }
+    case 'repeat': {
+      const repeat = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
+      if (!(repeat >= MIN_REPEAT && repeat <= MAX_REPEAT)) {
+        throw invalidInput(
+          'repeat_out_of_range',
+          `Repeat must be a whole number from ${MIN_REPEAT} to ${MAX_REPEAT}, not "${echo(value)}"`,
+          { value: echo(value), min: MIN_REPEAT, max: MAX_REPEAT },
+        );
+      }
+      result.repeat = repeat;
       return;
     }
   }

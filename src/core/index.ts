@@ -4,6 +4,15 @@
  */
 
 export { AcceptanceGate } from './acceptance-gate.js';
+export {
+  batchDedupKey,
+  batchRequests,
+  batchSize,
+  expandBatch,
+  MAX_BATCH_JOBS,
+  MAX_REPEAT,
+  MIN_REPEAT,
+} from './batch.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
 export type { Config, Environment } from './config.js';
@@ -19,6 +28,7 @@ export {
 } from './errors.js';
 export type { ParsedPrompt } from './flags.js';
 export { FLAG_NAMES, parsePromptFlags } from './flags.js';
+export { HISTORY_LIMIT, retentionNote, shortPrompt, stateLabel } from './history.js';
 export type {
   DownloadRefusal,
   FittedImage,
@@ -64,3 +74,4 @@ export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from
 export { validateRequest } from './request.js';
 export * as settings from './settings.js';
 export { ProgressThrottle } from './throttle.js';
+export { isoWeekStart } from './week.js';

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { NanoBananaError } from '../errors.js';
 import { type ImageRequest, type RequestLimits, validateRequest } from '../request.js';
+import { isoWeekStart } from '../week.js';
 import type { Job, NewJob } from './job.js';
 import {
   type AccessPolicy,
@@ -78,6 +79,58 @@ export class Admissions {
     return { validated, isAdmin, admission };
   }
 
+  /**
+   * `admit` for a batch: each request passes the same checks, and one admission covers them all
+   * (their images together; the unfinished cap with room for every job), for `insertMany`.
+   */
+  admitBatch(requests: readonly NewJob[]): { admitted: Admitted[]; admission: Admission } {
+    const admitted = requests.map((request) => this.admit(request));
+    const first = admitted[0];
+    const firstRequest = requests[0];
+    if (first === undefined || firstRequest === undefined) {
+      throw new Error('A batch needs at least one request');
+    }
+    for (const request of requests) {
+      // One admission counts against one user's and one server's quotas.
+      if (
+        request.requesterId !== firstRequest.requesterId ||
+        request.serverId !== firstRequest.serverId
+      ) {
+        throw new Error('The requests of a batch must share their requester and server');
+      }
+    }
+    const images = admitted.reduce((sum, each) => sum + each.admission.images, 0);
+    return {
+      admitted,
+      admission: batchAdmission(first.admission, images, requests.length),
+    };
+  }
+
+  /** `check` for a batch: every job's checks, then the quotas and the cap for them all. */
+  async checkBatch(requests: readonly NewJob[]): Promise<void> {
+    const { admitted } = this.admitBatch(requests);
+    const first = admitted[0];
+    const request = requests[0];
+    if (first === undefined || request === undefined) return;
+    const max = first.admission.maxUnfinished;
+    if (max !== undefined) {
+      const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
+      if (unfinished + requests.length > max) {
+        throw new NanoBananaError('too_many_queued', 'The user has too many unfinished jobs', {
+          params: { max },
+        });
+      }
+    }
+    if (!first.isAdmin) {
+      await checkQuota(this.#options.store, this.#options.quotas, {
+        day: first.admission.day,
+        requesterId: request.requesterId,
+        serverId: request.serverId,
+        images: admitted.reduce((sum, each) => sum + each.admission.images, 0),
+      });
+    }
+  }
+
   /** Every check `admit` and the store's admission make, without storing anything. */
   async check(request: NewJob): Promise<Admitted> {
     const admitted = this.admit(request);
@@ -105,13 +158,14 @@ export class Admissions {
   async usage(requesterId: string, serverId: string | undefined): Promise<Usage> {
     const { store, clock, quotas } = this.#options;
     const day = utcDay(clock.now());
-    const [remaining, topUsers] = await Promise.all([
+    const [remaining, topUsers, week] = await Promise.all([
       this.isAdmin(requesterId)
         ? { user: undefined, server: undefined, total: undefined }
         : remainingQuota(store, quotas, { day, requesterId, serverId }),
       store.topUsers(day, serverId, 5),
+      store.reservedImagesBetween(requesterId, isoWeekStart(day), day),
     ]);
-    return { ...remaining, limits: quotas, topUsers };
+    return { ...remaining, week, limits: quotas, topUsers };
   }
 
   #validate(request: NewJob): ImageRequest {
@@ -132,6 +186,19 @@ export class Admissions {
       this.#options.requestLimits,
     );
   }
+}
+
+/**
+ * One admission for a batch: the images of every job, and the unfinished cap lowered so that the
+ * store's check (fewer unfinished jobs than the cap, before one more) leaves room for all of them.
+ */
+function batchAdmission(first: Admission, images: number, jobs: number): Admission {
+  const max = first.maxUnfinished;
+  return {
+    ...first,
+    images,
+    ...(max === undefined ? {} : { maxUnfinished: max - (jobs - 1) }),
+  };
 }
 
 /** A new job, waiting, as a request becomes once it is admitted. */

@@ -16,7 +16,7 @@ import type { CancelOutcome, JobPort, Submitted, Usage } from './port.js';
 import { Progress } from './progress.js';
 import { Runner } from './runner.js';
 import { Scheduler } from './scheduler.js';
-import type { JobStore, StoreCounts, StoreEvent } from './store.js';
+import type { InsertOutcome, JobStore, StoreCounts, StoreEvent } from './store.js';
 
 export type { EngineEvents, EngineStats, JobEngineOptions } from './engine-options.js';
 export { MAX_INLINE_INPUT_BYTES } from './inputs.js';
@@ -257,6 +257,69 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     return { job: stored, created: true, position };
   }
 
+  async checkBatch(requests: readonly NewJob[]): Promise<void> {
+    if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
+    const first = requests[0];
+    if (first === undefined) return;
+    // Already made (a redelivered event): `submitBatch` answers with those jobs.
+    if (first.dedupKey !== undefined) {
+      if ((await this.#store.getByDedupKey(first.dedupKey)) !== undefined) return;
+    }
+    await this.#admissions.checkBatch(requests);
+  }
+
+  async submitBatch(requests: readonly NewJob[]): Promise<Submitted[]> {
+    if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
+    if (requests.length <= 1) {
+      return Promise.all(requests.map((request) => this.submit(request)));
+    }
+    const { admitted, admission } = this.#admissions.admitBatch(requests);
+    const now = this.#clock.now();
+    const jobs = requests.map((request, index) => {
+      const each = admitted[index];
+      if (each === undefined) throw new Error('A request of the batch was not admitted');
+      return newJob(request, each, now);
+    });
+    let outcomes: InsertOutcome[];
+    try {
+      // All or none, the quotas and the cap checked for the total, atomically, fleet-wide.
+      outcomes = await this.#store.insertMany(jobs, admission);
+    } catch (error) {
+      throw withUserCap(error, admitted[0]?.admission.maxUnfinished);
+    }
+    if (outcomes.some((outcome) => !outcome.inserted)) {
+      return Promise.all(outcomes.map((outcome) => this.#alreadyMade(outcome.job)));
+    }
+    const eligibleAt = this.#clock.now();
+    for (const { job } of outcomes) {
+      this.#scheduler.noteEligible(job.id, eligibleAt);
+      this.#publishQueue({ kind: 'queue', jobId: job.id, eligibleAt });
+      this.#deadlines.watch(job);
+    }
+    this.#logger.info(
+      {
+        jobIds: outcomes.map((outcome) => outcome.job.id),
+        platform: requests[0]?.platform,
+        jobs: outcomes.length,
+      },
+      'Batch accepted',
+    );
+    const positions = await this.#store.queuePositions();
+    const submitted = outcomes.map(({ job }) => {
+      const position = positions.get(job.id);
+      this.#progress.track(job.id, position);
+      return { job, created: true, position };
+    });
+    setImmediate(() => {
+      if (!this.#stopping) this.#scheduler.request();
+    });
+    return submitted;
+  }
+
+  recentJobs(requesterId: string, platform: string, limit: number): Promise<Job[]> {
+    return this.#store.recentJobs(requesterId, platform, limit);
+  }
+
   async cancel(jobId: string, userId: string): Promise<CancelOutcome> {
     const job = await this.#store.get(jobId);
     if (job === undefined) return 'not_found';
@@ -493,6 +556,17 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     this.#deadlines.forget(job.id);
     this.emit('finished', job);
   }
+}
+
+/**
+ * A batch is admitted against a cap lowered by its size (see `admitBatch`): the refusal names the
+ * user's real cap, not the lowered one.
+ */
+function withUserCap(error: unknown, max: number | undefined): unknown {
+  if (!(error instanceof Failure) || error.code !== 'too_many_queued' || max === undefined) {
+    return error;
+  }
+  return new Failure('too_many_queued', error.message, { params: { ...error.params, max } });
 }
 
 function sameSecret(expected: string, given: string): boolean {
