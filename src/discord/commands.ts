@@ -13,7 +13,9 @@ import {
 import {
   ASPECT_RATIOS,
   MAX_COUNT,
+  MAX_REPEAT,
   MIN_COUNT,
+  MIN_REPEAT,
   type ModelCatalog,
   RESOLUTIONS,
 } from '../core/index.js';
@@ -22,6 +24,7 @@ import { discordText, frenchText } from './texts.js';
 export const IMAGINE = 'imagine';
 export const USAGE = 'usage';
 export const HELP = 'help';
+export const HISTORY = 'history';
 export const EDIT_IMAGE = 'Edit image';
 /** Discord allows at most 25 choices per option. */
 const MAX_CHOICES = 25;
@@ -87,6 +90,10 @@ export function commandDefinitions(
     describe(option, 'command.count');
     return option.setName('count').setMinValue(MIN_COUNT).setMaxValue(MAX_COUNT);
   });
+  imagine.addIntegerOption((option) => {
+    describe(option, 'command.repeat');
+    return option.setName('repeat').setMinValue(MIN_REPEAT).setMaxValue(MAX_REPEAT);
+  });
   for (const name of ['image', 'image2', 'image3']) {
     imagine.addAttachmentOption((option) => {
       describe(option, 'command.image');
@@ -113,7 +120,24 @@ export function commandDefinitions(
     .setType(ApplicationCommandType.Message)
     .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
 
-  return [imagine.toJSON(), usage.toJSON(), help.toJSON(), editImage.toJSON()];
+  return [
+    imagine.toJSON(),
+    usage.toJSON(),
+    help.toJSON(),
+    historyCommand(describe).toJSON(),
+    editImage.toJSON(),
+  ];
+}
+
+/** `/history`: the member's last requests, privately. */
+function historyCommand(
+  describe: (builder: SlashCommandBuilder, key: Parameters<typeof discordText>[1]) => void,
+): SlashCommandBuilder {
+  const history = new SlashCommandBuilder()
+    .setName(HISTORY)
+    .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
+  describe(history, 'command.history');
+  return history;
 }
 
 /** The URL an admin opens to add the bot, with exactly the permissions it needs. */

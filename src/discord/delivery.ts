@@ -14,7 +14,13 @@ import {
   translate,
 } from '../core/index.js';
 import { describeFailure } from './describe.js';
-import { type Delivery, type Destination, readDestination, tokenUsable } from './destination.js';
+import {
+  type Delivery,
+  type Destination,
+  readDestination,
+  tokenUsable,
+  webhookMessageOf,
+} from './destination.js';
 import {
   deliveryError,
   discordCode,
@@ -201,7 +207,11 @@ async function editProgress(
   if (tokenUsable(destination, runtime.now())) {
     try {
       await runtime.webhooks.patch(
-        Routes.webhookMessage(destination.applicationId, destination.token),
+        Routes.webhookMessage(
+          destination.applicationId,
+          destination.token,
+          webhookMessageOf(destination),
+        ),
         { body, auth: false },
       );
       return true;
@@ -401,11 +411,14 @@ async function postFirst(
   if (tokenUsable(destination, runtime.now())) {
     const { applicationId, token } = destination;
     const message = await tryStep(() =>
-      runtime.webhooks.patch(Routes.webhookMessage(applicationId, token), {
-        body,
-        files,
-        auth: false,
-      }),
+      runtime.webhooks.patch(
+        Routes.webhookMessage(applicationId, token, webhookMessageOf(destination)),
+        {
+          body,
+          files,
+          auth: false,
+        },
+      ),
     );
     if (message) return { message, route: 'webhook' };
   } else if (destination.kind === 'message' && destination.progressMessageId !== undefined) {

@@ -17,6 +17,8 @@ import {
   TextInputStyle,
 } from 'discord.js';
 import {
+  batchRequests,
+  expandBatch,
   type Job,
   type Locale,
   MAX_INPUT_IMAGES,
@@ -26,7 +28,8 @@ import {
   type Submitted,
   translate,
 } from '../core/index.js';
-import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
+import { acceptInteractionBatch } from './batch-requests.js';
+import { EDIT_IMAGE, HELP, HISTORY, IMAGINE, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
 import {
@@ -37,6 +40,7 @@ import {
   TOKEN_LIFETIME_MS,
 } from './destination.js';
 import { discordCode } from './discord-errors.js';
+import { showHistory } from './history.js';
 import {
   attachmentReference,
   type ImageReference,
@@ -90,6 +94,8 @@ export class InteractionHandler {
         await this.#usage(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === HELP) {
         await this.#help(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === HISTORY) {
+        await showHistory(this.#runtime, interaction);
       } else if (
         interaction.isMessageContextMenuCommand() &&
         interaction.commandName === EDIT_IMAGE
@@ -126,6 +132,7 @@ export class InteractionHandler {
     }
     if (parsed.help) return this.#help(interaction);
     if (parsed.usage) return this.#usage(interaction);
+    if (parsed.history) return showHistory(this.#runtime, interaction);
     const images: ImageReference[] = [];
     for (const name of ['image', 'image2', 'image3']) {
       const option = interaction.options.get(name);
@@ -166,7 +173,23 @@ export class InteractionHandler {
       count: interaction.options.getInteger('count') ?? parsed.count,
       images,
     });
-    await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? false);
+    const ephemeral = interaction.options.getBoolean('private') ?? false;
+    // `{red, blue} bird` and `--repeat 2`: several jobs, all accepted or none.
+    let prompts: string[];
+    try {
+      prompts = expandBatch(
+        draft.prompt,
+        interaction.options.getInteger('repeat') ?? parsed.repeat ?? 1,
+      );
+    } catch (error) {
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
+      return;
+    }
+    if (prompts.length > 1) {
+      await this.#acceptBatch(interaction, batchRequests(draft, prompts), ephemeral);
+      return;
+    }
+    await this.#accept(interaction, { ...draft, prompt: prompts[0] ?? draft.prompt }, ephemeral);
   }
 
   async #usage(interaction: RepliableInteraction): Promise<void> {
@@ -190,6 +213,7 @@ export class InteractionHandler {
         }),
       );
     }
+    lines.splice(1, 0, translate(locale, 'usage.week', { images: usage.week }));
     await this.#sayPrivately(interaction, lines.join('\n'));
   }
 
@@ -198,7 +222,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}`;
+    })}\n${discordText(locale, 'help.commands')}`;
     await this.#sayPrivately(interaction, text);
   }
 
@@ -413,6 +437,38 @@ export class InteractionHandler {
         allowedMentions: { parse: [] },
       });
     }
+  }
+
+  /** `#accept` for a batch: the same refusals first, then each job in a message of its own. */
+  async #acceptBatch(
+    interaction: ChatInputCommandInteraction,
+    drafts: Draft[],
+    ephemeral: boolean,
+  ): Promise<void> {
+    const locale = resolveLocale(interaction.locale);
+    try {
+      await this.#runtime.jobs.checkBatch(
+        drafts.map((draft) => ({ ...draft, destination: undefined })),
+      );
+    } catch (error) {
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
+      return;
+    }
+    const missing = await missingPermission(interaction, ephemeral, () => this.#mayOutlastToken());
+    if (missing !== undefined) {
+      await this.#sayPrivately(
+        interaction,
+        discordText(locale, 'permission.missing', { permission: missing }),
+      );
+      return;
+    }
+    await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
+    await acceptInteractionBatch(
+      this.#runtime,
+      interaction,
+      drafts,
+      this.#destination(interaction, ephemeral),
+    );
   }
 
   /** The deferred reply becomes the job's message: its place in line, and a Cancel button. */

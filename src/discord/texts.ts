@@ -61,6 +61,9 @@ const en = {
   'modal.expired': 'That edit form expired. Please start again.',
   'modal.not_yours': 'This edit form was opened by someone else. Open your own with **Edit**.',
   'usage.top': 'Top users today: {list}',
+  'batch.preparing': '⏳ Preparing {count} jobs…',
+  'help.commands':
+    '`/history`: your last requests here, with links to the results. `/usage`: images left today, and made this week.',
   'command.imagine': 'Create or edit images with Nano Banana',
   'command.prompt': 'What to draw; flags like --ar 16:9 may follow',
   'command.model': 'Model',
@@ -69,8 +72,10 @@ const en = {
   'command.count': 'How many images',
   'command.image': 'An image to edit',
   'command.private': 'Only you see the result',
+  'command.repeat': 'Run the request this many times (1 to 4)',
   'command.usage': 'How many images you have left today',
   'command.help': 'How to use the bot',
+  'command.history': 'Your last 10 requests, with links to the results',
   'command.unavailable': 'This command is not available. Type / to see the bot’s commands.',
   'elapsed.seconds': '{seconds} s',
 };
@@ -140,6 +145,9 @@ const fr: Record<DiscordTextKey, string> = {
   'modal.not_yours':
     'Ce formulaire a été ouvert par quelqu’un d’autre. Ouvrez le vôtre avec **Modifier**.',
   'usage.top': 'Les plus actifs aujourd’hui\u202F: {list}',
+  'batch.preparing': '⏳ Préparation de {count} tâches…',
+  'help.commands':
+    '`/history`\u202F: vos dernières demandes ici, avec les liens vers les résultats. `/usage`\u202F: les images qu’il vous reste aujourd’hui, et celles de la semaine.',
   'command.imagine': 'Créer ou modifier des images avec Nano Banana',
   'command.prompt': 'Que dessiner\u202F; des options comme --ar 16:9 peuvent suivre',
   'command.model': 'Modèle',
@@ -148,8 +156,10 @@ const fr: Record<DiscordTextKey, string> = {
   'command.count': 'Combien d’images',
   'command.image': 'Une image à modifier',
   'command.private': 'Vous seul voyez le résultat',
+  'command.repeat': 'Lancer la demande autant de fois (1 à 4)',
   'command.usage': 'Combien d’images il vous reste aujourd’hui',
   'command.help': 'Comment utiliser le bot',
+  'command.history': 'Vos 10 dernières demandes, avec les liens vers les résultats',
   'command.unavailable':
     'Cette commande n’est pas disponible. Tapez / pour voir les commandes du bot.',
   'elapsed.seconds': '{seconds}\u202Fs',
