@@ -7,7 +7,6 @@ import {
   Routes,
 } from 'discord.js';
 import {
-  type AcceptanceGate,
   type Locale,
   type NewJob,
   resolveLocale,
@@ -85,8 +84,7 @@ export async function acceptInteractionBatch(
         destination: { ...destination, webhookMessageId: messageId, messageId },
       };
     });
-    submitted = await holdAll(
-      runtime.acceptances,
+    submitted = await runtime.acceptances.holdAll(
       drafts.map((draft) => draft.dedupKey),
       async () => {
         const accepted = await runtime.jobs.submitBatch(requests);
@@ -147,8 +145,7 @@ export async function submitMessageBatch(
   showQueued: (submitted: Submitted) => void,
 ): Promise<void> {
   await runtime.jobs.checkBatch(requests);
-  await holdAll(
-    runtime.acceptances,
+  await runtime.acceptances.holdAll(
     requests.map((request) => request.dedupKey),
     async () => {
       const submitted = await runtime.jobs.submitBatch(requests);
@@ -160,15 +157,4 @@ export async function submitMessageBatch(
       for (const each of submitted) if (each.created) showQueued(each);
     },
   );
-}
-
-/** Holds every key of a batch while its jobs are stored and their first messages scheduled. */
-function holdAll<T>(
-  gate: AcceptanceGate,
-  keys: readonly (string | undefined)[],
-  work: () => Promise<T>,
-): Promise<T> {
-  const [first, ...rest] = keys;
-  if (keys.length === 0) return work();
-  return gate.hold(first, () => holdAll(gate, rest, work));
 }

@@ -1,11 +1,21 @@
-import { type JobOptions, parsePromptFlags, translate } from '../core/index.js';
+import { expandBatch, type JobOptions, parsePromptFlags, translate } from '../core/index.js';
 import { helpText } from './blocks.js';
 import { describeFailure } from './describe.js';
+import { historyText } from './history.js';
 import type { SlackRuntime } from './runtime.js';
 
 /** What a user's text asks for: a request, or something answered privately at once. */
 export type PromptReading =
-  | { readonly kind: 'request'; readonly prompt: string; readonly options: JobOptions }
+  | {
+      readonly kind: 'request';
+      readonly prompt: string;
+      readonly options: JobOptions;
+      /**
+       * The prompts of the jobs to make: one, or several for a batch (`{red, blue} bird`,
+       * `--repeat 2`), already within the limit.
+       */
+      readonly prompts: readonly string[];
+    }
   | { readonly kind: 'answer'; readonly text: string };
 
 /**
@@ -31,9 +41,18 @@ export async function readPrompt(
     return { kind: 'answer', text: helpText(locale, runtime.settings.command, models) };
   }
   if (parsed.usage) return { kind: 'answer', text: await usageText(runtime, who) };
+  if (parsed.history) return { kind: 'answer', text: await historyText(runtime, who) };
+  let prompts: string[];
+  try {
+    prompts = expandBatch(parsed.prompt, parsed.repeat ?? 1);
+  } catch (error) {
+    return { kind: 'answer', text: describeFailure(error, locale) };
+  }
   return {
     kind: 'request',
-    prompt: parsed.prompt,
+    prompts,
+    // One job: its prompt with any `{single}` group and escapes read. A batch: as typed.
+    prompt: prompts.length === 1 ? (prompts[0] ?? parsed.prompt) : parsed.prompt,
     options: {
       model: parsed.model ?? defaultModel,
       aspectRatio: parsed.aspectRatio,
@@ -52,9 +71,11 @@ async function usageText(
   const left = [usage.user, usage.server, usage.total].filter(
     (value): value is number => value !== undefined,
   );
-  return left.length === 0
-    ? translate(who.locale, 'usage.unlimited')
-    : translate(who.locale, 'usage.remaining', { images: Math.min(...left) });
+  const today =
+    left.length === 0
+      ? translate(who.locale, 'usage.unlimited')
+      : translate(who.locale, 'usage.remaining', { images: Math.min(...left) });
+  return `${today}\n${translate(who.locale, 'usage.week', { images: usage.week })}`;
 }
 
 /**

@@ -70,6 +70,7 @@ const en = {
     'In a thread where I posted images, mention me (or attach an image) to edit the latest one.',
     'Mention me with an image attached to edit it, or use the *Edit image* shortcut on any message with images.',
     'In a direct message with me, no command is needed.',
+    '`--history`: your last requests here, with links to the results. `--usage`: images left today, and made this week.',
   ].join('\n'),
 } satisfies Record<string, Template>;
 
@@ -132,6 +133,7 @@ const fr: Record<SlackTextKey, Template> = {
     'Dans un fil où j’ai publié des images, mentionnez-moi (ou joignez une image) pour modifier la dernière.',
     'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Edit image* (Slack ne traduit pas son nom) sur un message qui contient des images.',
     'En message direct avec moi, aucune commande n’est nécessaire.',
+    `\`--history\`${NNBSP}: vos dernières demandes ici, avec les liens vers les résultats. \`--usage\`${NNBSP}: les images qu’il vous reste aujourd’hui, et celles de la semaine.`,
   ].join('\n'),
 };
 
