@@ -81,7 +81,8 @@ export class Admissions {
 
   /**
    * `admit` for a batch: each request passes the same checks, and one admission covers them all
-   * (their images together; the unfinished cap with room for every job), for `insertMany`.
+   * (their images together), for `insertMany`, which also leaves room for every job under the
+   * user's unfinished cap.
    */
   admitBatch(requests: readonly NewJob[]): { admitted: Admitted[]; admission: Admission } {
     const admitted = requests.map((request) => this.admit(request));
@@ -102,7 +103,8 @@ export class Admissions {
     const images = admitted.reduce((sum, each) => sum + each.admission.images, 0);
     return {
       admitted,
-      admission: batchAdmission(first.admission, images, requests.length),
+      // The store's cap check leaves room for every job of the batch (`insertMany`).
+      admission: { ...first.admission, images },
     };
   }
 
@@ -186,19 +188,6 @@ export class Admissions {
       this.#options.requestLimits,
     );
   }
-}
-
-/**
- * One admission for a batch: the images of every job, and the unfinished cap lowered so that the
- * store's check (fewer unfinished jobs than the cap, before one more) leaves room for all of them.
- */
-function batchAdmission(first: Admission, images: number, jobs: number): Admission {
-  const max = first.maxUnfinished;
-  return {
-    ...first,
-    images,
-    ...(max === undefined ? {} : { maxUnfinished: max - (jobs - 1) }),
-  };
 }
 
 /** A new job, waiting, as a request becomes once it is admitted. */

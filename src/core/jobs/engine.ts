@@ -17,7 +17,7 @@ import type { CancelOutcome, JobPort, Submitted, Usage } from './port.js';
 import { Progress } from './progress.js';
 import { Runner } from './runner.js';
 import { Scheduler } from './scheduler.js';
-import type { InsertOutcome, JobStore, StoreCounts, StoreEvent } from './store.js';
+import type { JobStore, StoreCounts, StoreEvent } from './store.js';
 
 export type { EngineEvents, EngineStats, JobEngineOptions } from './engine-options.js';
 export { MAX_INLINE_INPUT_BYTES } from './inputs.js';
@@ -288,13 +288,8 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       if (each === undefined) throw new Error('A request of the batch was not admitted');
       return newJob(request, each, now);
     });
-    let outcomes: InsertOutcome[];
-    try {
-      // All or none, the quotas and the cap checked for the total, atomically, fleet-wide.
-      outcomes = await this.#store.insertMany(jobs, admission);
-    } catch (error) {
-      throw withUserCap(error, admitted[0]?.admission.maxUnfinished);
-    }
+    // All or none, the quotas and the cap checked for the total, atomically, fleet-wide.
+    const outcomes = await this.#store.insertMany(jobs, admission);
     if (outcomes.some((outcome) => !outcome.inserted)) {
       return Promise.all(outcomes.map((outcome) => this.#alreadyMade(outcome.job)));
     }
@@ -564,17 +559,6 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     this.#deadlines.forget(job.id);
     this.emit('finished', job);
   }
-}
-
-/**
- * A batch is admitted against a cap lowered by its size (see `admitBatch`): the refusal names the
- * user's real cap, not the lowered one.
- */
-function withUserCap(error: unknown, max: number | undefined): unknown {
-  if (!(error instanceof Failure) || error.code !== 'too_many_queued' || max === undefined) {
-    return error;
-  }
-  return new Failure('too_many_queued', error.message, { params: { ...error.params, max } });
 }
 
 function sameSecret(expected: string, given: string): boolean {
