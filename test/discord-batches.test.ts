@@ -176,6 +176,32 @@ describe('Discord batches', () => {
     );
   });
 
+  it('keeps a private batch private: the reply and every job’s message are ephemeral', async () => {
+    await start();
+    const sent = imagine('{red, blue} secret', { private: true });
+    await jobsDone('secret', 2);
+    const followUps = await fake.waitFor(
+      () => {
+        const messages = fake.interactionResponses(sent.id).followups;
+        return messages.length === 2 && messages.every((message) => message.attachments.length > 0)
+          ? messages
+          : undefined;
+      },
+      { timeoutMs: 20_000, description: 'two private results' },
+    );
+    for (const message of followUps) expect((message.flags ?? 0) & 64).toBe(64);
+    expect((fake.interactionResponses(sent.id).original?.flags ?? 0) & 64).toBe(64);
+    // Nothing of it in the channel but those ephemeral messages.
+    expect(
+      fake
+        .messages(fake.channelId)
+        .filter(
+          (message) => message.content.includes('secret') && ((message.flags ?? 0) & 64) === 0,
+        )
+        .map((message) => [message.id, message.flags, message.content]),
+    ).toEqual([]);
+  });
+
   it('reads an escaped brace as a plain one', async () => {
     await start();
     imagine('a sign that reads \\{open\\}');
