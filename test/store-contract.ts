@@ -639,6 +639,40 @@ export function describeStoreContract(
         expect((await store.queuePositions()).size).toBe(0);
       });
 
+      it('gives one job the same place as the whole line, as the line moves', async () => {
+        /** Every job's own answer against the whole line's, for each job ever inserted. */
+        const ids: string[] = [];
+        async function expectSamePlaces(): Promise<void> {
+          const line = await store.queuePositions();
+          const single = await Promise.all(ids.map((id) => store.queuePosition(id)));
+          expect(Object.fromEntries(ids.map((id, index) => [id, single[index]]))).toEqual(
+            Object.fromEntries(ids.map((id) => [id, line.get(id)])),
+          );
+        }
+        // Users with lines of different lengths, queued interleaved; some claimed between rounds
+        // (served users move back), one job done, one leased: neither has a place.
+        const users = ['A', 'B', 'C', 'D'];
+        for (let round = 0; round < 4; round++) {
+          for (const [index, user] of users.entries()) {
+            for (let n = 0; n <= (index + round) % 3; n++) {
+              const id = `${user}${round}-${n}`;
+              ids.push(id);
+              await store.insert(makeJob({ id, requesterId: user }));
+            }
+          }
+          await expectSamePlaces();
+          await store.claimNext(claimRequest({ owner: `process-${round}` }));
+          await store.claimNext(claimRequest({ owner: `process-${round}` }));
+          await expectSamePlaces();
+        }
+        await store.transition(ids[ids.length - 1] ?? '', ['queued'], { state: 'done' }, NOW);
+        await expectSamePlaces();
+        expect(await store.queuePosition('missing')).toBeUndefined();
+        expect([...(await store.queuePositions()).values()].sort((a, b) => a - b)).toEqual(
+          Array.from({ length: (await store.queuePositions()).size }, (_, index) => index + 1),
+        );
+      });
+
       it('puts a user who was just served behind those who were waiting', async () => {
         await insertAll([
           { id: 'A1', requesterId: 'A' },

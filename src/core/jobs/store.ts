@@ -105,6 +105,11 @@ export interface JobStore {
    * second, and so on. Fleet-wide.
    */
   queuePositions(): Promise<Map<string, number>>;
+  /**
+   * One waiting job's place in line, as `queuePositions` would give it, counted by the database
+   * (an answer per submit without reading the whole line); undefined if it is not waiting.
+   */
+  queuePosition(jobId: string): Promise<number | undefined>;
   /** Fleet-wide counts for metrics and `/readyz`. */
   counts(): Promise<StoreCounts>;
 

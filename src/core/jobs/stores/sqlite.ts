@@ -26,6 +26,7 @@ import {
   OCCUPYING_ANY_TIME_SQL,
   occupyingSql,
   patchToColumns,
+  queuePositionSql,
   queuePositionsOf,
   rowToJob,
   type SqlValue,
@@ -153,6 +154,7 @@ class SqliteJobStore implements JobStore {
   readonly #renewLeases: Statement<[number, string]>;
   readonly #releaseLeases: Statement<[string]>;
   readonly #waiting: Statement<[], WaitingRow>;
+  readonly #queuePosition: Statement<[string], { position: number }>;
   readonly #counts: Statement<[], StoreCounts>;
   readonly #acquireLock: Statement<[{ name: string; owner: string; now: number; until: number }]>;
   readonly #releaseLock: Statement<[string, string]>;
@@ -287,6 +289,9 @@ class SqliteJobStore implements JobStore {
          COALESCE(queue_users.served_seq, 0) AS served_seq
        FROM jobs LEFT JOIN queue_users ON queue_users.requester_id = jobs.requester_id
        WHERE jobs.state = 'queued' AND jobs.lease_owner IS NULL`,
+    );
+    this.#queuePosition = database.prepare(
+      queuePositionSql({ greatest: 'MAX', least: 'MIN', parameter: '?' }),
     );
     this.#counts = database.prepare(
       `SELECT
@@ -514,6 +519,10 @@ class SqliteJobStore implements JobStore {
         servedSeq: row.served_seq,
       })),
     );
+  }
+
+  async queuePosition(jobId: string): Promise<number | undefined> {
+    return this.#queuePosition.get(jobId)?.position;
   }
 
   async counts(): Promise<StoreCounts> {
