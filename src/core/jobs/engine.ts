@@ -307,9 +307,10 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       },
       'Batch accepted',
     );
-    const positions = await this.#store.queuePositions();
-    const submitted = outcomes.map(({ job }) => {
-      const position = positions.get(job.id);
+    // Each job's place counted by the store, as for one job: never the whole line read here.
+    const positions = await Promise.all(outcomes.map(({ job }) => this.#positionOf(job.id)));
+    const submitted = outcomes.map(({ job }, index) => {
+      const position = positions[index];
       this.#progress.track(job.id, position);
       return { job, created: true, position };
     });
