@@ -11,6 +11,9 @@ import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-h
  * lists a member's last jobs with links; `/usage` counts this week's images.
  */
 
+/** An operator admin (`NANO_BANANA_ADMIN_IDS`), a member of the fake's guild. */
+const ADMIN = '880000000000000001';
+
 let api: MockApi;
 let fake: FakeDiscord;
 let bot: DiscordBot | undefined;
@@ -32,7 +35,16 @@ afterEach(async () => {
 });
 
 async function start(env: Record<string, string> = {}) {
-  fake = await FakeDiscord.start();
+  fake = await FakeDiscord.start({
+    guilds: [
+      {
+        members: [
+          { id: '880000000000000002', username: 'member' },
+          { id: ADMIN, username: 'admin' },
+        ],
+      },
+    ],
+  });
   bot = await startDiscordBot(fake, api, { env: { NANO_BANANA_SHUTDOWN_GRACE: '1s', ...env } });
   finished = [];
   bot.service.engine.on('finished', (job) => finished.push(job));
@@ -142,14 +154,19 @@ describe('Discord batches', () => {
   });
 
   it('lets an operator admin past the quota, but not past 8 jobs', async () => {
-    fake = await FakeDiscord.start();
-    const admin = fake.userId;
-    await fake.close();
-    await start({ NANO_BANANA_ADMIN_IDS: admin, NANO_BANANA_DAILY_IMAGES_PER_USER: '1' });
-    imagine('{a, b, c} adminbird --repeat 2');
+    await start({ NANO_BANANA_ADMIN_IDS: ADMIN, NANO_BANANA_DAILY_IMAGES_PER_USER: '1' });
+    fake.sendSlashCommand({
+      name: 'imagine',
+      userId: ADMIN,
+      options: { prompt: '{a, b, c} adminbird --repeat 2' },
+    });
     await jobsDone('adminbird', 6);
     expect(promptsWith('adminbird')).toHaveLength(6);
-    const tooMany = imagine('{a, b, c} {d, e, f} adminbird');
+    const tooMany = fake.sendSlashCommand({
+      name: 'imagine',
+      userId: ADMIN,
+      options: { prompt: '{a, b, c} {d, e, f} adminbird' },
+    });
     expect(await privateAnswer(tooMany.id)).toMatch(/would make 9 jobs/);
     expect(promptsWith('adminbird')).toHaveLength(6);
   });
