@@ -43,11 +43,6 @@ export function expandBatch(prompt: string, repeat = 1): string[] {
   return variants.flatMap((variant) => Array.from({ length: repeat }, () => variant));
 }
 
-/** How many jobs `prompt` with `--repeat` would make, without refusing (for a help text). */
-export function batchSize(prompt: string, repeat = 1): number {
-  return countOf(parse(prompt)) * repeat;
-}
-
 /**
  * The dedup key of a batch's i-th job: the platform event's own key for a single job (so a batch
  * of one is exactly the request of before), `<key>:<i>` for each job of a larger batch.

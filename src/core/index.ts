@@ -7,7 +7,6 @@ export { AcceptanceGate } from './acceptance-gate.js';
 export {
   batchDedupKey,
   batchRequests,
-  batchSize,
   expandBatch,
   MAX_BATCH_JOBS,
   MAX_REPEAT,
