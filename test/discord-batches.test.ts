@@ -219,6 +219,36 @@ describe('Discord batches', () => {
     ).toEqual([]);
   });
 
+  it('delivers each job of a batch into its own message across a restart', async () => {
+    await start();
+    api.hold((task) => String(task.request.prompt).includes('restartbird'));
+    const sent = imagine('{red, blue} restartbird');
+    await fake.waitFor(() => promptsWith('restartbird').length === 2 || undefined, {
+      timeoutMs: 20_000,
+      description: 'both creates',
+    });
+    const dataDir = bot?.dataDir ?? '';
+    await bot?.stop();
+    bot = await startDiscordBot(fake, api, {
+      dataDir,
+      env: { NANO_BANANA_SHUTDOWN_GRACE: '1s' },
+    });
+    api.release();
+    const followUps = await fake.waitFor(
+      () => {
+        const messages = fake.interactionResponses(sent.id).followups;
+        return messages.length === 2 && messages.every((message) => message.attachments.length > 0)
+          ? messages
+          : undefined;
+      },
+      { timeoutMs: 30_000, description: 'both results after the restart' },
+    );
+    expect(
+      followUps.map((message) => /\*\*(red|blue) restartbird\*\*/.exec(message.content)?.[1]),
+    ).toEqual(['red', 'blue']);
+    expect(promptsWith('restartbird')).toEqual(['blue restartbird', 'red restartbird']);
+  });
+
   it('reads an escaped brace as a plain one', async () => {
     await start();
     imagine('a sign that reads \\{open\\}');
