@@ -263,6 +263,9 @@ describe('a French-speaking Discord member, end to end', () => {
       translate('fr', 'button.reroll'),
       translate('fr', 'button.edit'),
       translate('fr', 'button.delete'),
+      translate('fr', 'button.upscale', { resolution: '2K', number: 1 }),
+      translate('fr', 'button.upscale', { resolution: '4K', number: 1 }),
+      translate('fr', 'button.vary', { number: 1 }),
     ]);
     const customIds = result.components.flatMap((row) =>
       ((row.components ?? []) as { custom_id?: string }[]).map((button) => button.custom_id ?? ''),
