@@ -14,6 +14,7 @@ import { registerCommand } from './command.js';
 import { SlackPlatform } from './delivery.js';
 import { registerEvents } from './events.js';
 import { ExpiringSet } from './expiring-set.js';
+import { registerImageActions } from './image-actions.js';
 import { UserDirectory } from './locale.js';
 import { registerModals } from './modals.js';
 import { boltCanRoute } from './routable-body.js';
@@ -225,6 +226,7 @@ class SlackServiceAdapter implements ServiceAdapter {
     registerCommand(app, this.#runtime);
     registerEvents(app, this.#runtime);
     registerActions(app, this.#runtime);
+    registerImageActions(app, this.#runtime);
     registerModals(app, this.#runtime);
     app.error(async (error) => {
       this.#runtime.logger.error({ err: error }, 'Bolt could not handle a Slack request');
