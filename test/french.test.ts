@@ -435,6 +435,9 @@ describe('a French-speaking Slack user (locale from users.info), end to end', ()
       expect.stringContaining(translate('fr', 'button.reroll')),
       expect.stringContaining(translate('fr', 'button.edit')),
       expect.stringContaining(translate('fr', 'button.delete')),
+      expect.stringContaining(translate('fr', 'button.upscale', { resolution: '2K', number: 1 })),
+      expect.stringContaining(translate('fr', 'button.upscale', { resolution: '4K', number: 1 })),
+      expect.stringContaining(translate('fr', 'button.vary', { number: 1 })),
     ]);
     const jobId = elements[0]?.value ?? '';
     const press = (actionId: string, userId: string) =>
