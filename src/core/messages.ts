@@ -139,6 +139,11 @@ const en = {
     'The image service refused this request. Try changing the prompt or options.',
   'input.result_gone':
     'That image is no longer kept (its result was deleted or is too old). Start a new request.',
+  'input.setting_too_long': 'The {setting} is too long: at most {max} characters.',
+  'input.bad_setting': '“{value}” isn’t a valid {setting}.',
+  'input.bad_style_name':
+    '“{value}” can’t be a style name: use up to 32 lowercase letters, digits, - or _.',
+  'input.too_many_styles': 'You can keep at most {max} styles. Remove one first.',
 
   /** `{position}`: the place in the queue, 1 for next. */
   'job.queued': (p) =>
@@ -299,6 +304,10 @@ const fr: Record<MessageKey, Template> = {
     'Le service d’images a refusé cette demande. Essayez de modifier la description ou les options.',
   'input.result_gone':
     'Cette image n’est plus conservée (son résultat a été supprimé ou est trop ancien). Faites une nouvelle demande.',
+  'input.setting_too_long': `Le réglage «${NNBSP}{setting}${NNBSP}» est trop long${NNBSP}: {max}${NNBSP}caractères au plus.`,
+  'input.bad_setting': `«${NNBSP}{value}${NNBSP}» n’est pas une valeur valide pour «${NNBSP}{setting}${NNBSP}».`,
+  'input.bad_style_name': `«${NNBSP}{value}${NNBSP}» ne peut pas être un nom de style${NNBSP}: 32${NNBSP}caractères au plus, lettres minuscules, chiffres, - ou _.`,
+  'input.too_many_styles': `Vous pouvez garder {max}${NNBSP}styles au plus. Supprimez-en un d’abord.`,
 
   'job.queued': (p) =>
     (p.number('position') ?? 1) <= 1

@@ -46,8 +46,8 @@ async function onPress(runtime: SlackRuntime, body: unknown): Promise<void> {
   const channel = payload.container.channel_id ?? payload.channel?.id;
   const target = parseImageActionId(action?.value ?? '');
   if (action === undefined || channel === undefined || target === undefined) return;
-  // The same press delivered twice (a Socket Mode redelivery) acts once.
-  if (!runtime.seen.add(`slack:action:${action.action_ts}`)) return;
+  // The same press delivered twice (a Socket Mode redelivery, or to two processes) acts once.
+  if (!(await runtime.events.claim(`slack:action:${action.action_ts}`))) return;
   const userId = payload.user.id;
   const privately: PrivateTarget = {
     channel,
