@@ -6,6 +6,7 @@ import {
   type Job,
   parseImageActionId,
   resultImageUrl,
+  translate,
   upscaleChoices,
 } from '../src/core/index.js';
 import { createModelCatalog, parseExtraModels } from '../src/core/models.js';
@@ -172,5 +173,16 @@ describe('the request of an action', () => {
     }
     expect(describeError(error, 'fr')).toContain('n’est plus conservée');
     expect(describeError(error, 'en')).toContain('no longer kept');
+  });
+});
+
+describe('the help', () => {
+  it('mentions the per-image buttons, in English and French', () => {
+    expect(translate('en', 'help.body', {})).toContain(
+      'the buttons of each image upscale it (2K, 4K), vary it or edit it',
+    );
+    expect(translate('fr', 'help.body', {})).toContain(
+      'les boutons de chaque image l’agrandissent (2K, 4K), la font varier ou la modifient',
+    );
   });
 });
