@@ -26,6 +26,7 @@ import {
   type Submitted,
   translate,
 } from '../core/index.js';
+import { BLEND, BLEND_IMAGE_OPTIONS, readBlendCommand } from './blend.js';
 import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
@@ -86,6 +87,8 @@ export class InteractionHandler {
     try {
       if (interaction.isChatInputCommand() && interaction.commandName === IMAGINE) {
         await this.#imagine(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === BLEND) {
+        await this.#blend(interaction, BLEND_IMAGE_OPTIONS);
       } else if (interaction.isChatInputCommand() && interaction.commandName === USAGE) {
         await this.#usage(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === HELP) {
@@ -126,6 +129,7 @@ export class InteractionHandler {
     }
     if (parsed.help) return this.#help(interaction);
     if (parsed.usage) return this.#usage(interaction);
+    if (parsed.blend) return this.#blend(interaction, ['image', 'image2', 'image3']);
     const images: ImageReference[] = [];
     for (const name of ['image', 'image2', 'image3']) {
       const option = interaction.options.get(name);
@@ -169,6 +173,16 @@ export class InteractionHandler {
     await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? false);
   }
 
+  /** `/blend`, or `/imagine --blend` over its own image options: read in `blend.ts`. */
+  async #blend(
+    interaction: ChatInputCommandInteraction,
+    imageOptions: readonly string[],
+  ): Promise<void> {
+    const reading = readBlendCommand(interaction, this.#runtime.config.catalog, imageOptions);
+    if (reading.kind === 'refused') return this.#sayPrivately(interaction, reading.text);
+    await this.#accept(interaction, this.#draft(interaction, reading.fields), reading.ephemeral);
+  }
+
   async #usage(interaction: RepliableInteraction): Promise<void> {
     const locale = resolveLocale(interaction.locale);
     const usage = await this.#runtime.jobs.usage(
@@ -198,7 +212,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}`;
+    })}\n${discordText(locale, 'help.blend')}`;
     await this.#sayPrivately(interaction, text);
   }
 
