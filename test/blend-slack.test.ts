@@ -190,13 +190,14 @@ describe('Slack --blend', () => {
 });
 
 describe('the Slack Edit image shortcut', () => {
-  it('edits every image of a message with several files, in one job', async () => {
+  /** Opens the shortcut on a new message with `count` images and submits `typed` in its form. */
+  async function shortcutWith(count: number, typed: string) {
     const { fake } = harness;
-    const shared = await sharedImages(3);
+    const shared = await sharedImages(count);
     const post = fake.userMessage({
       channel: GENERAL,
       user: ALICE,
-      text: 'three photos',
+      text: 'some photos',
       files: shared.map(({ file }) => file),
     });
     await fake.deliverInteraction(
@@ -220,13 +221,45 @@ describe('the Slack Edit image shortcut', () => {
       fake.viewSubmissionPayload({
         userId: ALICE,
         view,
-        values: { nb_prompt: { prompt: { type: 'plain_text_input', value: 'as a triptych' } } },
+        values: { nb_prompt: { prompt: { type: 'plain_text_input', value: typed } } },
       }),
     );
+    return { shared, view };
+  }
+
+  it('edits every image of a message with several files, in one job', async () => {
+    const { shared } = await shortcutWith(3, 'as a triptych');
     const job = await waitForPrompt('as a triptych');
     expect(job).toMatchObject({ state: 'done', action: 'edit' });
     const bodies = createBodies('as a triptych');
     expect(bodies).toHaveLength(1);
     expect(bodies[0]?.image_urls).toEqual(shared.map(({ bytes }) => dataUrl(bytes)));
+  });
+
+  it('blends the message’s images with the default prompt when the form says only --blend', async () => {
+    const before = createBodies('blend these images').length;
+    const { shared } = await shortcutWith(2, '--blend');
+    await harness.fake.waitFor(
+      () => createBodies('blend these images').length > before || undefined,
+      { timeoutMs: 15_000 },
+    );
+    expect(createBodies('blend these images').at(-1)?.image_urls).toEqual(
+      shared.map(({ bytes }) => dataUrl(bytes)),
+    );
+  });
+
+  it('refuses --blend on a message with one image in the form itself, sending nothing', async () => {
+    const before = harness.api.creates().length;
+    const { view } = await shortcutWith(1, '--blend please');
+    await harness.fake.waitFor(() =>
+      harness.fake
+        .views()
+        .find(
+          (candidate) =>
+            candidate.id === view.id &&
+            JSON.stringify(candidate.blocks).includes('A blend needs 2 to 5 images'),
+        ),
+    );
+    expect(harness.api.creates().length).toBe(before);
   });
 });

@@ -23,6 +23,15 @@ export function messageBlend(
   return { inputs, prompt: blendPrompt(typedPrompt) };
 }
 
+/**
+ * The prompt of `--blend` typed in an edit form (the Edit image shortcut on a message with several
+ * images): the typed text or the default. Throws `blend_image_count` unless there are 2 to 5.
+ */
+export function formBlendPrompt(imageCount: number, typedPrompt: string): string {
+  checkBlendImages(imageCount);
+  return blendPrompt(typedPrompt);
+}
+
 /** The answer to `/imagine --blend`: a command cannot carry the images, so how to send them. */
 export function commandBlendText(locale: string, command: string): string {
   return slackText(locale, 'blend.how', { command });
