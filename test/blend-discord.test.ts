@@ -266,6 +266,18 @@ describe('Discord @bot --blend on a reply', () => {
   });
 });
 
+describe('Discord /help', () => {
+  it('lists /blend and --blend, in English and French', async () => {
+    await start();
+    const english = fake.sendSlashCommand({ name: 'help' });
+    const text = await privateAnswer(english.id);
+    expect(text).toContain('`/blend` blends 2 to 5 images into one');
+    expect(text).toContain('`--blend`');
+    const french = fake.sendSlashCommand({ name: 'help', locale: 'fr' });
+    expect(await privateAnswer(french.id)).toContain('`/blend` mélange de 2 à 5 images');
+  });
+});
+
 describe('Discord command sync', () => {
   it('registers /blend, in French too, where an older version left it out', async () => {
     await start();

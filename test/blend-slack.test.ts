@@ -167,6 +167,23 @@ describe('Slack --blend', () => {
     expect(harness.api.creates().length).toBe(before);
   });
 
+  it('is in --help', async () => {
+    const { fake } = harness;
+    await fake.deliverSlashCommand({
+      command: '/imagine',
+      text: '--help',
+      userId: ALICE,
+      channelId: GENERAL,
+    });
+    const help = await fake.waitFor(() =>
+      fake.responses
+        .map((response) => (response.body as { text?: string }).text ?? '')
+        .find((text) => text.includes('How to use Nano Banana')),
+    );
+    expect(help).toContain('`--blend`');
+    expect(help).toContain('mention me in a message with them attached and `--blend`');
+  });
+
   it('answers /imagine --blend with how to blend, since a command carries no files', async () => {
     const { fake } = harness;
     const before = harness.api.creates().length;
@@ -180,7 +197,7 @@ describe('Slack --blend', () => {
     const answer = await fake.waitFor(() =>
       fake.responses
         .map((response) => (response.body as { text?: string }).text ?? '')
-        .find((text) => text.includes('--blend')),
+        .find((text) => text.startsWith('Slash commands')),
     );
     expect(answer).toContain('Slash commands can’t carry files');
     expect(answer).toContain('2 to 5 images');

@@ -33,6 +33,6 @@ export function formBlendPrompt(imageCount: number, typedPrompt: string): string
 }
 
 /** The answer to `/imagine --blend`: a command cannot carry the images, so how to send them. */
-export function commandBlendText(locale: string, command: string): string {
-  return slackText(locale, 'blend.how', { command });
+export function commandBlendText(locale: string): string {
+  return slackText(locale, 'blend.how');
 }

@@ -40,7 +40,7 @@ async function handleCommand(runtime: SlackRuntime, command: SlashCommand): Prom
     await replyPrivately(
       runtime,
       { channel, userId, responseUrl: command.response_url },
-      reading.kind === 'answer' ? reading.text : commandBlendText(locale, runtime.settings.command),
+      reading.kind === 'answer' ? reading.text : commandBlendText(locale),
     );
     return;
   }

@@ -44,8 +44,8 @@ const en = {
   'job.unknown': 'I don’t have this request any more.',
   'result.gone': 'These images were deleted, so there is nothing to edit.',
   'shortcut.no_image': 'That message has no image I can edit.',
-  'blend.how': (p) =>
-    `Slash commands can’t carry files, so \`${p.command} --blend\` has nothing to blend. ` +
+  'blend.how':
+    'Slash commands can’t carry files, so there is nothing to blend here. ' +
     'Mention me in a message with 2 to 5 images attached and `--blend` (a prompt is optional), or use the *Edit image* shortcut on a message with several images.',
   'thread.missing_scope': (p) =>
     `I can’t read this thread to find its latest image: the app lacks the \`${p.scope}\` scope. ` +
@@ -112,8 +112,8 @@ const fr: Record<SlackTextKey, Template> = {
   'job.unknown': 'Je n’ai plus cette demande.',
   'result.gone': 'Ces images ont été supprimées, il n’y a plus rien à modifier.',
   'shortcut.no_image': 'Ce message ne contient aucune image que je puisse modifier.',
-  'blend.how': (p) =>
-    `Les commandes slash ne transportent pas de fichiers, \`${p.command} --blend\` n’a donc rien à mélanger. ` +
+  'blend.how':
+    'Les commandes slash ne transportent pas de fichiers, il n’y a donc rien à mélanger ici. ' +
     'Mentionnez-moi dans un message avec 2 à 5 images jointes et `--blend` (la description est facultative), ou utilisez le raccourci *Edit image* sur un message qui contient plusieurs images.',
   'thread.missing_scope': (p) =>
     `Je ne peux pas lire ce fil pour trouver sa dernière image${NNBSP}: il manque à l’application la permission \`${p.scope}\`. ` +
