@@ -69,6 +69,7 @@ interface CreateBody {
   prompt: string;
   image_urls: string[];
   aspect_ratio?: string;
+  count?: number;
 }
 
 /** The interaction's reply once it holds images. */
@@ -146,11 +147,13 @@ describe('Discord /blend', () => {
     ]);
     const interaction = fake.sendSlashCommand({
       name: 'blend',
-      options: { prompt: 'a cat made of both', ...firstAndThird },
+      options: { prompt: 'a cat made of both --count 2', ...firstAndThird },
     });
     await resultOf(interaction.id);
     const body = createsWith('a cat made of both')[0]?.body as CreateBody;
     expect(body.action).toBe('edit');
+    expect(body.prompt).toBe('a cat made of both');
+    expect(body.count).toBe(2);
     expect(body.image_urls).toHaveLength(2);
     expect(decodeURIComponent(body.image_urls[0] ?? '')).toContain('photo1.png');
     expect(decodeURIComponent(body.image_urls[1] ?? '')).toContain('photo3.png');

@@ -47,7 +47,7 @@ export type BlendReading =
         model: string | undefined;
         aspectRatio: string | undefined;
         resolution: string | undefined;
-        count: undefined;
+        count: number | undefined;
         images: readonly ImageReference[];
       };
       readonly ephemeral: boolean;
@@ -91,8 +91,8 @@ export function readBlendCommand(
       model: interaction.options.getString('model') ?? parsed.model,
       aspectRatio: interaction.options.getString('aspect_ratio') ?? parsed.aspectRatio,
       resolution: interaction.options.getString('resolution') ?? parsed.resolution,
-      // A blend is one image: `--count` would make several blends, which is a batch's business.
-      count: undefined,
+      // `/imagine --blend` has a count option; in `/blend`, `--count 2` typed in the prompt.
+      count: interaction.options.getInteger('count') ?? parsed.count,
       images,
     },
     ephemeral: interaction.options.getBoolean('private') ?? false,
