@@ -186,6 +186,25 @@ describe('Discord /blend', () => {
     expect(api.creates().length).toBe(before);
   });
 
+  it('keeps the result private when asked', async () => {
+    await start();
+    const interaction = fake.sendSlashCommand({
+      name: 'blend',
+      options: {
+        prompt: 'just for me',
+        private: true,
+        ...(await imageOptions(['image1', 'image2'])),
+      },
+    });
+    await resultOf(interaction.id);
+    const defer = fake.interactionResponses(interaction.id).callbacks[0];
+    expect(defer?.type).toBe(5);
+    expect(((defer?.data as { flags?: number } | undefined)?.flags ?? 0) & 64).toBe(64);
+    expect(
+      (createsWith('just for me')[0]?.body as CreateBody | undefined)?.image_urls,
+    ).toHaveLength(2);
+  });
+
   it('blends through /imagine --blend too, over its own image options', async () => {
     await start();
     const interaction = fake.sendSlashCommand({

@@ -50,7 +50,8 @@ export type BlendReading =
         count: number | undefined;
         images: readonly ImageReference[];
       };
-      readonly ephemeral: boolean;
+      /** The `private` option as given; undefined leaves it to the caller's default. */
+      readonly private: boolean | undefined;
     }
   | { readonly kind: 'refused'; readonly text: string };
 
@@ -95,7 +96,7 @@ export function readBlendCommand(
       count: interaction.options.getInteger('count') ?? parsed.count,
       images,
     },
-    ephemeral: interaction.options.getBoolean('private') ?? false,
+    private: interaction.options.getBoolean('private') ?? undefined,
   };
 }
 

@@ -180,7 +180,11 @@ export class InteractionHandler {
   ): Promise<void> {
     const reading = readBlendCommand(interaction, this.#runtime.config.catalog, imageOptions);
     if (reading.kind === 'refused') return this.#sayPrivately(interaction, reading.text);
-    await this.#accept(interaction, this.#draft(interaction, reading.fields), reading.ephemeral);
+    await this.#accept(
+      interaction,
+      this.#draft(interaction, reading.fields),
+      reading.private ?? false,
+    );
   }
 
   async #usage(interaction: RepliableInteraction): Promise<void> {
