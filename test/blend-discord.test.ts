@@ -288,6 +288,34 @@ describe('Discord @bot --blend on a reply', () => {
   });
 });
 
+describe('Discord Edit image with --blend', () => {
+  /** Opens Edit image on a message and submits `change` in its form. */
+  async function editThroughMenu(targetMessageId: string, change: string) {
+    const menu = fake.sendMessageContextCommand({ name: 'Edit image', targetMessageId });
+    const modal = await fake.waitFor(() => fake.interactionResponses(menu.id).modal, {
+      description: 'the Edit image modal',
+    });
+    return fake.sendModalSubmit({ customId: String(modal.custom_id), fields: { change } });
+  }
+
+  it('blends a message’s images with the default prompt, and refuses six', async () => {
+    await start();
+    const three = fake.postUserMessage({ content: 'three', attachments: await images(3) });
+    const before = createsWith('blend these images').length;
+    const submit = await editThroughMenu(three.id, '--blend');
+    await resultOf(submit.id);
+    const creates = createsWith('blend these images');
+    expect(creates).toHaveLength(before + 1);
+    expect((creates.at(-1)?.body as CreateBody | undefined)?.image_urls).toHaveLength(3);
+
+    const total = api.creates().length;
+    const six = fake.postUserMessage({ content: 'six', attachments: await images(6) });
+    const refused = await editThroughMenu(six.id, '--blend all of them');
+    expect(await privateAnswer(refused.id)).toContain('I found 6');
+    expect(api.creates().length).toBe(total);
+  });
+});
+
 describe('Discord /help', () => {
   it('lists /blend and --blend, in English and French', async () => {
     await start();

@@ -17,6 +17,8 @@ import {
   TextInputStyle,
 } from 'discord.js';
 import {
+  blendPrompt,
+  checkBlendImages,
   type Job,
   type Locale,
   MAX_INPUT_IMAGES,
@@ -322,12 +324,14 @@ export class InteractionHandler {
     let flags: ReturnType<typeof parsePromptFlags>;
     try {
       flags = parsePromptFlags(change, this.#runtime.config.catalog);
+      // `--blend` in the form: the picked message's images, 2 to 5, blended.
+      if (flags.blend === true) checkBlendImages(images.length);
     } catch (error) {
       await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     const draft = this.#draft(interaction, {
-      prompt: flags.prompt,
+      prompt: flags.blend === true ? blendPrompt(flags.prompt) : flags.prompt,
       model: flags.model ?? parent?.options.model,
       aspectRatio: flags.aspectRatio,
       resolution: flags.resolution ?? parent?.options.resolution,
