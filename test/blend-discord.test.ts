@@ -165,7 +165,7 @@ describe('Discord /blend', () => {
     const only = await imageOptions(['image1']);
     const english = fake.sendSlashCommand({ name: 'blend', options: only });
     expect(await privateAnswer(english.id)).toBe(
-      'A blend needs 2 to 5 images, and I found 1. Attach them, or reply to a message that has them, and try again.',
+      'A blend needs 2 to 5 images, and I found 1. Add more and try again.',
     );
     const french = fake.sendSlashCommand({
       name: 'blend',

@@ -126,9 +126,7 @@ describe('Slack --blend', () => {
     const single = await fake.waitFor(() =>
       ephemeralsTo(ALICE).find((message) => message.text.includes('I found 1')),
     );
-    expect(single.text).toBe(
-      'A blend needs 2 to 5 images, and I found 1. Attach them, or reply to a message that has them, and try again.',
-    );
+    expect(single.text).toBe('A blend needs 2 to 5 images, and I found 1. Add more and try again.');
 
     const six = await sharedImages(6);
     await mention(

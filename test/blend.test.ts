@@ -51,13 +51,13 @@ describe('--blend', () => {
     const one = refusal(1);
     const six = refusal(6);
     expect(describeError(one, 'en')).toBe(
-      'A blend needs 2 to 5 images, and I found 1. Attach them, or reply to a message that has them, and try again.',
+      'A blend needs 2 to 5 images, and I found 1. Add more and try again.',
     );
     expect(describeError(six, 'en')).toBe(
       'A blend needs 2 to 5 images, and I found 6. Leave some out and try again.',
     );
     expect(describeError(one, 'fr')).toBe(
-      'Un mélange demande de 2 à 5 images, et j’en ai trouvé 1. Joignez-les, ou répondez à un message qui les contient, puis réessayez.',
+      'Un mélange demande de 2 à 5 images, et j’en ai trouvé 1. Ajoutez-en et réessayez.',
     );
     expect(describeError(six, 'fr')).toBe(
       'Un mélange demande de 2 à 5 images, et j’en ai trouvé 6. Retirez-en quelques-unes et réessayez.',

@@ -121,7 +121,7 @@ const en = {
     `A blend needs ${p.text('min')} to ${p.text('max')} images, and I found ${p.text('count')}. ` +
     ((p.number('count') ?? 0) > (p.number('max') ?? 0)
       ? 'Leave some out and try again.'
-      : 'Attach them, or reply to a message that has them, and try again.'),
+      : 'Add more and try again.'),
   'input.unknown_flag': 'I don’t know the option {flag}. Valid options: {valid}.',
   'input.missing_flag_value': 'The option {flag} needs a value right after it.',
   'input.bad_image_url': 'One of the input images isn’t a link I can use.',
@@ -276,7 +276,7 @@ const fr: Record<MessageKey, Template> = {
     `Un mélange demande de ${p.text('min')} à ${p.text('max')} images, et j’en ai trouvé ${p.text('count')}. ` +
     ((p.number('count') ?? 0) > (p.number('max') ?? 0)
       ? 'Retirez-en quelques-unes et réessayez.'
-      : 'Joignez-les, ou répondez à un message qui les contient, puis réessayez.'),
+      : 'Ajoutez-en et réessayez.'),
   'input.unknown_flag': `Je ne connais pas l’option {flag}. Options valides${NNBSP}: {valid}.`,
   'input.missing_flag_value': 'L’option {flag} doit être suivie d’une valeur.',
   'input.bad_image_url': 'L’une des images fournies n’est pas un lien utilisable.',
