@@ -335,7 +335,14 @@ export function describeStoreContract(
           { id: 'at-cutoff', state: 'failed', updatedAt: 1_000 },
           { id: 'gone', dedupKey: 'key' },
         ]);
+        await store.acquireLock('claim:old', 'process-a', 0, 999);
+        await store.acquireLock('claim:live', 'process-a', 0, 5_000);
+        // Counted as of time 0, when both were live.
+        expect(await store.countLocks('claim:', 0)).toBe(2);
         expect(await store.prune(1_000)).toBe(2);
+        // The lease expired before the cutoff is gone; the other stays.
+        expect(await store.countLocks('claim:', 0)).toBe(1);
+        expect(await store.lockHolder('claim:live', 1_000)).toBe('process-a');
         expect(await store.get('old-done')).toBeUndefined();
         expect(await store.get('old-undelivered')).toBeUndefined();
         for (const id of ['old-running', 'old-queued', 'at-cutoff']) {

@@ -59,7 +59,10 @@ export interface JobStore {
   ): Promise<{ requesterId: string; images: number }[]>;
   /** Unfinished jobs (waiting or in flight) of one user, fleet-wide. */
   unfinishedJobs(requesterId: string): Promise<number>;
-  /** Deletes final jobs last updated before `before`; returns how many. */
+  /**
+   * Deletes final jobs last updated before `before`, and named leases that expired before it;
+   * returns how many jobs.
+   */
   prune(before: number): Promise<number>;
   /** Deletes one job and everything kept of it. */
   delete(id: string): Promise<boolean>;

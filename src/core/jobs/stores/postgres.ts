@@ -411,6 +411,8 @@ class PostgresJobStore implements JobStore {
       );
       // A user with nothing waiting needs no turn key: when they queue again, their new job's
       // place is later than any key they had, so the key they get is the same.
+      // Named leases expired that long ago are nobody's (per-event claims pile up otherwise).
+      await client.query('DELETE FROM locks WHERE until < $1', [before]);
       await client.query(
         `DELETE FROM queue_users WHERE NOT EXISTS
            (SELECT 1 FROM jobs WHERE jobs.requester_id = queue_users.requester_id

@@ -132,6 +132,7 @@ class SqliteJobStore implements JobStore {
   readonly #countUnfinished: Statement<[string], CountRow>;
   readonly #prune: Statement<[number]>;
   readonly #pruneTurns: Statement<[]>;
+  readonly #pruneLocks: Statement<[number]>;
   readonly #delete: Statement<[string]>;
   readonly #markTimeoutNotified: Statement<[number, string], JobRow>;
   readonly #nextSeq: Statement<[string], { value: number }>;
@@ -218,6 +219,8 @@ class SqliteJobStore implements JobStore {
     this.#prune = database.prepare(`DELETE FROM jobs WHERE NOT ${UNFINISHED} AND updated_at < ?`);
     // A user with nothing waiting needs no turn key: when they queue again, their new job's
     // sequence number is later than any key they had, so the key they get is the same.
+    // Named leases expired that long ago are nobody's (per-event claims pile up otherwise).
+    this.#pruneLocks = database.prepare('DELETE FROM locks WHERE until < ?');
     this.#pruneTurns = database.prepare(
       `DELETE FROM queue_users WHERE requester_id NOT IN
          (SELECT requester_id FROM jobs WHERE state = 'queued')`,
@@ -409,6 +412,7 @@ class SqliteJobStore implements JobStore {
     this.#pruneTransaction = database.transaction((before: number) => {
       const pruned = this.#prune.run(before).changes;
       this.#pruneTurns.run();
+      this.#pruneLocks.run(before);
       return pruned;
     });
   }
