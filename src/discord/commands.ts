@@ -24,14 +24,6 @@ export const IMAGINE = 'imagine';
 export const USAGE = 'usage';
 export const HELP = 'help';
 export const EDIT_IMAGE = 'Edit image';
-/** Sets a command's or option's description, in English and French. */
-type Describe = (
-  builder: {
-    setDescription(text: string): unknown;
-    setDescriptionLocalizations(map: Record<string, string>): unknown;
-  },
-  key: Parameters<typeof discordText>[1],
-) => void;
 /** Discord allows at most 25 choices per option. */
 const MAX_CHOICES = 25;
 
@@ -52,7 +44,13 @@ export const REQUIRED_PERMISSIONS = new PermissionsBitField([
 export function commandDefinitions(
   catalog: ModelCatalog,
 ): RESTPostAPIApplicationCommandsJSONBody[] {
-  const describe: Describe = (builder, key) => {
+  const describe = (
+    builder: {
+      setDescription(text: string): unknown;
+      setDescriptionLocalizations(map: Record<string, string>): unknown;
+    },
+    key: Parameters<typeof discordText>[1],
+  ) => {
     builder.setDescription(discordText('en', key));
     builder.setDescriptionLocalizations({ fr: frenchText(key) });
   };
@@ -124,6 +122,15 @@ export function commandDefinitions(
     editImage.toJSON(),
   ];
 }
+
+/** Sets a command's or option's description, in English and French (`commandDefinitions`'s). */
+type Describe = (
+  builder: {
+    setDescription(text: string): unknown;
+    setDescriptionLocalizations(map: Record<string, string>): unknown;
+  },
+  key: Parameters<typeof discordText>[1],
+) => void;
 
 /**
  * `/blend`: its images first (what it is about; each optional, so that images of other sources
