@@ -52,6 +52,8 @@ export const INPUT_PROBLEMS = [
   'count_out_of_range',
   'edit_without_images',
   'too_many_images',
+  /** A blend with fewer than 2 or more than 5 images (params: count, min, max). */
+  'blend_image_count',
   'unknown_flag',
   'missing_flag_value',
   'bad_image_url',

@@ -31,6 +31,8 @@ export interface ParsedPrompt {
   aspectRatio?: AspectRatio;
   resolution?: Resolution;
   count?: number;
+  /** `--blend`: the images given (2 to 5) are blended into one, in one edit; absent otherwise. */
+  blend?: boolean;
   help: boolean;
   usage: boolean;
 }
@@ -41,11 +43,15 @@ export const FLAG_NAMES: readonly string[] = [
   '--ar',
   '--res',
   '--count',
+  '--blend',
   '--help',
   '--usage',
 ];
 
-type FlagKind = 'model' | 'aspectRatio' | 'resolution' | 'count' | 'help' | 'usage';
+type FlagKind = 'model' | 'aspectRatio' | 'resolution' | 'count' | 'blend' | 'help' | 'usage';
+
+/** Flags that take no value: present or not. */
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -58,6 +64,7 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['resolution', 'resolution'],
   ['count', 'count'],
   ['n', 'count'],
+  ['blend', 'blend'],
   ['help', 'help'],
   ['usage', 'usage'],
 ]);
@@ -101,7 +108,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'help' || kind === 'usage') {
+    if (kind === 'blend' || kind === 'help' || kind === 'usage') {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -157,7 +164,7 @@ export function toImageRequest(
 
 function applyFlag(
   result: ParsedPrompt,
-  kind: Exclude<FlagKind, 'help' | 'usage'>,
+  kind: Exclude<FlagKind, SwitchKind>,
   value: string,
   catalog: ModelCatalog,
 ): void {
