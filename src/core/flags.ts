@@ -34,6 +34,8 @@ export interface ParsedPrompt {
   count?: number;
   /** `--repeat N`: the whole request N times (see `batch.ts`). */
   repeat?: number;
+  /** `--blend`: the images given (2 to 5) are blended into one, in one edit; absent otherwise. */
+  blend?: boolean;
   help: boolean;
   usage: boolean;
   /** `--history`: the user's last jobs, not a request. */
@@ -47,6 +49,7 @@ export const FLAG_NAMES: readonly string[] = [
   '--res',
   '--count',
   '--repeat',
+  '--blend',
   '--help',
   '--usage',
   '--history',
@@ -58,12 +61,13 @@ type FlagKind =
   | 'resolution'
   | 'count'
   | 'repeat'
+  | 'blend'
   | 'help'
   | 'usage'
   | 'history';
 
-/** Flags that take no value: `--help=yes` means nothing more than `--help`. */
-type SwitchKind = 'help' | 'usage' | 'history';
+/** Flags that take no value: present or not (`--help=yes` means nothing more than `--help`). */
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'history'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -77,6 +81,7 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['count', 'count'],
   ['n', 'count'],
   ['repeat', 'repeat'],
+  ['blend', 'blend'],
   ['help', 'help'],
   ['usage', 'usage'],
   ['history', 'history'],
@@ -122,7 +127,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'help' || kind === 'usage' || kind === 'history') {
+    if (kind === 'blend' || kind === 'help' || kind === 'usage' || kind === 'history') {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;

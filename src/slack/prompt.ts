@@ -15,6 +15,8 @@ export type PromptReading =
        * `--repeat 2`), already within the limit.
        */
       readonly prompts: readonly string[];
+      /** `--blend` was typed: the entry point blends its images (2 to 5) or says how. */
+      readonly blend?: boolean;
     }
   | { readonly kind: 'answer'; readonly text: string };
 
@@ -59,6 +61,7 @@ export async function readPrompt(
       resolution: parsed.resolution,
       count: parsed.count,
     },
+    ...(parsed.blend === true ? { blend: true } : {}),
   };
 }
 
