@@ -77,7 +77,7 @@ export class Delivery {
         }
         return;
       } catch (error) {
-        if (error instanceof JobNoLongerHeld) {
+        if (noLongerHeld(error)) {
           log.warn('The job was taken over while it was being delivered; leaving it');
           return;
         }
@@ -216,4 +216,13 @@ class JobNoLongerHeld extends Error {
     super(`Job ${jobId} is no longer held by this process`);
     this.name = 'JobNoLongerHeld';
   }
+}
+
+/** Whether a checkpoint's refusal is behind an error, however the adapter wrapped it. */
+function noLongerHeld(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause !== undefined && depth < 5; depth++) {
+    if (cause instanceof JobNoLongerHeld) return true;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return false;
 }
