@@ -13,7 +13,7 @@ import {
   type JobResult,
   type JobState,
 } from '../job.js';
-import type { Admission } from '../store.js';
+import type { Admission, AuditLine } from '../store.js';
 
 /**
  * What the SQLite and PostgreSQL stores share: how a job is written to a row and read back, and
@@ -426,6 +426,8 @@ export function checkAdmission(
   admission: Admission,
   used: readonly number[],
   unfinished: number,
+  /** How many jobs the admission stores at once (a batch): the cap must leave room for all. */
+  jobs = 1,
 ): void {
   admission.quotas.forEach(({ scope, limit }, index) => {
     if (limit <= 0) return;
@@ -437,7 +439,7 @@ export function checkAdmission(
     }
   });
   const max = admission.maxUnfinished;
-  if (max !== undefined && unfinished >= max) {
+  if (max !== undefined && unfinished + jobs > max) {
     throw new NanoBananaError('too_many_queued', 'The user has too many unfinished jobs', {
       params: { max },
     });
@@ -459,6 +461,46 @@ export interface WaitingJob {
  */
 export function turnKey(servedSeq: number, oldestQueueSeq: number): number {
   return Math.max(servedSeq, oldestQueueSeq);
+}
+
+/**
+ * One waiting job's place in line, the same as `queuePositionsOf` gives it, as one query over
+ * the waiting jobs' counts per user: with the job the `rank`-th of its user's waiting jobs, every
+ * user's first `rank - 1` jobs come before it, then the `rank`-th jobs of the users whose turn
+ * comes first. `greatest`/`least` are the dialect's two-argument max/min (SQLite's MAX/MIN);
+ * `parameter` is the job id's placeholder. No row when the job is not waiting.
+ */
+export function queuePositionSql(dialect: {
+  readonly greatest: string;
+  readonly least: string;
+  readonly parameter: string;
+}): string {
+  const { greatest, least, parameter } = dialect;
+  return `WITH waiting AS (
+      SELECT id, requester_id, queue_seq FROM jobs
+      WHERE state = 'queued' AND lease_owner IS NULL
+    ),
+    target AS (
+      SELECT requester_id, queue_seq FROM waiting WHERE id = ${parameter}
+    ),
+    lines AS (
+      SELECT waiting.requester_id, COUNT(*) AS jobs,
+        ${greatest}(COALESCE(MAX(queue_users.served_seq), 0), MIN(waiting.queue_seq)) AS turn
+      FROM waiting LEFT JOIN queue_users ON queue_users.requester_id = waiting.requester_id
+      GROUP BY waiting.requester_id
+    ),
+    mine AS (
+      SELECT lines.requester_id, lines.turn,
+        (SELECT COUNT(*) FROM waiting
+          WHERE waiting.requester_id = target.requester_id
+            AND waiting.queue_seq <= target.queue_seq) AS rank
+      FROM target JOIN lines ON lines.requester_id = target.requester_id
+    )
+    SELECT 1 + SUM(${least}(lines.jobs, mine.rank - 1))
+      + SUM(CASE WHEN lines.requester_id <> mine.requester_id AND lines.jobs >= mine.rank
+          AND lines.turn < mine.turn THEN 1 ELSE 0 END) AS position
+    FROM mine CROSS JOIN lines
+    GROUP BY mine.requester_id`;
 }
 
 /**
@@ -491,4 +533,24 @@ export function queuePositionsOf(waiting: readonly WaitingJob[]): Map<string, nu
     }
   }
   return positions;
+}
+
+/** A moderation log line as both stores read it. */
+export interface AuditRow {
+  readonly id: number | string;
+  readonly platform: string;
+  readonly channel_id: string;
+  readonly text: string;
+  readonly created_at: number | string;
+}
+
+/** A stored line as the store hands it out (PostgreSQL's BIGINTs arrive as strings). */
+export function auditLineOf(row: AuditRow): AuditLine {
+  return {
+    id: Number(row.id),
+    platform: row.platform,
+    channelId: row.channel_id,
+    text: row.text,
+    createdAt: Number(row.created_at),
+  };
 }

@@ -5,9 +5,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import { isFinal, type Job, type JobPatch, type JobState, type QuotaScope } from '../job.js';
 import type {
   Admission,
+  AuditLine,
   ClaimRequest,
   InsertOutcome,
   JobStore,
+  NewAuditLine,
+  SettingsScope,
   StoreCounts,
   StoreEvent,
   TakeOverRequest,
@@ -23,11 +26,13 @@ import {
   OCCUPYING_ANY_TIME_SQL,
   occupyingSql,
   patchToColumns,
+  queuePositionSql,
   queuePositionsOf,
   rowToJob,
   type SqlValue,
 } from './rows.js';
 import { migrateSqlite, PAUSED_UNTIL_KEY, QUEUE_COUNTER_KEY } from './sqlite-migrations.js';
+import { SqliteRecords } from './sqlite-records.js';
 
 /**
  * The embedded job store: one SQLite file, written through better-sqlite3. Its calls are
@@ -127,6 +132,7 @@ class SqliteJobStore implements JobStore {
   readonly #countUnfinished: Statement<[string], CountRow>;
   readonly #prune: Statement<[number]>;
   readonly #pruneTurns: Statement<[]>;
+  readonly #pruneLocks: Statement<[number]>;
   readonly #delete: Statement<[string]>;
   readonly #markTimeoutNotified: Statement<[number, string], JobRow>;
   readonly #nextSeq: Statement<[string], { value: number }>;
@@ -149,6 +155,7 @@ class SqliteJobStore implements JobStore {
   readonly #renewLeases: Statement<[number, string]>;
   readonly #releaseLeases: Statement<[string]>;
   readonly #waiting: Statement<[], WaitingRow>;
+  readonly #queuePosition: Statement<[string], { position: number }>;
   readonly #counts: Statement<[], StoreCounts>;
   readonly #acquireLock: Statement<[{ name: string; owner: string; now: number; until: number }]>;
   readonly #releaseLock: Statement<[string, string]>;
@@ -162,6 +169,10 @@ class SqliteJobStore implements JobStore {
   readonly #insertTransaction: Transaction<
     (job: Job, admission: Admission | undefined) => InsertOutcome
   >;
+  readonly #insertManyTransaction: Transaction<
+    (jobs: readonly Job[], admission: Admission | undefined) => InsertOutcome[]
+  >;
+  readonly #records: SqliteRecords;
   readonly #claimTransaction: Transaction<(claim: ClaimRequest) => Job | undefined>;
   readonly #takeOverTransaction: Transaction<(request: TakeOverRequest) => Job[]>;
   readonly #pruneTransaction: Transaction<(before: number) => number>;
@@ -208,6 +219,8 @@ class SqliteJobStore implements JobStore {
     this.#prune = database.prepare(`DELETE FROM jobs WHERE NOT ${UNFINISHED} AND updated_at < ?`);
     // A user with nothing waiting needs no turn key: when they queue again, their new job's
     // sequence number is later than any key they had, so the key they get is the same.
+    // Named leases expired that long ago are nobody's (per-event claims pile up otherwise).
+    this.#pruneLocks = database.prepare('DELETE FROM locks WHERE until < ?');
     this.#pruneTurns = database.prepare(
       `DELETE FROM queue_users WHERE requester_id NOT IN
          (SELECT requester_id FROM jobs WHERE state = 'queued')`,
@@ -280,6 +293,9 @@ class SqliteJobStore implements JobStore {
        FROM jobs LEFT JOIN queue_users ON queue_users.requester_id = jobs.requester_id
        WHERE jobs.state = 'queued' AND jobs.lease_owner IS NULL`,
     );
+    this.#queuePosition = database.prepare(
+      queuePositionSql({ greatest: 'MAX', least: 'MIN', parameter: '?' }),
+    );
     this.#counts = database.prepare(
       `SELECT
          COALESCE(SUM(state = 'queued' AND lease_owner IS NULL), 0) AS queued,
@@ -329,6 +345,35 @@ class SqliteJobStore implements JobStore {
       },
     );
 
+    this.#insertManyTransaction = database.transaction(
+      (jobs: readonly Job[], admission: Admission | undefined): InsertOutcome[] => {
+        const existing = jobs.flatMap((job) => {
+          const row =
+            job.dedupKey === undefined ? undefined : this.#selectByDedupKey.get(job.dedupKey);
+          return row === undefined ? [] : [{ job: rowToJob(row), inserted: false }];
+        });
+        if (existing.length > 0) return existing;
+        const first = jobs[0];
+        if (first === undefined) return [];
+        if (admission !== undefined) {
+          const used = admission.quotas.map((quota) =>
+            quota.limit > 0 ? this.#reservedImages(quota.of) : 0,
+          );
+          const unfinished =
+            admission.maxUnfinished === undefined
+              ? 0
+              : (this.#countUnfinished.get(first.requesterId)?.count ?? 0);
+          checkAdmission(admission, used, unfinished, jobs.length);
+        }
+        return jobs.map((job) => {
+          const row = this.#insert.get({ ...jobToRow(job), queue_seq: this.#takeSeq() });
+          if (row === undefined) throw new Error(`Job ${job.id} was not inserted`);
+          return { job: rowToJob(row), inserted: true };
+        });
+      },
+    );
+    this.#records = new SqliteRecords(database);
+
     this.#claimTransaction = database.transaction((claim: ClaimRequest) => {
       const { now, owner } = claim;
       if (claim.platforms.length === 0) return undefined;
@@ -367,12 +412,17 @@ class SqliteJobStore implements JobStore {
     this.#pruneTransaction = database.transaction((before: number) => {
       const pruned = this.#prune.run(before).changes;
       this.#pruneTurns.run();
+      this.#pruneLocks.run(before);
       return pruned;
     });
   }
 
   async insert(job: Job, admission?: Admission): Promise<InsertOutcome> {
     return this.#insertTransaction.immediate(job, admission);
+  }
+
+  async insertMany(jobs: readonly Job[], admission?: Admission): Promise<InsertOutcome[]> {
+    return this.#insertManyTransaction.immediate(jobs, admission);
   }
 
   async get(id: string): Promise<Job | undefined> {
@@ -475,6 +525,10 @@ class SqliteJobStore implements JobStore {
     );
   }
 
+  async queuePosition(jobId: string): Promise<number | undefined> {
+    return this.#queuePosition.get(jobId)?.position;
+  }
+
   async counts(): Promise<StoreCounts> {
     const row = this.#counts.get();
     return { queued: row?.queued ?? 0, running: row?.running ?? 0, late: row?.late ?? 0 };
@@ -529,6 +583,38 @@ class SqliteJobStore implements JobStore {
     return () => {
       this.#listeners.delete(wrapped);
     };
+  }
+
+  async getSettings(scope: SettingsScope, key: string): Promise<unknown> {
+    return this.#records.getSettings(scope, key);
+  }
+
+  async putSettings(scope: SettingsScope, key: string, value: unknown, now: number): Promise<void> {
+    this.#records.putSettings(scope, key, value, now);
+  }
+
+  async recentJobs(requesterId: string, platform: string, limit: number): Promise<Job[]> {
+    return this.#records.recentJobs(requesterId, platform, limit);
+  }
+
+  async reservedImagesBetween(
+    requesterId: string,
+    fromDay: string,
+    toDay: string,
+  ): Promise<number> {
+    return this.#records.reservedImagesBetween(requesterId, fromDay, toDay);
+  }
+
+  async appendAuditLines(lines: readonly NewAuditLine[], now: number): Promise<void> {
+    this.#records.appendAuditLines(lines, now);
+  }
+
+  async pendingAuditLines(limit: number): Promise<AuditLine[]> {
+    return this.#records.pendingAuditLines(limit);
+  }
+
+  async deleteAuditLines(ids: readonly number[]): Promise<void> {
+    this.#records.deleteAuditLines(ids);
   }
 
   async ping(): Promise<boolean> {
