@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BotProcess, startBot } from '../bench/support/bot-process.js';
+import type { ResultImageFile } from '../src/core/index.js';
 import type { Job } from '../src/core/jobs/job.js';
 import type { JobStore } from '../src/core/jobs/store.js';
 import { openPostgresStore } from '../src/core/jobs/stores/postgres.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { type FakeSlack, startFakeSlack } from './fakes/slack/index.js';
 import { type FreshDatabase, freshDatabase } from './helpers/postgres.js';
-import { type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
+import { pngOf, type SlackHarness, startSlackHarness } from './helpers/slack-harness.js';
 
 /**
  * A Slack result is posted once, even when the process posting it never learns that Slack took
@@ -90,6 +91,57 @@ describe('a Slack result posted once', () => {
     const delivered = job.delivery as { files: { id: string }[]; buttonsTs?: string };
     expect(delivered.files.map((file) => file.id)).toEqual(posts.files.map((file) => file.id));
     expect(delivered.buttonsTs).toBe(posts.buttons[0]?.ts);
+  });
+
+  it('is finished from what was saved: neither the saved files nor the buttons found are posted again', async () => {
+    harness = await startSlackHarness({
+      mode: 'http',
+      fake: {
+        users: [{ id: ALICE, name: 'alice', locale: 'en-US' }],
+        channels: [{ id: GENERAL, name: 'general' }],
+      },
+    });
+    const slack = harness.fake;
+    await slack.deliverSlashCommand({
+      command: '/imagine',
+      text: 'a tin robot',
+      userId: ALICE,
+      channelId: GENERAL,
+    });
+    const done = await harness.waitForJob(
+      (candidate) => candidate.prompt === 'a tin robot',
+      20_000,
+    );
+    const record = done.delivery as { files: { id: string; url: string; name: string }[] };
+    const slackAdapter = harness.service.adapters.find((adapter) => adapter.name === 'slack');
+    if (slackAdapter === undefined) throw new Error('no Slack adapter');
+    const image: ResultImageFile = {
+      bytes: await pngOf('#ffcc00'),
+      mime: 'image/png',
+      width: 16,
+      height: 16,
+      index: 0,
+      sourceUrl: '',
+    };
+    const uploadsBefore = slack.callsTo('files.completeUploadExternal').length;
+    const postsBefore = slack.callsTo('chat.postMessage').length;
+    // A process died after saving the upload (and posting the buttons), before the job was done:
+    // the next one starts from the saved files, and finds the buttons in the thread.
+    const again = await slackAdapter.platform.deliver(
+      {
+        ...done,
+        state: 'delivering',
+        delivery: { startedAt: done.startedAt ?? done.createdAt, files: record.files },
+      },
+      [image],
+      new AbortController().signal,
+    );
+    expect(slack.callsTo('files.completeUploadExternal')).toHaveLength(uploadsBefore);
+    expect(slack.callsTo('chat.postMessage')).toHaveLength(postsBefore);
+    expect(again).toEqual(done.delivery);
+    const posts = resultPosts(slack, done);
+    expect(posts.uploads).toHaveLength(1);
+    expect(posts.buttons).toHaveLength(1);
   });
 
   it('is not uploaded again by the process that takes the job over after a SIGKILL', async () => {
