@@ -164,8 +164,18 @@ describe('a fleet whose gateway process is SIGKILLed and started again', () => {
       (await store.listByState(JOB_STATES)).filter(
         (job) => job.leaseOwner?.startsWith(owner) && !FINAL_STATES.includes(job.state),
       );
+    // A job whose task has a while to run yet: the process cannot finish it before the kill.
+    const runsAWhile = (job: Job) => {
+      const task = job.taskId === undefined ? undefined : api.tasks.get(job.taskId);
+      return (
+        job.state === 'running' &&
+        task !== undefined &&
+        task.finishedAt === undefined &&
+        task.startedAt * 1000 + task.delayMs - Date.now() > 500
+      );
+    };
     await until(
-      async () => (await ownedByShard0()).some((job) => job.state === 'running'),
+      async () => (await ownedByShard0()).some(runsAWhile),
       30_000,
       'the shard-0 process to run a task',
     );
