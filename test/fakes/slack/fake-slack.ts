@@ -186,11 +186,14 @@ export interface RecordedResponse {
  * error}`); `status` answers that HTTP status (`retryAfter` seconds as `Retry-After`, Slack's
  * rate limit when 429); `drop` closes the connection without an answer. For 'upload',
  * 'download' and 'response_url' a string is answered as HTTP 500 with that text. `headers` are
- * added to the answer (a `location`, to make a download redirect). */
+ * added to the answer (a `location`, to make a download redirect). `afterApplying` (Web API
+ * methods) lets the call take effect, then closes the connection (`drop`) or never answers
+ * (`hold`, until the fake closes): Slack did the work, the app never learned of it. */
 export type FakeSlackFault =
   | string
   | { status: number; retryAfter?: number; body?: string; headers?: Record<string, string> }
-  | { drop: true };
+  | { drop: true }
+  | { afterApplying: 'drop' | 'hold' };
 
 export type DeliveryTarget = { url: string } | 'socket';
 
@@ -439,7 +442,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       else sendText(response, 500, fault);
       return true;
     }
-    if ('drop' in fault) {
+    if ('drop' in fault || 'afterApplying' in fault) {
       response.socket?.destroy();
       return true;
     }
@@ -473,18 +476,26 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const delay = methodLatencies.get(method) ?? latencyMs;
     if (delay > 0) await sleep(delay);
     const fault = takeFault(method);
+    const bearer = bearerToken(request.headers.authorization);
+    const apply = () =>
+      answerWebApi(method, args, tokenKind(bearer ?? tokenInBody), {
+        workspace,
+        scopes,
+        openSocketUrl: () => hub.issueUrl(),
+      });
+    if (fault !== undefined && typeof fault === 'object' && 'afterApplying' in fault) {
+      // Done at Slack (the answer Slack made is recorded), yet the app never receives it.
+      call.response = apply().body;
+      if (fault.afterApplying === 'drop') response.socket?.destroy();
+      return;
+    }
     if (fault !== undefined) {
       call.status = typeof fault === 'string' ? 200 : 'drop' in fault ? 0 : fault.status;
       call.response = typeof fault === 'string' ? { ok: false, error: fault } : fault;
       answerFault(response, fault, true);
       return;
     }
-    const bearer = bearerToken(request.headers.authorization);
-    const answer = answerWebApi(method, args, tokenKind(bearer ?? tokenInBody), {
-      workspace,
-      scopes,
-      openSocketUrl: () => hub.issueUrl(),
-    });
+    const answer = apply();
     call.status = 200;
     call.response = answer.body;
     sendJson(response, 200, answer.body, answer.headers);
@@ -511,7 +522,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     if (latencyMs > 0) await sleep(latencyMs);
     const fault = takeFault('upload');
     if (fault !== undefined) {
-      upload.status = typeof fault === 'string' ? 500 : 'drop' in fault ? 0 : fault.status;
+      upload.status = typeof fault === 'string' ? 500 : 'status' in fault ? fault.status : 0;
       answerFault(response, fault, false);
       return;
     }
@@ -554,7 +565,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const fault = takeFault('download');
     if (fault !== undefined) {
       download.served = 'fault';
-      download.status = typeof fault === 'string' ? 500 : 'drop' in fault ? 0 : fault.status;
+      download.status = typeof fault === 'string' ? 500 : 'status' in fault ? fault.status : 0;
       answerFault(response, fault, false);
       return;
     }
@@ -599,7 +610,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     responses.push(recorded);
     const fault = takeFault('response_url');
     if (fault !== undefined) {
-      recorded.status = typeof fault === 'string' ? 500 : 'drop' in fault ? 0 : fault.status;
+      recorded.status = typeof fault === 'string' ? 500 : 'status' in fault ? fault.status : 0;
       answerFault(response, fault, false);
       return;
     }
