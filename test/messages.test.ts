@@ -37,6 +37,9 @@ const FULL_PARAMS = {
   scope: 'user',
   limit: 10,
   mention: '<@42>',
+  who: '<@42>',
+  where: '<#7>',
+  word: 'forbidden',
 } as const;
 
 /** Keys whose English and French texts may be the same. None so far; add with a reason. */
@@ -70,6 +73,13 @@ function allKeys(): MessageKey[] {
     'job.paused',
     'job.timeout_notice',
     'job.expired_token_notice',
+    'audit.accepted',
+    'audit.private',
+    'audit.done',
+    'audit.failed',
+    'audit.cancelled',
+    'audit.undelivered',
+    'audit.refused',
   ];
   const operatorKeys = ERROR_CODES.map((code) =>
     errorMessageKey(new NanoBananaError(code, 'x'), 'operator'),

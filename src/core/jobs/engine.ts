@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock } from '../clock.js';
-import { NanoBananaError as Failure } from '../errors.js';
+import { NanoBananaError as Failure, isNanoBananaError } from '../errors.js';
 import { downloadImage, prepareInputImage } from '../images/index.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { TaskFollower } from '../task-follower.js';
@@ -221,7 +221,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     if (request.dedupKey !== undefined) {
       if ((await this.#store.getByDedupKey(request.dedupKey)) !== undefined) return;
     }
-    await this.#admissions.check(request);
+    await this.#refusalsTold(request, () => this.#admissions.check(request));
   }
 
   async submit(request: NewJob): Promise<Submitted> {
@@ -233,10 +233,12 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
         ? undefined
         : await this.#store.getByDedupKey(request.dedupKey);
     if (existing !== undefined) return this.#alreadyMade(existing);
-    const admitted = this.#admissions.admit(request);
-    const job = newJob(request, admitted, this.#clock.now());
-    // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
-    const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);
+    const { job: stored, inserted } = await this.#refusalsTold(request, async () => {
+      const admitted = this.#admissions.admit(request);
+      const job = newJob(request, admitted, this.#clock.now());
+      // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
+      return this.#store.insert(job, admitted.admission);
+    });
     if (!inserted) return this.#alreadyMade(stored);
     // Claimable from now: its claim's wait counts from here, in whichever process claims it, and
     // the other processes hear of it at once (this one claims once the caller has answered).
@@ -248,6 +250,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       'Job accepted',
     );
     this.#deadlines.watch(stored);
+    this.emit('accepted', stored);
     const position = await this.#positionOf(stored.id);
     this.#progress.track(stored.id, position);
     // Let the caller tell the user "accepted" first; the line moves right after.
@@ -399,6 +402,16 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       await this.#store.releaseLeases(this.#owner, this.#clock.now());
     } catch (error) {
       this.#logger.warn({ err: error }, 'Could not give up the leases: they expire on their own');
+    }
+  }
+
+  /** Runs an admission, telling the listeners of a refusal (`refused`) before it is rethrown. */
+  async #refusalsTold<T>(request: NewJob, admission: () => Promise<T>): Promise<T> {
+    try {
+      return await admission();
+    } catch (error) {
+      if (isNanoBananaError(error)) this.emit('refused', request, error);
+      throw error;
     }
   }
 
