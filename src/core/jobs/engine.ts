@@ -232,7 +232,11 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     await this.#refusalsTold(request, () => this.#admissions.check(request));
   }
 
-  async submit(request: NewJob): Promise<Submitted> {
+  submit(request: NewJob): Promise<Submitted> {
+    return this.#refusalsTold(request, () => this.#submit(request));
+  }
+
+  async #submit(request: NewJob): Promise<Submitted> {
     if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
     // The same platform event twice (a retried delivery, a message seen as mention and message)
     // answers with the job it already made, before any check could refuse it.
@@ -241,12 +245,10 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
         ? undefined
         : await this.#store.getByDedupKey(request.dedupKey);
     if (existing !== undefined) return this.#alreadyMade(existing);
-    const { job: stored, inserted } = await this.#refusalsTold(request, async () => {
-      const admitted = this.#admissions.admit(request);
-      const job = newJob(request, admitted, this.#clock.now());
-      // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
-      return this.#store.insert(job, admitted.admission);
-    });
+    const admitted = this.#admissions.admit(request);
+    const job = newJob(request, admitted, this.#clock.now());
+    // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
+    const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);
     if (!inserted) return this.#alreadyMade(stored);
     // Claimable from now: its claim's wait counts from here, in whichever process claims it, and
     // the other processes hear of it at once (this one claims once the caller has answered).
