@@ -14,6 +14,9 @@ import { ASPECT_RATIOS, createModelCatalog, RESOLUTIONS } from '../src/core/mode
 
 /** Every parameter any template uses, with values a front end would pass. */
 const FULL_PARAMS = {
+  who: '<@42>',
+  where: '<#7>',
+  word: 'forbidden',
   length: 5000,
   max: 4000,
   min: 1,
@@ -37,9 +40,6 @@ const FULL_PARAMS = {
   scope: 'user',
   limit: 10,
   mention: '<@42>',
-  who: '<@42>',
-  where: '<#7>',
-  word: 'forbidden',
 } as const;
 
 /** Keys whose English and French texts may be the same. None so far; add with a reason. */
