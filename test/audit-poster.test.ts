@@ -246,6 +246,42 @@ describe('AuditPoster', () => {
     expect(outbox.lines).toEqual([]);
   });
 
+  it('rests after a round with nothing to post, unless lines were written here', async () => {
+    const outbox = new MemoryOutbox();
+    const clock = new TestClock();
+    let reads = 0;
+    const read = outbox.pendingAuditLines.bind(outbox);
+    outbox.pendingAuditLines = (limit) => {
+      reads++;
+      return read(limit);
+    };
+    const sink = recordingSink(clock);
+    const running = poster(outbox, clock, sink);
+    await running.tick();
+    expect(reads).toBe(1);
+    // Another process's line waits for the rest to end (at most a second)...
+    await outbox.appendAuditLines([{ platform: 'chat', channelId: 'log', text: 'theirs' }], 0);
+    clock.time += 500;
+    await running.tick();
+    expect(reads).toBe(1);
+    clock.time += 500;
+    await running.tick();
+    await running.idle();
+    expect(reads).toBe(2);
+    expect(sink.posts.map((post) => post.lines)).toEqual([['theirs']]);
+    // ...one written here goes at the next round.
+    await running.tick();
+    expect(reads).toBe(3);
+    await running.tick();
+    expect(reads).toBe(3);
+    await outbox.appendAuditLines([{ platform: 'chat', channelId: 'log', text: 'ours' }], 0);
+    running.nudge();
+    await running.tick();
+    await running.idle();
+    expect(reads).toBe(4);
+    expect(sink.posts.map((post) => post.lines)).toEqual([['theirs'], ['ours']]);
+  });
+
   it('one process posts a platform’s lines at a time (the named lock)', async () => {
     const outbox = new MemoryOutbox();
     const clock = new TestClock();

@@ -43,6 +43,7 @@ export class AuditLog implements AuditRegistry {
       logger,
       sinks: this.#sinks,
       auditChannelOf: options.auditChannelOf,
+      written: () => this.#poster.nudge(),
     });
     this.#poster = new AuditPoster({
       store: options.store,

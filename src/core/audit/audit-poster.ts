@@ -24,6 +24,14 @@ export const AUDIT_POSTER_LOCK_MS = 30_000;
 const PACE_MARGIN_MS = 250;
 /** How long a channel the bot may not post in has its lines dropped before it is tried again. */
 const CLOSED_CHANNEL_MS = 10 * 60_000;
+/**
+ * How long the poster rests after a round with nothing to post (or no lock to hold): lines another
+ * process writes wait that long at most, and an idle fleet does not ask the store 4 times a second.
+ * A line written by this process ends the rest at once (`nudge`).
+ */
+export const AUDIT_IDLE_POLL_MS = 1000;
+/** How long the poster rests after the store failed to answer: one warning, not four a second. */
+const STORE_FAILURE_REST_MS = 5000;
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 60_000;
 
@@ -50,6 +58,7 @@ export class AuditPoster {
   readonly #posting = new Set<Promise<void>>();
   readonly #held = new Set<string>();
   #round: Promise<void> | undefined;
+  #restUntil = 0;
   #stopped = false;
 
   constructor(options: AuditPosterOptions) {
@@ -58,12 +67,17 @@ export class AuditPoster {
 
   /** One round: take the locks, read the outbox, start the posts the pace allows. */
   tick(): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
+    if (this.#stopped || this.#options.clock.now() < this.#restUntil) return Promise.resolve();
     // Rounds never overlap: a slow store makes them rarer, not concurrent.
     this.#round ??= this.#runRound().finally(() => {
       this.#round = undefined;
     });
     return this.#round;
+  }
+
+  /** Lines were just written here: the next round looks at once, resting or not. */
+  nudge(): void {
+    this.#restUntil = 0;
   }
 
   /** Resolves once the posts under way are answered (tests; a stop does not wait for them). */
@@ -101,8 +115,12 @@ export class AuditPoster {
           this.#held.delete(name);
         }
       }
-      if (platforms.size === 0 || this.#stopped) return;
+      if (platforms.size === 0 || this.#stopped) {
+        this.#restUntil = now + AUDIT_IDLE_POLL_MS;
+        return;
+      }
       const pending = await store.pendingAuditLines(this.#options.batchLimit ?? 500);
+      if (pending.length === 0) this.#restUntil = now + AUDIT_IDLE_POLL_MS;
       const byChannel = new Map<string, AuditLine[]>();
       for (const line of pending) {
         if (!platforms.has(line.platform)) continue;
@@ -130,6 +148,7 @@ export class AuditPoster {
       }
       if (dropped.length > 0) await store.deleteAuditLines(dropped);
     } catch (error) {
+      this.#restUntil = clock.now() + STORE_FAILURE_REST_MS;
       logger.warn({ err: error }, 'Could not read the audit outbox');
     }
   }

@@ -12,6 +12,8 @@ export interface AuditRecorderOptions {
   readonly sinks: ReadonlyMap<string, AuditSink>;
   /** The audit channel a server chose in its settings, if any. */
   readonly auditChannelOf: (platform: string, serverId: string) => Promise<string | undefined>;
+  /** Lines were written: the poster may look at once. */
+  readonly written?: () => void;
 }
 
 /**
@@ -63,5 +65,6 @@ export class AuditRecorder {
       [...channels].map((channelId) => ({ platform, channelId, text })),
       this.#options.clock.now(),
     );
+    this.#options.written?.();
   }
 }
