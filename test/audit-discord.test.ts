@@ -282,6 +282,29 @@ describe('the moderation log on Discord', () => {
     );
   });
 
+  it('posts after a restart the lines a stop left in the store', async () => {
+    await start();
+    const hold = fake.holdNext(CHANNEL_POST);
+    imagine('logged across a restart');
+    const job = await jobDone('logged across a restart');
+    await fake.waitFor(() => fake.heldCalls.find((call) => call.path.includes(A_LOG)), {
+      description: 'the audit post to hang',
+    });
+    if (bot === undefined) throw new Error('no bot');
+    const dataDir = bot.dataDir;
+    await bot.stop();
+    expect(linesIn(A_LOG)).toEqual([]);
+    bot = await startDiscordBot(fake, api, {
+      dataDir,
+      logLines,
+      env: { NANO_BANANA_BLOCKED_WORDS: 'forbidden' },
+    });
+    for (const mark of ['📝', '✅']) {
+      await lineWaiting(A_LOG, (line) => line.startsWith(`${mark} \`${job.id}\``), mark);
+    }
+    hold();
+  });
+
   it('drops the lines of an audit channel the bot may not post in, with one warning', async () => {
     await start({ DISCORD_AUDIT_CHANNEL_ID: OPERATOR_LOG });
     fake.denyPermission(A_LOG, 'SEND_MESSAGES');
