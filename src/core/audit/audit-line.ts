@@ -36,6 +36,8 @@ export async function composeAuditLine(
   locale: Locale,
   parts: AuditLineParts,
 ): Promise<string | undefined> {
+  // French puts a narrow no-break space before a colon.
+  const colon = locale === 'fr' ? '\u202F: ' : ': ';
   if (event.kind === 'refused') {
     const { request, error } = event;
     const word = typeof error.params.word === 'string' ? error.params.word : '';
@@ -44,7 +46,7 @@ export async function composeAuditLine(
       where: parts.where(request.channelId),
       word,
     });
-    return `🚫 ${who}: ${parts.quote(shorten(request.prompt))}`;
+    return `🚫 ${who}${colon}${parts.quote(shorten(request.prompt))}`;
   }
   const { job } = event;
   const id = parts.code(job.id);
@@ -54,16 +56,16 @@ export async function composeAuditLine(
       where: parts.where(job.channelId),
     });
     const marker = parts.isPrivate(job) ? ` (${translate(locale, 'audit.private')})` : '';
-    return `📝 ${id} ${asked}${marker}: ${parts.quote(shorten(job.prompt))}`;
+    return `📝 ${id} ${asked}${marker}${colon}${parts.quote(shorten(job.prompt))}`;
   }
   switch (job.state) {
     case 'done': {
       const link = await parts.result(job);
-      return `✅ ${id} ${translate(locale, 'audit.done')}${link === undefined ? '' : `: ${link}`}`;
+      return `✅ ${id} ${translate(locale, 'audit.done')}${link === undefined ? '' : `${colon}${link}`}`;
     }
     case 'failed':
       return `❌ ${id} ${translate(locale, 'audit.failed')} (${job.error?.code ?? 'error'})${
-        job.error === undefined ? '' : `: ${parts.failure(job.error, locale)}`
+        job.error === undefined ? '' : `${colon}${parts.failure(job.error, locale)}`
       }`;
     case 'cancelled':
       return `⏹️ ${id} ${translate(locale, 'audit.cancelled')}`;
