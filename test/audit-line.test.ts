@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import {
   AUDIT_PROMPT_CHARS,
   type AuditLineParts,
+  clipLine,
   composeAuditLine,
+  linesThatFit,
 } from '../src/core/audit/index.js';
 import { NanoBananaError } from '../src/core/errors.js';
 import type { Job, NewJob } from '../src/core/index.js';
@@ -82,5 +84,19 @@ describe('composeAuditLine', () => {
     expect(quoted.startsWith('first line second word')).toBe(true);
     expect([...quoted]).toHaveLength(AUDIT_PROMPT_CHARS);
     expect(quoted.endsWith('…')).toBe(true);
+  });
+});
+
+describe('packing lines', () => {
+  it('clips a line to the size, never through an emoji, and fills messages up to it', () => {
+    const line = `${'📝'.repeat(10)}`;
+    const clipped = clipLine(line, 8);
+    expect(clipped.length).toBeLessThanOrEqual(8);
+    expect(clipped).toBe('📝📝📝…');
+    expect(clipLine('short', 8)).toBe('short');
+    // 4 + 1 + 4 = 9 fits in 9; a third line does not.
+    expect(linesThatFit(['abcd', 'efgh', 'ijkl'], 9)).toBe(2);
+    // A line alone always goes.
+    expect(linesThatFit(['far too long for it'], 5)).toBe(1);
   });
 });

@@ -1,10 +1,18 @@
 /**
- * Cuts a line to `maxChars`, marking the cut: one line must always fit in one message.
+ * Lengths here are UTF-16 code units (`string.length`): never fewer than the characters a
+ * platform counts, so a message measured this way is within its limit however it counts.
  */
+
+/** Cuts a line to `maxChars`, marking the cut: one line must always fit in one message. */
 export function clipLine(line: string, maxChars: number): string {
-  const characters = [...line];
-  if (characters.length <= maxChars) return line;
-  return `${characters.slice(0, Math.max(0, maxChars - 1)).join('')}…`;
+  if (line.length <= maxChars) return line;
+  let clipped = '';
+  // Whole code points only: a cut through a surrogate pair would leave half an emoji.
+  for (const character of line) {
+    if (clipped.length + character.length > maxChars - 1) break;
+    clipped += character;
+  }
+  return `${clipped}…`;
 }
 
 /**
@@ -15,7 +23,7 @@ export function linesThatFit(lines: readonly string[], maxChars: number): number
   let length = 0;
   let count = 0;
   for (const line of lines) {
-    const added = [...line].length + (count === 0 ? 0 : 1);
+    const added = line.length + (count === 0 ? 0 : 1);
     if (count > 0 && length + added > maxChars) break;
     length += added;
     count++;
