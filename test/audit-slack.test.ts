@@ -152,6 +152,35 @@ describe('the moderation log on Slack', () => {
     expect(mostWithin(posts, 1000)).toBe(1);
   });
 
+  it('a hanging audit channel does not delay the jobs’ results', async () => {
+    const running = await start();
+    const release = running.fake.holdChannel(OPERATOR_LOG);
+    const prompts = ['first while the log hangs', 'second while the log hangs', 'third'];
+    await command(running, prompts[0] ?? '');
+    await running.fake.waitFor(
+      () =>
+        running.fake
+          .callsTo('chat.postMessage')
+          .some((call) => call.args.channel === OPERATOR_LOG && call.status === 0),
+      { timeoutMs: 30_000 },
+    );
+    for (const prompt of prompts.slice(1)) await command(running, prompt);
+    const jobs = await Promise.all(
+      prompts.map((prompt) => running.waitForJob((found) => found.prompt === prompt, 30_000)),
+    );
+    expect(jobs.map((job) => job.state)).toEqual(['done', 'done', 'done']);
+    // Every result was delivered while the audit post still hung.
+    expect(linesIn(running, OPERATOR_LOG)).toEqual([]);
+    release();
+    await running.fake.waitFor(
+      () =>
+        jobs.every((job) =>
+          linesIn(running, OPERATOR_LOG).some((line) => line.startsWith(`✅ \`${job.id}\``)),
+        ),
+      { timeoutMs: 30_000 },
+    );
+  });
+
   it('drops the lines of a channel the bot is not in, with one warning', async () => {
     const running = await start({ SLACK_AUDIT_CHANNEL_ID: CLOSED_LOG });
     await running.service.engine.settings.saveServer('slack', running.fake.teamId, {
