@@ -4,6 +4,8 @@
  */
 
 export { AcceptanceGate } from './acceptance-gate.js';
+export type { AuditEvent, AuditLineParts, AuditRegistry, AuditSink } from './audit/index.js';
+export { AuditChannelClosed, composeAuditLine } from './audit/index.js';
 export {
   blendPrompt,
   checkBlendImages,

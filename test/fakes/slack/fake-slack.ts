@@ -41,7 +41,8 @@
  * Faults: `failNext(target, fault)` for a Web API method or for 'upload' / 'download' /
  * 'response_url'; `requestSocketReconnect()`, `dropSocketConnections()`; `latencyMs` delays every
  * Web API, upload and download answer (benchmarks); `setLatency(method, ms)` one Web API method's
- * (a slow `users.info`).
+ * (a slow `users.info`); `holdChannel(channel)` leaves every Web API call naming that channel
+ * unanswered until released (a channel whose posts hang).
  *
  * Slack's deadlines, on by default: the app must ack a command, event or interaction delivered
  * through `deliver*` within 3 s (`ackDeadlineMs`); a later ack is recorded in `lateAcks` (and
@@ -334,6 +335,11 @@ export interface FakeSlack {
   holdNextDownload(): () => void;
   /** Delays every answer of one Web API method by `ms` from now on (0: back to `latencyMs`). */
   setLatency(method: string, ms: number): void;
+  /**
+   * Every Web API call whose `channel` is this one waits, unanswered (recorded with status 0),
+   * until the returned function is called or the fake closes.
+   */
+  holdChannel(channel: string): () => void;
   /** Polls `predicate` until it returns something other than undefined/false (bounded). */
   waitFor<T>(predicate: () => T | undefined | false, options?: { timeoutMs?: number }): Promise<T>;
   close(): Promise<void>;
@@ -410,6 +416,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const lateAcks: RecordedLateAck[] = [];
   const faults = new Map<string, FakeSlackFault[]>();
   const methodLatencies = new Map<string, number>();
+  /** Channels whose calls wait (`holdChannel`), with what releases them. */
+  const channelHolds = new Map<string, { held: Promise<void>; release: () => void }>();
   const sockets = new Set<Socket>();
   // Its own pool for deliveries to the app, so that close() leaves no connection behind.
   const agent = new Agent({ keepAliveTimeout: 1_000 });
@@ -475,6 +483,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     calls.push(call);
     const delay = methodLatencies.get(method) ?? latencyMs;
     if (delay > 0) await sleep(delay);
+    const channelHold =
+      typeof args.channel === 'string' ? channelHolds.get(args.channel) : undefined;
+    if (channelHold !== undefined) await channelHold.held;
     const fault = takeFault(method);
     const bearer = bearerToken(request.headers.authorization);
     const apply = () =>
@@ -874,6 +885,17 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       downloadReleases.push(release);
       return release;
     },
+    holdChannel: (channel) => {
+      let release = (): void => {};
+      const held = new Promise<void>((resolve) => {
+        release = () => {
+          channelHolds.delete(channel);
+          resolve();
+        };
+      });
+      channelHolds.set(channel, { held, release });
+      return release;
+    },
     setLatency: (method, ms) => {
       if (ms > 0) methodLatencies.set(method, ms);
       else methodLatencies.delete(method);
@@ -902,6 +924,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       if (closed) return;
       closed = true;
       for (const release of downloadReleases) release();
+      for (const { release } of [...channelHolds.values()]) release();
       await hub.close();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
