@@ -102,6 +102,38 @@ describe('submitBatch', () => {
     expect(await engine.recentJobs('alice', 'test', 10)).toEqual([]);
   });
 
+  it('tells the moderation log of each job accepted, and of a refusal with the prompt refused', async () => {
+    fixture = await createEngine(api, {
+      access: {
+        adminIds: new Set(),
+        allowedServers: undefined,
+        allowedChannels: undefined,
+        blockedWords: ['forbidden'],
+      },
+    });
+    const { engine } = fixture;
+    const accepted: string[] = [];
+    const refused: [string, string][] = [];
+    engine.on('accepted', (job) => accepted.push(job.prompt));
+    engine.on('refused', (request, error) => refused.push([request.prompt, error.code]));
+    await engine.submitBatch([
+      request('told 0', { dedupKey: 't:0' }),
+      request('told 1', { dedupKey: 't:1' }),
+    ]);
+    expect(accepted).toEqual(['told 0', 'told 1']);
+    const blocked = [
+      request('fine again', { dedupKey: 'u:0' }),
+      request('forbidden one', { dedupKey: 'u:1' }),
+    ];
+    await refusalOf(engine.checkBatch(blocked));
+    await refusalOf(engine.submitBatch(blocked));
+    expect(refused).toEqual([
+      ['forbidden one', 'blocked_prompt'],
+      ['forbidden one', 'blocked_prompt'],
+    ]);
+    expect(accepted).toEqual(['told 0', 'told 1']);
+  });
+
   it('lets an operator admin past the quota', async () => {
     fixture = await createEngine(api, { quotas: { perUser: 1, perServer: 0, total: 0 } });
     const submitted = await fixture.engine.submitBatch(batch('admin', 4, { requesterId: 'admin' }));

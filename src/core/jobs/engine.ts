@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock } from '../clock.js';
-import { NanoBananaError as Failure } from '../errors.js';
+import { NanoBananaError as Failure, isNanoBananaError } from '../errors.js';
 import { downloadImage, prepareInputImage } from '../images/index.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { SettingsBook } from '../preferences/settings-book.js';
@@ -229,10 +229,14 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     if (request.dedupKey !== undefined) {
       if ((await this.#store.getByDedupKey(request.dedupKey)) !== undefined) return;
     }
-    await this.#admissions.check(request);
+    await this.#refusalsTold(request, () => this.#admissions.check(request));
   }
 
-  async submit(request: NewJob): Promise<Submitted> {
+  submit(request: NewJob): Promise<Submitted> {
+    return this.#refusalsTold(request, () => this.#submit(request));
+  }
+
+  async #submit(request: NewJob): Promise<Submitted> {
     if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
     // The same platform event twice (a retried delivery, a message seen as mention and message)
     // answers with the job it already made, before any check could refuse it.
@@ -256,6 +260,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       'Job accepted',
     );
     this.#deadlines.watch(stored);
+    this.emit('accepted', stored);
     const position = await this.#positionOf(stored.id);
     this.#progress.track(stored.id, position);
     // Let the caller tell the user "accepted" first; the line moves right after.
@@ -273,14 +278,18 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     if (first.dedupKey !== undefined) {
       if ((await this.#store.getByDedupKey(first.dedupKey)) !== undefined) return;
     }
-    await this.#admissions.checkBatch(requests);
+    await this.#batchRefusalsTold(requests, () => this.#admissions.checkBatch(requests));
   }
 
-  async submitBatch(requests: readonly NewJob[]): Promise<Submitted[]> {
-    if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
+  submitBatch(requests: readonly NewJob[]): Promise<Submitted[]> {
     if (requests.length <= 1) {
       return Promise.all(requests.map((request) => this.submit(request)));
     }
+    return this.#batchRefusalsTold(requests, () => this.#submitBatch(requests));
+  }
+
+  async #submitBatch(requests: readonly NewJob[]): Promise<Submitted[]> {
+    if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
     const { admitted, admission } = this.#admissions.admitBatch(requests);
     const now = this.#clock.now();
     const jobs = requests.map((request, index) => {
@@ -298,6 +307,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       this.#scheduler.noteEligible(job.id, eligibleAt);
       this.#publishQueue({ kind: 'queue', jobId: job.id, eligibleAt });
       this.#deadlines.watch(job);
+      this.emit('accepted', job);
     }
     this.#logger.info(
       {
@@ -466,6 +476,43 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       await this.#store.releaseLeases(this.#owner, this.#clock.now());
     } catch (error) {
       this.#logger.warn({ err: error }, 'Could not give up the leases: they expire on their own');
+    }
+  }
+
+  /** Runs an admission, telling the listeners of a refusal (`refused`) before it is rethrown. */
+  async #refusalsTold<T>(request: NewJob, admission: () => Promise<T>): Promise<T> {
+    try {
+      return await admission();
+    } catch (error) {
+      if (isNanoBananaError(error)) this.emit('refused', request, error);
+      throw error;
+    }
+  }
+
+  /**
+   * `#refusalsTold` for a batch: the refusal is told with the request it is about (the prompt
+   * holding a blocked word, say), else with the batch's first.
+   */
+  async #batchRefusalsTold<T>(
+    requests: readonly NewJob[],
+    admission: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await admission();
+    } catch (error) {
+      if (isNanoBananaError(error)) {
+        const refused = requests.find((request) => {
+          try {
+            this.#admissions.admit(request);
+            return false;
+          } catch {
+            return true;
+          }
+        });
+        const told = refused ?? requests[0];
+        if (told !== undefined) this.emit('refused', told, error);
+      }
+      throw error;
     }
   }
 
