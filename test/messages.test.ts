@@ -37,6 +37,11 @@ const FULL_PARAMS = {
   scope: 'user',
   limit: 10,
   mention: '<@42>',
+  added: 120,
+  source: 'style',
+  setting: 'model',
+  place: 'server',
+  list: ['model from your preferences'],
 } as const;
 
 /** Keys whose English and French texts may be the same. None so far; add with a reason. */
@@ -59,6 +64,13 @@ function allKeys(): MessageKey[] {
     'job.result_scaled',
     'job.fewer_images',
     'job.images_missing',
+    'defaults.note',
+    'defaults.from_preferences',
+    'defaults.from_server',
+    'defaults.setting.model',
+    'defaults.setting.aspectRatio',
+    'defaults.setting.resolution',
+    'defaults.setting.suffix',
     'help.title',
     'help.body',
     'button.reroll',

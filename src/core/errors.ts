@@ -54,6 +54,8 @@ export const INPUT_PROBLEMS = [
   'too_many_images',
   'unknown_flag',
   'missing_flag_value',
+  /** `--style` names a style the member has not saved (params: value, valid: their styles). */
+  'unknown_style',
   'bad_image_url',
   /** An input image outside the chat platform's own hosts, or redirected away from them. */
   'untrusted_image_host',

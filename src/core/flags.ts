@@ -31,8 +31,12 @@ export interface ParsedPrompt {
   aspectRatio?: AspectRatio;
   resolution?: Resolution;
   count?: number;
+  /** A saved style to add to the prompt (`--style cinematic`), lower-cased as names are stored. */
+  style?: string;
   help: boolean;
   usage: boolean;
+  /** `--prefer` (Slack): the rest of the text is a preferences command, not a prompt; set only when typed. */
+  prefer?: boolean;
 }
 
 /** The canonical flags, for help texts and for the `valid` list of an unknown flag. */
@@ -41,11 +45,21 @@ export const FLAG_NAMES: readonly string[] = [
   '--ar',
   '--res',
   '--count',
+  '--style',
   '--help',
   '--usage',
+  '--prefer',
 ];
 
-type FlagKind = 'model' | 'aspectRatio' | 'resolution' | 'count' | 'help' | 'usage';
+type FlagKind =
+  | 'model'
+  | 'aspectRatio'
+  | 'resolution'
+  | 'count'
+  | 'style'
+  | 'help'
+  | 'usage'
+  | 'prefer';
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -58,8 +72,11 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['resolution', 'resolution'],
   ['count', 'count'],
   ['n', 'count'],
+  ['style', 'style'],
   ['help', 'help'],
   ['usage', 'usage'],
+  ['prefer', 'prefer'],
+  ['preferences', 'prefer'],
 ]);
 
 /**
@@ -101,7 +118,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'help' || kind === 'usage') {
+    if (kind === 'help' || kind === 'usage' || kind === 'prefer') {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -157,7 +174,7 @@ export function toImageRequest(
 
 function applyFlag(
   result: ParsedPrompt,
-  kind: Exclude<FlagKind, 'help' | 'usage'>,
+  kind: Exclude<FlagKind, 'help' | 'usage' | 'prefer'>,
   value: string,
   catalog: ModelCatalog,
 ): void {
@@ -185,6 +202,10 @@ function applyFlag(
       result.resolution = resolution;
       return;
     }
+    case 'style':
+      // Checked against the member's saved styles at admission, where they are known.
+      result.style = value.toLowerCase();
+      return;
     case 'count': {
       const count = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
       if (!(count >= MIN_COUNT && count <= MAX_COUNT)) {

@@ -60,6 +60,14 @@ export {
   RESOLUTIONS,
 } from './models.js';
 export { isTrustedUrl, originOf, trustedOrigins } from './net/index.js';
+export type { SettingsPlace } from './preferences/applied-defaults-note.js';
+export { appliedDefaultsNote } from './preferences/applied-defaults-note.js';
+export type {
+  AppliedDefault,
+  DefaultedSetting,
+  DefaultSource,
+  RequestedOptions,
+} from './preferences/resolve.js';
 export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from './request.js';
 export { validateRequest } from './request.js';
 export * as settings from './settings.js';

@@ -164,6 +164,7 @@ export class InteractionHandler {
       aspectRatio: interaction.options.getString('aspect_ratio') ?? parsed.aspectRatio,
       resolution: interaction.options.getString('resolution') ?? parsed.resolution,
       count: interaction.options.getInteger('count') ?? parsed.count,
+      style: parsed.style,
       images,
     });
     await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? false);
@@ -314,6 +315,7 @@ export class InteractionHandler {
       aspectRatio: flags.aspectRatio,
       resolution: flags.resolution ?? parent?.options.resolution,
       count: flags.count,
+      style: flags.style,
       images,
       parentJobId: parent?.id,
     });
@@ -455,6 +457,7 @@ export class InteractionHandler {
       aspectRatio: string | undefined;
       resolution: string | undefined;
       count: number | undefined;
+      style: string | undefined;
       images: readonly ImageReference[];
       parentJobId?: string | undefined;
     },
@@ -469,11 +472,13 @@ export class InteractionHandler {
       action: fields.images.length > 0 ? 'edit' : 'generate',
       prompt: fields.prompt,
       options: {
-        model: fields.model ?? this.#runtime.config.defaultModel,
+        // Left out, it is resolved at admission: preferences, server settings, operator default.
+        model: fields.model,
         aspectRatio: fields.aspectRatio as NewJob['options']['aspectRatio'],
         resolution: fields.resolution as NewJob['options']['resolution'],
         count: fields.count,
       },
+      style: fields.style,
       inputs: fields.images.map(toInputReference),
       parentJobId: fields.parentJobId,
     };
@@ -489,6 +494,8 @@ export class InteractionHandler {
       locale: interaction.locale,
       action: parent.action,
       prompt: parent.prompt,
+      // The same request: its prompt already holds its style and suffix.
+      promptIsFinal: true,
       options: parent.options,
       inputs: parent.inputs,
       parentJobId: parent.id,

@@ -6,7 +6,14 @@ import {
   escapeMarkdown,
   type RESTPatchAPIWebhookWithTokenMessageJSONBody,
 } from 'discord.js';
-import { type Job, type JobError, type Locale, missingImages, translate } from '../core/index.js';
+import {
+  appliedDefaultsNote,
+  type Job,
+  type JobError,
+  type Locale,
+  missingImages,
+  translate,
+} from '../core/index.js';
 import { customId } from './custom-ids.js';
 import { discordText, elapsedText } from './texts.js';
 
@@ -121,6 +128,9 @@ export function resultContent(job: Job, locale: Locale, now: number, notes: Resu
       elapsed: elapsedText(locale, now - job.createdAt),
     }),
   ];
+  // Where the settings the member did not type came from (preferences, the server's settings).
+  const defaults = appliedDefaultsNote(locale, job.options.appliedDefaults, 'server');
+  if (defaults !== undefined) lines.push(defaults);
   if (notes.scaled) lines.push(translate(locale, 'job.result_scaled'));
   else if (notes.converted) lines.push(translate(locale, 'job.result_converted'));
   const requested = job.options.count ?? 1;

@@ -1,5 +1,5 @@
 import type { types } from '@slack/bolt';
-import { type JobOptions, translate } from '../core/index.js';
+import { type RequestedOptions, translate } from '../core/index.js';
 import { escapeMrkdwn } from './mrkdwn.js';
 import { type SlackTextKey, slackText } from './texts.js';
 
@@ -46,7 +46,8 @@ export interface RequestSummary {
   readonly requesterId: string;
   readonly action: 'generate' | 'edit';
   readonly prompt: string;
-  readonly options: JobOptions;
+  /** Before the job is stored, what the request said: the defaults are resolved at admission. */
+  readonly options: RequestedOptions;
   readonly locale: string;
 }
 
@@ -91,9 +92,11 @@ export function statusMessage(
     .map((line) => `>${line}`)
     .join('\n');
   const shown = quoted.length > MAX_QUOTE_LENGTH ? `${quoted.slice(0, MAX_QUOTE_LENGTH)}…` : quoted;
+  const settings = describeSettings(request.options, locale);
   const blocks: types.KnownBlock[] = [
     { type: 'section', text: mrkdwn(`${header}\n${shown}`) },
-    { type: 'context', elements: [mrkdwn(describeSettings(request.options, locale))] },
+    // Slack refuses an empty text: a request that said nothing yet shows its settings once resolved.
+    ...(settings === '' ? [] : [{ type: 'context' as const, elements: [mrkdwn(settings)] }]),
     { type: 'context', elements: [mrkdwn(status)] },
   ];
   if (cancelJobId !== undefined) {
@@ -106,11 +109,12 @@ export function statusMessage(
   return { text, blocks };
 }
 
-function describeSettings(options: JobOptions, locale: string): string {
+function describeSettings(options: RequestedOptions, locale: string): string {
   // "Name: value", with the colon as each language writes it (French: a narrow space before it).
   const setting = (key: SlackTextKey, value: string | number) =>
     slackText(locale, 'settings.setting', { name: slackText(locale, key), value });
-  const parts = [setting('settings.model', `\`${options.model}\``)];
+  const parts: string[] = [];
+  if (options.model !== undefined) parts.push(setting('settings.model', `\`${options.model}\``));
   if (options.aspectRatio !== undefined) {
     parts.push(setting('settings.ratio', options.aspectRatio));
   }

@@ -180,6 +180,7 @@ async function handle(
       action: inputs.length > 0 ? 'edit' : 'generate',
       prompt: reading.prompt,
       options: reading.options,
+      style: reading.style,
       inputs,
     },
     channel,

@@ -1,11 +1,16 @@
-import { type JobOptions, parsePromptFlags, translate } from '../core/index.js';
+import { parsePromptFlags, type RequestedOptions, translate } from '../core/index.js';
 import { helpText } from './blocks.js';
 import { describeFailure } from './describe.js';
 import type { SlackRuntime } from './runtime.js';
 
 /** What a user's text asks for: a request, or something answered privately at once. */
 export type PromptReading =
-  | { readonly kind: 'request'; readonly prompt: string; readonly options: JobOptions }
+  | {
+      readonly kind: 'request';
+      readonly prompt: string;
+      readonly options: RequestedOptions;
+      readonly style?: string | undefined;
+    }
   | { readonly kind: 'answer'; readonly text: string };
 
 /**
@@ -17,7 +22,8 @@ export async function readPrompt(
   runtime: SlackRuntime,
   text: string,
   who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
-  defaultModel: string = runtime.config.defaultModel,
+  /** The model unless the prompt names one (an edited result's); else resolved at admission. */
+  model?: string,
 ): Promise<PromptReading> {
   const { locale } = who;
   let parsed: ReturnType<typeof parsePromptFlags>;
@@ -35,11 +41,12 @@ export async function readPrompt(
     kind: 'request',
     prompt: parsed.prompt,
     options: {
-      model: parsed.model ?? defaultModel,
+      model: parsed.model ?? model,
       aspectRatio: parsed.aspectRatio,
       resolution: parsed.resolution,
       count: parsed.count,
     },
+    style: parsed.style,
   };
 }
 

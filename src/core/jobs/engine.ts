@@ -233,7 +233,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
         ? undefined
         : await this.#store.getByDedupKey(request.dedupKey);
     if (existing !== undefined) return this.#alreadyMade(existing);
-    const admitted = this.#admissions.admit(request);
+    const admitted = await this.#admissions.admit(request);
     const job = newJob(request, admitted, this.#clock.now());
     // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
     const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);
