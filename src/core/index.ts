@@ -68,6 +68,19 @@ export type {
   DefaultSource,
   RequestedOptions,
 } from './preferences/resolve.js';
+export {
+  MAX_SERVER_CHANNELS,
+  MAX_SERVER_DAILY_IMAGES,
+  MAX_STYLE_TEXT_LENGTH,
+  MAX_STYLES,
+  MAX_SUFFIX_LENGTH,
+  type ServerSettings,
+  SettingsBook,
+  type SettingsPort,
+  STYLE_NAME,
+  settingsKey,
+  type UserPreferences,
+} from './preferences/index.js';
 export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from './request.js';
 export { validateRequest } from './request.js';
 export * as settings from './settings.js';
