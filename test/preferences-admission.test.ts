@@ -1,51 +1,64 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NanoBananaError } from '../src/core/errors.js';
-import { type AdmissionOptions, Admissions, newJob } from '../src/core/jobs/admission.js';
+import {
+  type AdmissionOptions,
+  Admissions,
+  type Admitted,
+  newJob,
+} from '../src/core/jobs/admission.js';
 import type { NewJob } from '../src/core/jobs/job.js';
 import type { JobStore } from '../src/core/jobs/store.js';
 import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
 import { describeError } from '../src/core/messages.js';
 import { createModelCatalog } from '../src/core/models.js';
-import type { OptionDefaults, PersonalDefaults } from '../src/core/preferences/resolve.js';
+import type { ServerSettings } from '../src/core/preferences/server-settings.js';
+import { SettingsBook } from '../src/core/preferences/settings-book.js';
+import type { UserPreferences } from '../src/core/preferences/user-preferences.js';
 
-/** Settings as admission reads them, kept in memory: what the store would hold per key. */
-class MemorySettings {
-  readonly servers = new Map<string, OptionDefaults>();
-  readonly preferencesByUser = new Map<string, PersonalDefaults>();
+const clock = { now: () => Date.parse('2026-12-06T10:00:00Z'), sleep: async () => {} };
+const catalog = createModelCatalog();
+
+/** The stored settings (the real book over the store), recording what admission reads. */
+class RecordingSettings {
+  readonly book: SettingsBook;
   readonly reads: string[] = [];
 
-  async server(platform: string, serverId: string): Promise<OptionDefaults> {
-    this.reads.push(`server:${platform}:${serverId}`);
-    return this.servers.get(`${platform}:${serverId}`) ?? {};
+  constructor(book: SettingsBook) {
+    this.book = book;
   }
 
-  async preferences(platform: string, userId: string): Promise<PersonalDefaults> {
+  server(platform: string, serverId: string): Promise<ServerSettings> {
+    this.reads.push(`server:${platform}:${serverId}`);
+    return this.book.server(platform, serverId);
+  }
+
+  preferences(platform: string, userId: string): Promise<UserPreferences> {
     this.reads.push(`user:${platform}:${userId}`);
-    return this.preferencesByUser.get(`${platform}:${userId}`) ?? {};
+    return this.book.preferences(platform, userId);
   }
 }
 
 let store: JobStore;
-let settings: MemorySettings;
+let settings: RecordingSettings;
 
 beforeEach(async () => {
   store = await openSqliteStore({ path: ':memory:' });
-  settings = new MemorySettings();
+  settings = new RecordingSettings(new SettingsBook({ store, clock, catalog }));
 });
 
 afterEach(async () => {
   await store.close();
 });
 
+function prefer(userId: string, preferences: UserPreferences, platform = 'discord') {
+  return settings.book.savePreferences(platform, userId, preferences);
+}
+
 function admissions(overrides: Partial<AdmissionOptions> = {}): Admissions {
   return new Admissions({
     store,
-    clock: { now: () => Date.parse('2026-12-06T10:00:00Z'), sleep: async () => {} },
-    requestLimits: {
-      catalog: createModelCatalog(),
-      defaultModel: 'nano-banana',
-      maxPromptLength: 60,
-    },
+    clock,
+    requestLimits: { catalog, defaultModel: 'nano-banana', maxPromptLength: 60 },
     access: {
       adminIds: new Set(),
       allowedServers: undefined,
@@ -57,6 +70,11 @@ function admissions(overrides: Partial<AdmissionOptions> = {}): Admissions {
     settings,
     ...overrides,
   });
+}
+
+/** What `submit` does: the settings read once, then the checks that need no store. */
+async function admit(gate: Admissions, job: NewJob): Promise<Admitted> {
+  return gate.admit(job, await gate.settingsFor(job));
 }
 
 function request(prompt: string, extra: Partial<NewJob> = {}): NewJob {
@@ -87,13 +105,12 @@ async function refusal(promise: Promise<unknown>): Promise<NanoBananaError> {
 
 describe('admission applies preferences and server settings', () => {
   it('resolves the defaults of the requester on that platform and server, and stores them', async () => {
-    settings.preferencesByUser.set('discord:alice', {
-      model: 'nano-banana-pro',
-      suffix: 'soft light',
+    await prefer('alice', { model: 'pro', suffix: 'soft light' });
+    await settings.book.saveServer('discord', 'guild-1', {
+      aspectRatio: '16:9',
+      model: 'nano-banana-2',
     });
-    settings.servers.set('discord:guild-1', { aspectRatio: '16:9', model: 'nano-banana-2' });
-    const gate = admissions();
-    const admitted = await gate.admit(request('a red fox'));
+    const admitted = await admit(admissions(), request('a red fox'));
     expect(settings.reads.sort()).toEqual(['server:discord:guild-1', 'user:discord:alice']);
     const job = newJob(request('a red fox'), admitted, 1);
     expect(job.prompt).toBe('a red fox, soft light');
@@ -115,20 +132,18 @@ describe('admission applies preferences and server settings', () => {
   });
 
   it('reads no server settings in a direct message, and no one else’s preferences', async () => {
-    settings.preferencesByUser.set('discord:bob', { model: 'nano-banana-pro' });
-    settings.preferencesByUser.set('slack:alice', { model: 'nano-banana-pro' });
-    const admitted = await admissions().admit(request('a red fox', { serverId: undefined }));
+    await prefer('bob', { model: 'nano-banana-pro' });
+    await prefer('alice', { model: 'nano-banana-pro' }, 'slack');
+    const admitted = await admit(admissions(), request('a red fox', { serverId: undefined }));
     expect(settings.reads).toEqual(['user:discord:alice']);
     expect(admitted.validated.model).toBe('nano-banana');
     expect(admitted.appliedDefaults).toEqual([]);
   });
 
   it('lets a request’s own option beat the preference', async () => {
-    settings.preferencesByUser.set('discord:alice', {
-      model: 'nano-banana-pro',
-      aspectRatio: '16:9',
-    });
-    const admitted = await admissions().admit(
+    await prefer('alice', { model: 'nano-banana-pro', aspectRatio: '16:9' });
+    const admitted = await admit(
+      admissions(),
       request('a red fox', { options: { model: 'nano-banana-2' } }),
     );
     expect(admitted.validated.model).toBe('nano-banana-2');
@@ -137,27 +152,25 @@ describe('admission applies preferences and server settings', () => {
   });
 
   it('expands a style, and refuses an unknown one with the member’s styles', async () => {
-    settings.preferencesByUser.set('discord:alice', { styles: { ink: 'ink wash' } });
-    const admitted = await admissions().admit(request('a red fox', { style: 'ink' }));
+    await prefer('alice', { styles: { ink: 'ink wash' } });
+    const admitted = await admit(admissions(), request('a red fox', { style: 'ink' }));
     expect(admitted.validated.prompt).toBe('a red fox, ink wash');
     const error = await refusal(admissions().check(request('a red fox', { style: 'noir' })));
     expect(describeError(error, 'en')).toBe('You have no style called “noir”. Your styles: ink.');
   });
 
   it('adds no style or suffix again to a prompt copied from an earlier job', async () => {
-    settings.preferencesByUser.set('discord:alice', { suffix: 'soft light' });
-    const admitted = await admissions().admit(
-      request('a red fox, soft light', {
-        promptIsFinal: true,
-        options: { model: 'nano-banana' },
-      }),
+    await prefer('alice', { suffix: 'soft light' });
+    const admitted = await admit(
+      admissions(),
+      request('a red fox, soft light', { promptIsFinal: true, options: { model: 'nano-banana' } }),
     );
     expect(admitted.validated.prompt).toBe('a red fox, soft light');
     expect(admitted.appliedDefaults).toEqual([]);
   });
 
   it('refuses a blocked word inside a style, saying it is in the style', async () => {
-    settings.preferencesByUser.set('discord:alice', { styles: { horror: 'lots of GORE' } });
+    await prefer('alice', { styles: { horror: 'lots of GORE' } });
     const error = await refusal(admissions().check(request('a red fox', { style: 'horror' })));
     expect(error.code).toBe('blocked_prompt');
     expect(error.params).toMatchObject({ word: 'gore', source: 'style' });
@@ -168,18 +181,18 @@ describe('admission applies preferences and server settings', () => {
   });
 
   it('refuses a blocked word inside the suffix, and in the typed prompt as before', async () => {
-    settings.preferencesByUser.set('discord:alice', { suffix: 'gore' });
-    const inSuffix = await refusal(admissions().admit(request('a red fox')));
+    await prefer('alice', { suffix: 'gore' });
+    const inSuffix = await refusal(admit(admissions(), request('a red fox')));
     expect(inSuffix.params.source).toBe('suffix');
-    settings.preferencesByUser.set('discord:alice', { suffix: 'soft light' });
-    const typed = await refusal(admissions().admit(request('a gore fox')));
+    await prefer('alice', { suffix: 'soft light' });
+    const typed = await refusal(admit(admissions(), request('a gore fox')));
     expect(typed.code).toBe('blocked_prompt');
     expect(typed.params.source).toBeUndefined();
   });
 
   it('counts the style and suffix against the longest prompt, and says they did', async () => {
-    // 60 characters at most: 20 typed + 45 from the suffix.
-    settings.preferencesByUser.set('discord:alice', { suffix: 'x'.repeat(45) });
+    // 60 characters at most: 20 typed, then ", " and 45 from the suffix.
+    await prefer('alice', { suffix: 'x'.repeat(45) });
     const error = await refusal(admissions().check(request('a'.repeat(20))));
     expect(error.params).toMatchObject({
       reason: 'prompt_too_long',
@@ -192,12 +205,13 @@ describe('admission applies preferences and server settings', () => {
     );
     expect(describeError(error, 'fr')).toContain('Votre style et votre suffixe en ajoutent 47.');
     // Without the suffix the same prompt passes.
-    settings.preferencesByUser.delete('discord:alice');
+    await prefer('alice', {});
     await expect(admissions().check(request('a'.repeat(20)))).resolves.toBeDefined();
   });
 
   it('without settings to read, only the operator default applies', async () => {
-    const admitted = await admissions({ settings: undefined }).admit(request('a red fox'));
+    await prefer('alice', { model: 'nano-banana-pro' });
+    const admitted = await admit(admissions({ settings: undefined }), request('a red fox'));
     expect(admitted.validated.model).toBe('nano-banana');
     expect(admitted.appliedDefaults).toEqual([]);
   });

@@ -62,12 +62,6 @@ export {
 export { isTrustedUrl, originOf, trustedOrigins } from './net/index.js';
 export type { SettingsPlace } from './preferences/applied-defaults-note.js';
 export { appliedDefaultsNote } from './preferences/applied-defaults-note.js';
-export type {
-  AppliedDefault,
-  DefaultedSetting,
-  DefaultSource,
-  RequestedOptions,
-} from './preferences/resolve.js';
 export {
   MAX_SERVER_CHANNELS,
   MAX_SERVER_DAILY_IMAGES,
@@ -81,6 +75,12 @@ export {
   settingsKey,
   type UserPreferences,
 } from './preferences/index.js';
+export type {
+  AppliedDefault,
+  DefaultedSetting,
+  DefaultSource,
+  RequestedOptions,
+} from './preferences/resolve.js';
 export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from './request.js';
 export { validateRequest } from './request.js';
 export * as settings from './settings.js';

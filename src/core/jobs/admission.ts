@@ -3,11 +3,12 @@ import type { Clock } from '../clock.js';
 import { isNanoBananaError, NanoBananaError } from '../errors.js';
 import {
   type AppliedDefault,
-  type OptionDefaults,
-  type PersonalDefaults,
   type ResolvedRequest,
   resolveRequest,
 } from '../preferences/resolve.js';
+import type { ServerSettings } from '../preferences/server-settings.js';
+import type { SettingsPort } from '../preferences/settings-port.js';
+import type { UserPreferences } from '../preferences/user-preferences.js';
 import { type ImageRequest, type RequestLimits, validateRequest } from '../request.js';
 import type { Job, NewJob } from './job.js';
 import {
@@ -33,16 +34,20 @@ export interface AdmissionOptions {
   readonly maxQueuedPerUser: number;
   /**
    * Where each request's defaults are read: the member's preferences and the server's settings
-   * (the engine's `Settings`). Absent, only the operator's defaults apply.
+   * (the engine's `SettingsBook`). Absent, only the operator's defaults apply.
    */
-  readonly settings?: DefaultsReader | undefined;
+  readonly settings?: Pick<SettingsPort, 'server' | 'preferences'> | undefined;
 }
 
-/** What admission reads of the stored settings (`SettingsPort` fits). */
-export interface DefaultsReader {
-  server(platform: string, serverId: string): Promise<OptionDefaults>;
-  preferences(platform: string, userId: string): Promise<PersonalDefaults>;
+/** The stored settings a request is admitted with, read once per request (`settingsFor`). */
+export interface RequestSettings {
+  /** Its server's; `{}` in a direct message. */
+  readonly server: ServerSettings;
+  /** Its requester's, on its platform. */
+  readonly preferences: UserPreferences;
 }
+
+const NO_SETTINGS: RequestSettings = { server: {}, preferences: {} };
 
 /** A request that passed the checks that need no store, and what its admission is. */
 export interface Admitted {
@@ -74,10 +79,26 @@ export class Admissions {
     return this.#options.access.adminIds.has(userId);
   }
 
-  async admit(request: NewJob): Promise<Admitted> {
+  /**
+   * The member's preferences and the server's settings for a request, read together: the
+   * defaults of every request come from them (`resolveRequest`).
+   */
+  async settingsFor(
+    request: Pick<NewJob, 'platform' | 'requesterId' | 'serverId'>,
+  ): Promise<RequestSettings> {
+    const { settings } = this.#options;
+    if (settings === undefined) return NO_SETTINGS;
+    const [server, preferences] = await Promise.all([
+      request.serverId === undefined ? {} : settings.server(request.platform, request.serverId),
+      settings.preferences(request.platform, request.requesterId),
+    ]);
+    return { server, preferences };
+  }
+
+  admit(request: NewJob, settings: RequestSettings = NO_SETTINGS): Admitted {
     const { access, clock, quotas, maxQueuedPerUser } = this.#options;
     checkAccess(access, { serverId: request.serverId, channelId: request.channelId });
-    const resolved = await this.#resolve(request);
+    const resolved = this.#resolve(request, settings);
     const validated = this.#validate(request, resolved);
     checkExpandedPrompt(access, validated.prompt, request.prompt, resolved);
     const day = utcDay(clock.now());
@@ -102,7 +123,7 @@ export class Admissions {
 
   /** Every check `admit` and the store's admission make, without storing anything. */
   async check(request: NewJob): Promise<Admitted> {
-    const admitted = await this.admit(request);
+    const admitted = this.admit(request, await this.settingsFor(request));
     const { admission } = admitted;
     if (admission.maxUnfinished !== undefined) {
       const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
@@ -140,22 +161,16 @@ export class Admissions {
    * The request's options and prompt after the precedence of defaults: what it says, then the
    * member's preferences, the server's settings, the operator's defaults (`resolveRequest`).
    */
-  async #resolve(request: NewJob): Promise<ResolvedRequest> {
-    const { settings, requestLimits } = this.#options;
-    const [preferences, server] = await Promise.all([
-      settings?.preferences(request.platform, request.requesterId) ?? {},
-      request.serverId === undefined
-        ? {}
-        : (settings?.server(request.platform, request.serverId) ?? {}),
-    ]);
+  #resolve(request: NewJob, settings: RequestSettings): ResolvedRequest {
+    const { requestLimits } = this.#options;
     return resolveRequest({
       action: request.action,
       prompt: request.prompt,
       options: request.options,
       style: request.style,
       promptIsFinal: request.promptIsFinal,
-      preferences,
-      server,
+      preferences: settings.preferences,
+      server: settings.server,
       defaultModel: requestLimits.defaultModel,
       catalog: requestLimits.catalog,
     });
