@@ -62,6 +62,13 @@ export {
 export { isTrustedUrl, originOf, trustedOrigins } from './net/index.js';
 export type { SettingsPlace } from './preferences/applied-defaults-note.js';
 export { appliedDefaultsNote } from './preferences/applied-defaults-note.js';
+export type {
+  ClearablePreference,
+  PreferenceChange,
+  PreferenceRules,
+} from './preferences/change-preferences.js';
+export { CLEARABLE_PREFERENCES, changePreferences } from './preferences/change-preferences.js';
+export { preferencesLines } from './preferences/describe-preferences.js';
 export {
   MAX_SERVER_CHANNELS,
   MAX_SERVER_DAILY_IMAGES,

@@ -130,6 +130,10 @@ const en = {
     p.has('valid')
       ? `You have no style called “${p.text('value')}”. Your styles: ${p.text('valid')}.`
       : `You have no style called “${p.text('value')}”: you have no saved styles yet.`,
+  /** `{setting}`: `suffix` or `style`. */
+  'input.options_in_text': (p) =>
+    (p.text('setting') === 'style' ? 'A style' : 'A suffix') +
+    ' is plain text, without options such as --ar: set the model, ratio and resolution as preferences of their own.',
   'input.bad_image_url': 'One of the input images isn’t a link I can use.',
   /** `{name}`: the file name, optional. */
   'input.untrusted_image_host': (p) =>
@@ -192,6 +196,19 @@ const en = {
   'defaults.setting.aspectRatio': 'ratio',
   'defaults.setting.resolution': 'resolution',
   'defaults.setting.suffix': 'suffix',
+  'prefer.title': 'Your preferences',
+  /** `{name}`: a `defaults.setting.*` text; `{value}`: its value, or `prefer.unset`. */
+  'prefer.setting': '{name}: {value}',
+  'prefer.unset': 'not set',
+  /** Followed by one line per style. */
+  'prefer.styles': 'Styles ({count} of {max}):',
+  'prefer.no_styles': 'Styles: none yet',
+  'prefer.precedence':
+    'A request’s own options come first, then these, then the server’s settings, then the bot’s defaults.',
+  'prefer.saved': 'Saved.',
+  'prefer.style_saved': 'Style “{name}” saved: add it to a prompt with `--style {name}`.',
+  'prefer.style_removed': 'Style “{name}” removed.',
+  'prefer.nothing_to_set': 'Name at least one preference to set.',
   'help.title': 'How to use Nano Banana',
   /** `{command}`: defaults to `/imagine`; `{models}`: model names to list, optional. */
   'help.body': (p) => {
@@ -303,6 +320,9 @@ const fr: Record<MessageKey, Template> = {
     p.has('valid')
       ? `Vous n’avez pas de style «${NNBSP}${p.text('value')}${NNBSP}». Vos styles${NNBSP}: ${p.text('valid')}.`
       : `Vous n’avez pas de style «${NNBSP}${p.text('value')}${NNBSP}»${NNBSP}: vous n’avez encore enregistré aucun style.`,
+  'input.options_in_text': (p) =>
+    (p.text('setting') === 'style' ? 'Un style' : 'Un suffixe') +
+    ` est du texte simple, sans options comme --ar${NNBSP}: réglez le modèle, le format et la résolution comme préférences à part.`,
   'input.bad_image_url': 'L’une des images fournies n’est pas un lien utilisable.',
   'input.untrusted_image_host': (p) =>
     (p.has('name')
@@ -362,6 +382,17 @@ const fr: Record<MessageKey, Template> = {
   'defaults.setting.aspectRatio': 'format',
   'defaults.setting.resolution': 'résolution',
   'defaults.setting.suffix': 'suffixe',
+  'prefer.title': 'Vos préférences',
+  'prefer.setting': `{name}${NNBSP}: {value}`,
+  'prefer.unset': 'non défini',
+  'prefer.styles': `Styles ({count} sur {max})${NNBSP}:`,
+  'prefer.no_styles': `Styles${NNBSP}: aucun pour l’instant`,
+  'prefer.precedence':
+    'Les options de la demande passent en premier, puis celles-ci, puis les réglages du serveur, puis les valeurs par défaut du bot.',
+  'prefer.saved': 'Enregistré.',
+  'prefer.style_saved': `Style «${NNBSP}{name}${NNBSP}» enregistré${NNBSP}: ajoutez-le à une description avec \`--style {name}\`.`,
+  'prefer.style_removed': `Style «${NNBSP}{name}${NNBSP}» supprimé.`,
+  'prefer.nothing_to_set': 'Indiquez au moins une préférence à régler.',
   'help.title': 'Comment utiliser Nano Banana',
   'help.body': (p) => {
     const command = p.has('command') ? p.text('command') : '/imagine';

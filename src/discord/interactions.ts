@@ -26,7 +26,7 @@ import {
   type Submitted,
   translate,
 } from '../core/index.js';
-import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
+import { EDIT_IMAGE, HELP, IMAGINE, PREFER, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
 import {
@@ -45,6 +45,7 @@ import {
   MAX_ATTACHMENT_BYTES,
   toInputReference,
 } from './images.js';
+import { handlePrefer } from './prefer.js';
 import { removeResultThread } from './result-thread.js';
 import type { DiscordRuntime } from './runtime.js';
 import { discordText } from './texts.js';
@@ -90,6 +91,8 @@ export class InteractionHandler {
         await this.#usage(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === HELP) {
         await this.#help(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === PREFER) {
+        await handlePrefer(this.#runtime, interaction);
       } else if (
         interaction.isMessageContextMenuCommand() &&
         interaction.commandName === EDIT_IMAGE
@@ -199,7 +202,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}`;
+    })}\n${discordText(locale, 'help.prefer')}`;
     await this.#sayPrivately(interaction, text);
   }
 
