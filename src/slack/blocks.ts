@@ -246,5 +246,6 @@ export function helpText(locale: string, command: string, models: readonly strin
     `*${translate(locale, 'help.title')}*`,
     translate(locale, 'help.body', { command, models }),
     slackText(locale, 'help.slack'),
+    slackText(locale, 'help.prefer', { command }),
   ].join('\n');
 }

@@ -1,6 +1,7 @@
 import { parsePromptFlags, type RequestedOptions, translate } from '../core/index.js';
 import { helpText } from './blocks.js';
 import { describeFailure } from './describe.js';
+import { preferAnswer } from './prefer.js';
 import type { SlackRuntime } from './runtime.js';
 
 /** What a user's text asks for: a request, or something answered privately at once. */
@@ -37,6 +38,8 @@ export async function readPrompt(
     return { kind: 'answer', text: helpText(locale, runtime.settings.command, models) };
   }
   if (parsed.usage) return { kind: 'answer', text: await usageText(runtime, who) };
+  if (parsed.prefer === true)
+    return { kind: 'answer', text: await preferAnswer(runtime, parsed, who) };
   return {
     kind: 'request',
     prompt: parsed.prompt,
