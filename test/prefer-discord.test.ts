@@ -118,6 +118,20 @@ describe('Discord /prefer', () => {
     expect(result.content).toContain(
       'Defaults used: model from your preferences, ratio from your preferences, suffix from your preferences.',
     );
+    // A re-roll is the same request: the suffix is not added a second time.
+    const reroll = result.components
+      .flatMap((row) => (row.components ?? []) as { custom_id?: string }[])
+      .map((component) => component.custom_id ?? '')
+      .find((id) => id.includes(':reroll:'));
+    const rerolled = fake.sendButton({ customId: reroll ?? '', messageId: result.id });
+    await fake.waitFor(
+      () => fake.interactionResponses(rerolled.id).callbacks[0] && createsWith('a lighthouse')[1],
+      { timeoutMs: 15_000, description: 'the re-roll' },
+    );
+    expect(createsWith('a lighthouse').map((body) => body.prompt)).toEqual([
+      'a lighthouse, in soft morning light',
+      'a lighthouse, in soft morning light',
+    ]);
 
     // The request's own option beats the preference; what it leaves out still comes from it.
     const own = await imagine({ prompt: 'a harbour', model: 'nano-banana-2' });
