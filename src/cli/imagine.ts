@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toApiBody } from '../core/api/client.js';
 import { systemClock } from '../core/clock.js';
-import { type NanoBananaError, toNanoBananaError } from '../core/errors.js';
+import { invalidInput, type NanoBananaError, toNanoBananaError } from '../core/errors.js';
 import { parsePromptFlags } from '../core/flags.js';
 import {
   downloadImage,
@@ -83,6 +83,14 @@ export async function imagineCommand(
   let inputs: InputImage[];
   try {
     const parsed = parsePromptFlags(split.text, config.catalog);
+    // Saved styles and preferences belong to chat members: here they would be dropped unseen.
+    if (parsed.style !== undefined || parsed.prefer === true) {
+      const flag = parsed.style !== undefined ? '--style' : '--prefer';
+      throw invalidInput('unknown_flag', `${flag} is for the chat bots`, {
+        flag,
+        valid: ['--model', '--ar', '--res', '--count'],
+      });
+    }
     inputs = await Promise.all(
       (split.options.get('image') ?? []).map((source) =>
         /^https?:\/\//i.test(source)
