@@ -94,6 +94,13 @@ describe('Discord /prefer', () => {
     expect(options.map((option) => option.name).sort()).toEqual(['clear', 'set', 'show', 'style']);
     const style = options.find((option) => option.name === 'style');
     expect(style?.options?.map((option) => option.name).sort()).toEqual(['add', 'list', 'remove']);
+
+    // /help names it, and --style.
+    const help = fake.sendSlashCommand({ name: 'help' });
+    const answer = await fake.waitFor(() => fake.interactionResponses(help.id).callbacks[0]);
+    const text = String((answer.data as { content?: string }).content);
+    expect(text).toContain('`/prefer`: your own default model');
+    expect(text).toContain('`--style cinematic`: adds one of your saved styles to the prompt');
   });
 
   it('applies the preferred model, ratio and suffix to an /imagine that says nothing, and the result says so', async () => {
