@@ -52,6 +52,8 @@ export const INPUT_PROBLEMS = [
   'count_out_of_range',
   'edit_without_images',
   'too_many_images',
+  /** A blend with fewer than 2 or more than 5 images (params: count, min, max). */
+  'blend_image_count',
   'unknown_flag',
   'missing_flag_value',
   /** `--style` names a style the member has not saved (params: value, valid: their styles). */
@@ -66,6 +68,8 @@ export const INPUT_PROBLEMS = [
   /** The inline images of one job together are over the limit (params: names, total, max). */
   'inputs_too_large',
   'image_unreadable',
+  /** A per-image action's image is no longer kept (its result was deleted or pruned). */
+  'result_gone',
   /** The API refused the request as invalid (HTTP 400) although our own checks passed. */
   'rejected_by_api',
   /** A setting's text is too long (params: setting, max). */

@@ -33,6 +33,8 @@ export interface ParsedPrompt {
   count?: number;
   /** A saved style to add to the prompt (`--style cinematic`), lower-cased as names are stored. */
   style?: string;
+  /** `--blend`: the images given (2 to 5) are blended into one, in one edit; absent otherwise. */
+  blend?: boolean;
   help: boolean;
   usage: boolean;
   /** `--prefer` (Slack): the rest of the text is a preferences command, not a prompt; set only when typed. */
@@ -46,6 +48,7 @@ export const FLAG_NAMES: readonly string[] = [
   '--res',
   '--count',
   '--style',
+  '--blend',
   '--help',
   '--usage',
   '--prefer',
@@ -57,9 +60,13 @@ type FlagKind =
   | 'resolution'
   | 'count'
   | 'style'
+  | 'blend'
   | 'help'
   | 'usage'
   | 'prefer';
+
+/** Flags that take no value: present or not. */
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'prefer'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -73,6 +80,7 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['count', 'count'],
   ['n', 'count'],
   ['style', 'style'],
+  ['blend', 'blend'],
   ['help', 'help'],
   ['usage', 'usage'],
   ['prefer', 'prefer'],
@@ -118,7 +126,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'help' || kind === 'usage' || kind === 'prefer') {
+    if (kind === 'blend' || kind === 'help' || kind === 'usage' || kind === 'prefer') {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -174,7 +182,7 @@ export function toImageRequest(
 
 function applyFlag(
   result: ParsedPrompt,
-  kind: Exclude<FlagKind, 'help' | 'usage' | 'prefer'>,
+  kind: Exclude<FlagKind, SwitchKind>,
   value: string,
   catalog: ModelCatalog,
 ): void {

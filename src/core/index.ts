@@ -4,6 +4,13 @@
  */
 
 export { AcceptanceGate } from './acceptance-gate.js';
+export {
+  blendPrompt,
+  checkBlendImages,
+  DEFAULT_BLEND_PROMPT,
+  MAX_BLEND_IMAGES,
+  MIN_BLEND_IMAGES,
+} from './blend.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
 export type { Config, Environment } from './config.js';
@@ -19,6 +26,22 @@ export {
 } from './errors.js';
 export type { ParsedPrompt } from './flags.js';
 export { FLAG_NAMES, parsePromptFlags } from './flags.js';
+export type {
+  ImageActionKind,
+  ImageActionRequest,
+  ImageActionTarget,
+  Presser,
+  UpscaleChoice,
+} from './image-actions.js';
+export {
+  IMAGE_ACTION_PREFIX,
+  imageActionId,
+  imageActionRequest,
+  parseImageActionId,
+  resultImageCount,
+  resultImageUrl,
+  upscaleChoices,
+} from './image-actions.js';
 export type {
   DownloadRefusal,
   FittedImage,

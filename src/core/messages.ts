@@ -4,6 +4,7 @@
  * place and a new language is one more table.
  */
 
+import { MAX_BLEND_IMAGES, MIN_BLEND_IMAGES } from './blend.js';
 import {
   ERROR_CODES,
   type ErrorCode,
@@ -123,6 +124,12 @@ const en = {
     (p.has('value') ? `, not “${p.text('value')}”.` : '.'),
   'input.edit_without_images': 'To edit, reply to an image or attach one.',
   'input.too_many_images': 'That’s {count} images; I can use at most {max}.',
+  /** `{count}`: the images found; `{min}`, `{max}`: how many a blend takes. */
+  'input.blend_image_count': (p) =>
+    `A blend needs ${p.text('min')} to ${p.text('max')} images, and I found ${p.text('count')}. ` +
+    ((p.number('count') ?? 0) > (p.number('max') ?? 0)
+      ? 'Leave some out and try again.'
+      : 'Add more and try again.'),
   'input.unknown_flag': 'I don’t know the option {flag}. Valid options: {valid}.',
   'input.missing_flag_value': 'The option {flag} needs a value right after it.',
   /** `{valid}`: the member's style names, absent when they have none. */
@@ -154,6 +161,8 @@ const en = {
     p.has('name') ? `I couldn’t read “${p.text('name')}”.` : 'I couldn’t read one of the images.',
   'input.rejected_by_api':
     'The image service refused this request. Try changing the prompt or options.',
+  'input.result_gone':
+    'That image is no longer kept (its result was deleted or is too old). Start a new request.',
   'input.setting_too_long': 'The {setting} is too long: at most {max} characters.',
   'input.bad_setting': '“{value}” isn’t a valid {setting}.',
   'input.bad_style_name':
@@ -221,13 +230,25 @@ const en = {
       `• \`--res 2K\`: the resolution (${RESOLUTIONS.join(', ')}; not every model goes above 1K)`,
       `• \`--count 2\`: how many images (${MIN_COUNT} to ${MAX_COUNT})`,
       '• `--style cinematic`: adds one of your saved styles to the prompt',
+      `• \`--blend\`: blend ${MIN_BLEND_IMAGES} to ${MAX_BLEND_IMAGES} images attached (or replied to) into one`,
       'To edit an image, reply to it mentioning me (or attach one) with what to change.',
+      'Under a result, the buttons of each image upscale it (2K, 4K), vary it or edit it.',
     ].join('\n');
   },
   'button.reroll': 'Reroll',
   'button.edit': 'Edit',
   'button.delete': 'Delete',
   'button.cancel': 'Cancel',
+  /** Per-image controls: `{number}` the image (1-based), `{resolution}` 2K or 4K. */
+  'button.upscale': 'Upscale {resolution} #{number}',
+  'button.vary': 'Vary #{number}',
+  'button.edit_image': 'Edit #{number}',
+  /** `{models}`: the model(s) the upscales run on; `{limit}`: the upload limit in bytes, optional. */
+  'result.upscale_note': (p) =>
+    `Upscale runs on ${p.text('models')}` +
+    (p.has('limit') ? `; a 4K image over ${p.bytes('limit')} arrives as JPEG.` : '.'),
+  /** `{parent}`: a link to the result this one came from, or its prompt and id. */
+  'result.from_parent': '↳ from {parent}',
   'usage.remaining': (p) => {
     const images = p.number('images') ?? 0;
     if (images <= 0) return 'You have no images left.';
@@ -314,6 +335,11 @@ const fr: Record<MessageKey, Template> = {
     (p.has('value') ? `, pas «${NNBSP}${p.text('value')}${NNBSP}».` : '.'),
   'input.edit_without_images': 'Pour modifier une image, répondez à une image ou joignez-en une.',
   'input.too_many_images': `Cela fait {count} images${NNBSP}; je peux en utiliser {max} au maximum.`,
+  'input.blend_image_count': (p) =>
+    `Un mélange demande de ${p.text('min')} à ${p.text('max')} images, et j’en ai trouvé ${p.text('count')}. ` +
+    ((p.number('count') ?? 0) > (p.number('max') ?? 0)
+      ? 'Retirez-en quelques-unes et réessayez.'
+      : 'Ajoutez-en et réessayez.'),
   'input.unknown_flag': `Je ne connais pas l’option {flag}. Options valides${NNBSP}: {valid}.`,
   'input.missing_flag_value': 'L’option {flag} doit être suivie d’une valeur.',
   'input.unknown_style': (p) =>
@@ -346,6 +372,8 @@ const fr: Record<MessageKey, Template> = {
       : 'Impossible de lire l’une des images.',
   'input.rejected_by_api':
     'Le service d’images a refusé cette demande. Essayez de modifier la description ou les options.',
+  'input.result_gone':
+    'Cette image n’est plus conservée (son résultat a été supprimé ou est trop ancien). Faites une nouvelle demande.',
   'input.setting_too_long': `Le réglage «${NNBSP}{setting}${NNBSP}» est trop long${NNBSP}: {max}${NNBSP}caractères au plus.`,
   'input.bad_setting': `«${NNBSP}{value}${NNBSP}» n’est pas une valeur valide pour «${NNBSP}{setting}${NNBSP}».`,
   'input.bad_style_name': `«${NNBSP}{value}${NNBSP}» ne peut pas être un nom de style${NNBSP}: 32${NNBSP}caractères au plus, lettres minuscules, chiffres, - ou _.`,
@@ -404,13 +432,24 @@ const fr: Record<MessageKey, Template> = {
       `• \`--res 2K\`${NNBSP}: la résolution (${RESOLUTIONS.join(', ')}${NNBSP}; tous les modèles ne dépassent pas 1K)`,
       `• \`--count 2\`${NNBSP}: le nombre d’images (de ${MIN_COUNT} à ${MAX_COUNT})`,
       `• \`--style cinematique\`${NNBSP}: ajoute l’un de vos styles enregistrés à la description`,
+      `• \`--blend\`${NNBSP}: mélanger en une seule de ${MIN_BLEND_IMAGES} à ${MAX_BLEND_IMAGES} images jointes (ou du message auquel vous répondez)`,
       'Pour modifier une image, répondez-y en me mentionnant (ou joignez-en une) en décrivant les changements.',
+      'Sous un résultat, les boutons de chaque image l’agrandissent (2K, 4K), la font varier ou la modifient.',
     ].join('\n');
   },
   'button.reroll': 'Relancer',
   'button.edit': 'Modifier',
   'button.delete': 'Supprimer',
   'button.cancel': 'Annuler',
+  'button.upscale': 'Agrandir {resolution} n°{number}',
+  'button.vary': 'Varier n°{number}',
+  'button.edit_image': 'Modifier n°{number}',
+  'result.upscale_note': (p) =>
+    `L’agrandissement utilise ${p.text('models')}` +
+    (p.has('limit')
+      ? `${NNBSP}; une image 4K de plus de ${p.bytes('limit')} arrive en JPEG.`
+      : '.'),
+  'result.from_parent': '↳ d’après {parent}',
   'usage.remaining': (p) => {
     const images = p.number('images') ?? 0;
     if (images <= 0) return 'Il ne vous reste plus d’images.';

@@ -17,15 +17,19 @@ import {
   TextInputStyle,
 } from 'discord.js';
 import {
+  blendPrompt,
+  checkBlendImages,
   type Job,
   type Locale,
   MAX_INPUT_IMAGES,
   type NewJob,
+  parseImageActionId,
   parsePromptFlags,
   resolveLocale,
   type Submitted,
   translate,
 } from '../core/index.js';
+import { BLEND, BLEND_IMAGE_OPTIONS, readBlendCommand } from './blend.js';
 import { EDIT_IMAGE, HELP, IMAGINE, PREFER, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
@@ -37,6 +41,7 @@ import {
   TOKEN_LIFETIME_MS,
 } from './destination.js';
 import { discordCode } from './discord-errors.js';
+import { ImageActionHandler } from './image-actions.js';
 import {
   attachmentReference,
   type ImageReference,
@@ -78,15 +83,23 @@ export class InteractionHandler {
    * modal by custom id alone, so this is what keeps one member from submitting another's.
    */
   readonly #pendingEdits = new Map<string, PendingEdit>();
+  /** The per-image buttons (`nb2:` ids): Upscale, Vary, Edit. */
+  readonly #imageActions: ImageActionHandler;
 
   constructor(runtime: DiscordRuntime) {
     this.#runtime = runtime;
+    this.#imageActions = new ImageActionHandler(runtime, {
+      accept: (interaction, draft, ephemeral) => this.#accept(interaction, draft, ephemeral),
+      sayPrivately: (interaction, content) => this.#sayPrivately(interaction, content),
+    });
   }
 
   async handle(interaction: Interaction): Promise<void> {
     try {
       if (interaction.isChatInputCommand() && interaction.commandName === IMAGINE) {
         await this.#imagine(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === BLEND) {
+        await this.#blend(interaction, BLEND_IMAGE_OPTIONS);
       } else if (interaction.isChatInputCommand() && interaction.commandName === USAGE) {
         await this.#usage(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === HELP) {
@@ -129,6 +142,7 @@ export class InteractionHandler {
     }
     if (parsed.help) return this.#help(interaction);
     if (parsed.usage) return this.#usage(interaction);
+    if (parsed.blend) return this.#blend(interaction, ['image', 'image2', 'image3']);
     const images: ImageReference[] = [];
     for (const name of ['image', 'image2', 'image3']) {
       const option = interaction.options.get(name);
@@ -173,6 +187,20 @@ export class InteractionHandler {
     await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? false);
   }
 
+  /** `/blend`, or `/imagine --blend` over its own image options: read in `blend.ts`. */
+  async #blend(
+    interaction: ChatInputCommandInteraction,
+    imageOptions: readonly string[],
+  ): Promise<void> {
+    const reading = readBlendCommand(interaction, this.#runtime.config.catalog, imageOptions);
+    if (reading.kind === 'refused') return this.#sayPrivately(interaction, reading.text);
+    await this.#accept(
+      interaction,
+      this.#draft(interaction, reading.fields),
+      reading.private ?? false,
+    );
+  }
+
   async #usage(interaction: RepliableInteraction): Promise<void> {
     const locale = resolveLocale(interaction.locale);
     const usage = await this.#runtime.jobs.usage(
@@ -202,7 +230,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}\n${discordText(locale, 'help.prefer')}`;
+    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}`;
     await this.#sayPrivately(interaction, text);
   }
 
@@ -235,6 +263,8 @@ export class InteractionHandler {
   }
 
   async #button(interaction: ButtonInteraction): Promise<void> {
+    const imageAction = parseImageActionId(interaction.customId);
+    if (imageAction !== undefined) return this.#imageActions.button(interaction, imageAction);
     const locale = resolveLocale(interaction.locale);
     const parsed = parseCustomId(interaction.customId);
     const job = parsed === undefined ? undefined : await this.#runtime.jobs.getJob(parsed.id);
@@ -269,6 +299,8 @@ export class InteractionHandler {
   }
 
   async #modal(interaction: ModalSubmitInteraction): Promise<void> {
+    const imageAction = parseImageActionId(interaction.customId);
+    if (imageAction !== undefined) return this.#imageActions.modal(interaction, imageAction);
     const locale = resolveLocale(interaction.locale);
     const parsed = parseCustomId(interaction.customId);
     const change = interaction.fields.getTextInputValue('change');
@@ -308,12 +340,14 @@ export class InteractionHandler {
     let flags: ReturnType<typeof parsePromptFlags>;
     try {
       flags = parsePromptFlags(change, this.#runtime.config.catalog);
+      // `--blend` in the form: the picked message's images, 2 to 5, blended.
+      if (flags.blend === true) checkBlendImages(images.length);
     } catch (error) {
       await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     const draft = this.#draft(interaction, {
-      prompt: flags.prompt,
+      prompt: flags.blend === true ? blendPrompt(flags.prompt) : flags.prompt,
       model: flags.model ?? parent?.options.model,
       aspectRatio: flags.aspectRatio,
       resolution: flags.resolution ?? parent?.options.resolution,
@@ -460,7 +494,7 @@ export class InteractionHandler {
       aspectRatio: string | undefined;
       resolution: string | undefined;
       count: number | undefined;
-      style: string | undefined;
+      style?: string | undefined;
       images: readonly ImageReference[];
       parentJobId?: string | undefined;
     },

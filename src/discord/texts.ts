@@ -58,6 +58,7 @@ const en = {
   'modal.change_label': 'What should change?',
   'modal.change_placeholder': 'e.g. make the sky purple --ar 16:9',
   'modal.image_label': 'Which image (1 to {count})?',
+  'modal.edit_image_title': 'Edit image #{number}',
   'modal.expired': 'That edit form expired. Please start again.',
   'modal.not_yours': 'This edit form was opened by someone else. Open your own with **Edit**.',
   'usage.top': 'Top users today: {list}',
@@ -69,6 +70,11 @@ const en = {
   'command.count': 'How many images',
   'command.image': 'An image to edit',
   'command.private': 'Only you see the result',
+  'command.blend': 'Blend 2 to 5 images into one',
+  'command.blend_image': 'An image to blend (give 2 to 5)',
+  'command.blend_prompt': 'How to blend them (default: blend these images)',
+  'help.blend':
+    '`/blend` blends 2 to 5 images into one; or reply to a message with images, mentioning me with `--blend`.',
   'command.usage': 'How many images you have left today',
   'command.help': 'How to use the bot',
   'command.prefer': 'Your own defaults: model, ratio, resolution, a prompt suffix, named styles',
@@ -153,6 +159,7 @@ const fr: Record<DiscordTextKey, string> = {
   'modal.change_label': 'Que faut-il changer\u202F?',
   'modal.change_placeholder': 'ex. rends le ciel violet --ar 16:9',
   'modal.image_label': 'Quelle image (1 à {count})\u202F?',
+  'modal.edit_image_title': 'Modifier l’image n°{number}',
   'modal.expired': 'Ce formulaire a expiré. Recommencez, s’il vous plaît.',
   'modal.not_yours':
     'Ce formulaire a été ouvert par quelqu’un d’autre. Ouvrez le vôtre avec **Modifier**.',
@@ -165,6 +172,11 @@ const fr: Record<DiscordTextKey, string> = {
   'command.count': 'Combien d’images',
   'command.image': 'Une image à modifier',
   'command.private': 'Vous seul voyez le résultat',
+  'command.blend': 'Mélanger de 2 à 5 images en une seule',
+  'command.blend_image': 'Une image à mélanger (donnez-en de 2 à 5)',
+  'command.blend_prompt': 'Comment les mélanger (par défaut\u202F: les mélanger simplement)',
+  'help.blend':
+    '`/blend` mélange de 2 à 5 images en une seule\u202F; ou répondez à un message qui contient des images en me mentionnant avec `--blend`.',
   'command.usage': 'Combien d’images il vous reste aujourd’hui',
   'command.help': 'Comment utiliser le bot',
   'command.prefer':

@@ -1,6 +1,7 @@
 import type { App, types } from '@slack/bolt';
 import { z } from 'zod';
-import type { InputReference } from '../core/index.js';
+import { type InputReference, resultImageUrl } from '../core/index.js';
+import { formBlendPrompt } from './blend.js';
 import { editModal, MODAL_FIELDS, noticeModal, SHORTCUT_CALLBACK_ID, VIEW_IDS } from './blocks.js';
 import { describeFailure } from './describe.js';
 import { readDelivery, readDestination } from './destination.js';
@@ -28,6 +29,8 @@ const editResultSchema = z.object({
   responseUrl: z.string().optional(),
   /** For showing the form again after a refusal; modals opened before it was kept have 1. */
   imageCount: z.number().int().positive().optional(),
+  /** A per-image Edit button's image (its index in the job's result): no choice in the form. */
+  imageIndex: z.number().int().nonnegative().optional(),
 });
 type EditResultMetadata = z.infer<typeof editResultSchema>;
 
@@ -154,6 +157,7 @@ export async function showResultEditModal(
   request: {
     readonly jobId: string;
     readonly imageCount: number;
+    readonly imageIndex?: number | undefined;
     readonly locale: string;
     readonly responseUrl: string | undefined;
   },
@@ -161,6 +165,7 @@ export async function showResultEditModal(
   const metadata: EditResultMetadata = {
     jobId: request.jobId,
     imageCount: request.imageCount,
+    ...(request.imageIndex === undefined ? {} : { imageIndex: request.imageIndex }),
     ...(request.responseUrl === undefined ? {} : { responseUrl: request.responseUrl }),
   };
   await showModal(
@@ -277,6 +282,15 @@ async function decide(
   const reading = await readPrompt(runtime, text, { userId, serverId, locale }, target.model);
   // `--help`, `--usage` or a bad flag: answered in the form, where the prompt can be fixed.
   if (reading.kind === 'answer') return { kind: 'refused', text: reading.text };
+  let prompt = reading.prompt;
+  if (reading.blend === true) {
+    // `--blend` in the form: the message's images, 2 to 5, blended (the prompt may be left out).
+    try {
+      prompt = formBlendPrompt(target.inputs.length, reading.prompt);
+    } catch (error) {
+      return { kind: 'refused', text: `⚠️ ${describeFailure(error, locale)}` };
+    }
+  }
   const fields: JobRequest['fields'] = {
     dedupKey: `slack:view:${submission.view.id}`,
     requesterId: userId,
@@ -284,7 +298,7 @@ async function decide(
     channelId: target.channel,
     locale,
     action: 'edit',
-    prompt: reading.prompt,
+    prompt,
     options: reading.options,
     style: reading.style,
     inputs: target.inputs,
@@ -306,6 +320,23 @@ const findResultImage: TargetFinder = async (runtime, submission, locale) => {
   const destination = readDestination(job?.destination);
   if (job === undefined || destination === undefined) {
     return { error: slackText(locale, 'job.unknown') };
+  }
+  if (metadata?.imageIndex !== undefined) {
+    // A per-image Edit button: that image of the result, as the API made it.
+    let url: string;
+    try {
+      url = resultImageUrl(job, metadata.imageIndex);
+    } catch (error) {
+      return { error: describeFailure(error, locale) };
+    }
+    return {
+      channel: destination.channel,
+      threadTs: destination.threadTs,
+      responseUrl: metadata.responseUrl,
+      inputs: [{ kind: 'url', url }],
+      model: job.options.model,
+      parentJobId: job.id,
+    };
   }
   const files = readDelivery(job.delivery)?.files ?? [];
   const chosen = Number(fieldValue(submission, MODAL_FIELDS.imageBlock, MODAL_FIELDS.imageAction));

@@ -11,6 +11,8 @@ export type PromptReading =
       readonly prompt: string;
       readonly options: RequestedOptions;
       readonly style?: string | undefined;
+      /** `--blend` was typed: the entry point blends its images (2 to 5) or says how. */
+      readonly blend?: boolean;
     }
   | { readonly kind: 'answer'; readonly text: string };
 
@@ -50,6 +52,7 @@ export async function readPrompt(
       count: parsed.count,
     },
     style: parsed.style,
+    ...(parsed.blend === true ? { blend: true } : {}),
   };
 }
 

@@ -131,7 +131,7 @@ export interface NewJob {
   readonly style?: string | undefined;
   /**
    * The prompt was copied from an earlier job (a re-roll, a variation, an upscale): it already
-   * holds the style and suffix it was made with, so none is added again.
+   * holds the style and suffix it was made with, so admission does not add them a second time.
    */
   readonly promptIsFinal?: boolean | undefined;
   readonly inputs: readonly InputReference[];
