@@ -149,6 +149,21 @@ describe('Discord /prefer', () => {
     expect(own.content).toContain(
       'Defaults used: ratio from your preferences, suffix from your preferences.',
     );
+    // The server's settings come after the member's preferences, before the bot's defaults.
+    await bot?.service.engine.settings.saveServer('discord', fake.guildId, {
+      aspectRatio: '3:2',
+      resolution: '2K',
+    });
+    const serverDefaults = await imagine({ prompt: 'a jetty' });
+    expect(createsWith('a jetty')[0]).toMatchObject({
+      model: 'nano-banana-pro',
+      aspect_ratio: '16:9',
+      resolution: '2K',
+    });
+    expect(serverDefaults.content).toContain(
+      'Defaults used: model from your preferences, ratio from your preferences, resolution from the server’s settings, suffix from your preferences.',
+    );
+    await bot?.service.engine.settings.saveServer('discord', fake.guildId, {});
     // A flag typed in the prompt beats it too.
     await imagine({ prompt: 'a pier --ar 1:1' });
     expect(createsWith('a pier')[0]).toMatchObject({
