@@ -8,12 +8,14 @@ import {
 } from '../src/core/jobs/admission.js';
 import type { NewJob } from '../src/core/jobs/job.js';
 import type { JobStore } from '../src/core/jobs/store.js';
+import { openPostgresStore } from '../src/core/jobs/stores/postgres.js';
 import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
 import { describeError } from '../src/core/messages.js';
 import { createModelCatalog } from '../src/core/models.js';
 import type { ServerSettings } from '../src/core/preferences/server-settings.js';
 import { SettingsBook } from '../src/core/preferences/settings-book.js';
 import type { UserPreferences } from '../src/core/preferences/user-preferences.js';
+import { freshDatabase } from './helpers/postgres.js';
 
 const clock = { now: () => Date.parse('2026-12-06T10:00:00Z'), sleep: async () => {} };
 const catalog = createModelCatalog();
@@ -214,5 +216,32 @@ describe('admission applies preferences and server settings', () => {
     const admitted = await admit(admissions({ settings: undefined }), request('a red fox'));
     expect(admitted.validated.model).toBe('nano-banana');
     expect(admitted.appliedDefaults).toEqual([]);
+  });
+});
+
+describe('the applied defaults in the PostgreSQL store', () => {
+  it('are kept with the job’s options, as in SQLite', async () => {
+    const database = await freshDatabase();
+    const postgres = await openPostgresStore({ url: database.url });
+    try {
+      const book = new SettingsBook({ store: postgres, clock, catalog });
+      await book.savePreferences('discord', 'alice', { aspectRatio: '9:16', suffix: 'grainy' });
+      const gate = admissions({ store: postgres, settings: book });
+      const job = newJob(request('a red fox'), await admit(gate, request('a red fox')), 1);
+      await postgres.insert(job);
+      const stored = await postgres.get(job.id);
+      expect(stored?.prompt).toBe('a red fox, grainy');
+      expect(stored?.options).toEqual({
+        model: 'nano-banana',
+        aspectRatio: '9:16',
+        appliedDefaults: [
+          { setting: 'aspectRatio', source: 'preferences' },
+          { setting: 'suffix', source: 'preferences' },
+        ],
+      });
+    } finally {
+      await postgres.close();
+      await database.drop();
+    }
   });
 });
