@@ -163,6 +163,12 @@ describe('Slack /imagine --prefer', () => {
     expect(await answerTo('--prefer style add wide cinematic --ar 16:9', BOB)).toContain(
       'A style is plain text',
     );
+    expect(await answerTo(`--prefer suffix ${'x'.repeat(201)}`, BOB)).toBe(
+      'The suffix is too long: at most 200 characters.',
+    );
+    expect(await answerTo('--prefer style add no/slash a look', BOB)).toContain(
+      'can’t be a style name',
+    );
     for (let index = 2; index <= 20; index++) {
       expect(
         await answerTo(`--prefer style add look-${index} look number ${index}`, BOB),
