@@ -31,10 +31,14 @@ export interface ParsedPrompt {
   aspectRatio?: AspectRatio;
   resolution?: Resolution;
   count?: number;
+  /** A saved style to add to the prompt (`--style cinematic`), lower-cased as names are stored. */
+  style?: string;
   /** `--blend`: the images given (2 to 5) are blended into one, in one edit; absent otherwise. */
   blend?: boolean;
   help: boolean;
   usage: boolean;
+  /** `--prefer` (Slack): the rest of the text is a preferences command, not a prompt; set only when typed. */
+  prefer?: boolean;
 }
 
 /** The canonical flags, for help texts and for the `valid` list of an unknown flag. */
@@ -43,15 +47,26 @@ export const FLAG_NAMES: readonly string[] = [
   '--ar',
   '--res',
   '--count',
+  '--style',
   '--blend',
   '--help',
   '--usage',
+  '--prefer',
 ];
 
-type FlagKind = 'model' | 'aspectRatio' | 'resolution' | 'count' | 'blend' | 'help' | 'usage';
+type FlagKind =
+  | 'model'
+  | 'aspectRatio'
+  | 'resolution'
+  | 'count'
+  | 'style'
+  | 'blend'
+  | 'help'
+  | 'usage'
+  | 'prefer';
 
 /** Flags that take no value: present or not. */
-type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage'>;
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'prefer'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -64,9 +79,12 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['resolution', 'resolution'],
   ['count', 'count'],
   ['n', 'count'],
+  ['style', 'style'],
   ['blend', 'blend'],
   ['help', 'help'],
   ['usage', 'usage'],
+  ['prefer', 'prefer'],
+  ['preferences', 'prefer'],
 ]);
 
 /**
@@ -108,7 +126,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'blend' || kind === 'help' || kind === 'usage') {
+    if (kind === 'blend' || kind === 'help' || kind === 'usage' || kind === 'prefer') {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -192,6 +210,10 @@ function applyFlag(
       result.resolution = resolution;
       return;
     }
+    case 'style':
+      // Checked against the member's saved styles at admission, where they are known.
+      result.style = value.toLowerCase();
+      return;
     case 'count': {
       const count = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
       if (!(count >= MIN_COUNT && count <= MAX_COUNT)) {

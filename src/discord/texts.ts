@@ -77,6 +77,23 @@ const en = {
     '`/blend` blends 2 to 5 images into one; or reply to a message with images, mentioning me with `--blend`.',
   'command.usage': 'How many images you have left today',
   'command.help': 'How to use the bot',
+  'command.prefer': 'Your own defaults: model, ratio, resolution, a prompt suffix, named styles',
+  'command.prefer_show': 'Show your preferences',
+  'command.prefer_set': 'Set your default model, ratio, resolution or prompt suffix',
+  'command.prefer_model': 'Your default model',
+  'command.prefer_aspect_ratio': 'Your default aspect ratio',
+  'command.prefer_resolution': 'Your default resolution (above 1K: Nano Banana 2 and Pro)',
+  'command.prefer_suffix': 'Text added to the end of every prompt',
+  'command.prefer_clear': 'Clear preferences (without a choice: model, ratio, resolution, suffix)',
+  'command.prefer_clear_what': 'What to clear',
+  'command.prefer_style': 'Named styles: --style name adds a style’s text to a prompt',
+  'command.prefer_style_add': 'Save a style (or replace one of the same name)',
+  'command.prefer_style_remove': 'Remove a style',
+  'command.prefer_style_list': 'List your styles',
+  'command.prefer_style_name': 'The style’s name: lowercase letters, digits, - or _',
+  'command.prefer_style_text': 'The text the style adds to a prompt',
+  'help.prefer':
+    '`/prefer`: your own default model, ratio and resolution, a suffix added to every prompt, and named styles.',
   'command.unavailable': 'This command is not available. Type / to see the bot’s commands.',
   'elapsed.seconds': '{seconds} s',
 };
@@ -162,6 +179,27 @@ const fr: Record<DiscordTextKey, string> = {
     '`/blend` mélange de 2 à 5 images en une seule\u202F; ou répondez à un message qui contient des images en me mentionnant avec `--blend`.',
   'command.usage': 'Combien d’images il vous reste aujourd’hui',
   'command.help': 'Comment utiliser le bot',
+  'command.prefer':
+    'Vos propres valeurs par défaut\u202F: modèle, format, résolution, suffixe, styles nommés',
+  'command.prefer_show': 'Afficher vos préférences',
+  'command.prefer_set': 'Régler votre modèle, format, résolution ou suffixe par défaut',
+  'command.prefer_model': 'Votre modèle par défaut',
+  'command.prefer_aspect_ratio': 'Votre format par défaut',
+  'command.prefer_resolution':
+    'Votre résolution par défaut (au-delà de 1K\u202F: Nano Banana 2 et Pro)',
+  'command.prefer_suffix': 'Texte ajouté à la fin de chaque description',
+  'command.prefer_clear':
+    'Effacer des préférences (sans choix\u202F: modèle, format, résolution, suffixe)',
+  'command.prefer_clear_what': 'Ce qu’il faut effacer',
+  'command.prefer_style':
+    'Styles nommés\u202F: --style nom ajoute le texte d’un style à une description',
+  'command.prefer_style_add': 'Enregistrer un style (ou remplacer celui du même nom)',
+  'command.prefer_style_remove': 'Supprimer un style',
+  'command.prefer_style_list': 'Lister vos styles',
+  'command.prefer_style_name': 'Le nom du style\u202F: minuscules, chiffres, - ou _',
+  'command.prefer_style_text': 'Le texte que le style ajoute à une description',
+  'help.prefer':
+    '`/prefer`\u202F: vos propres modèle, format et résolution par défaut, un suffixe ajouté à chaque description, et des styles nommés.',
   'command.unavailable':
     'Cette commande n’est pas disponible. Tapez / pour voir les commandes du bot.',
   'elapsed.seconds': '{seconds}\u202Fs',

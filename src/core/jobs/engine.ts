@@ -110,6 +110,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       access: options.access,
       quotas: options.quotas,
       maxQueuedPerUser: this.#limits.maxQueuedPerUser,
+      settings: this.settings,
     });
     this.#progress = new Progress(context);
     this.#deadlines = new Deadlines(context);
@@ -245,7 +246,9 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
         ? undefined
         : await this.#store.getByDedupKey(request.dedupKey);
     if (existing !== undefined) return this.#alreadyMade(existing);
-    const admitted = this.#admissions.admit(request);
+    // The member's preferences and the server's settings, read once for this request.
+    const settings = await this.#admissions.settingsFor(request);
+    const admitted = this.#admissions.admit(request, settings);
     const job = newJob(request, admitted, this.#clock.now());
     // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
     const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);
