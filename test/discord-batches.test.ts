@@ -249,6 +249,19 @@ describe('Discord batches', () => {
     expect(promptsWith('restartbird')).toEqual(['blue restartbird', 'red restartbird']);
   });
 
+  it('gives every job of a batch the member’s preferences (their suffix)', async () => {
+    await start();
+    await bot?.service.engine.settings.savePreferences('discord', fake.userId, {
+      suffix: 'in watercolour',
+    });
+    imagine('{red, blue} heron');
+    await jobsDone('heron', 2);
+    expect(promptsWith('heron')).toEqual([
+      'blue heron, in watercolour',
+      'red heron, in watercolour',
+    ]);
+  });
+
   it('reads an escaped brace as a plain one', async () => {
     await start();
     imagine('a sign that reads \\{open\\}');

@@ -34,12 +34,16 @@ export interface ParsedPrompt {
   count?: number;
   /** `--repeat N`: the whole request N times (see `batch.ts`). */
   repeat?: number;
+  /** A saved style to add to the prompt (`--style cinematic`), lower-cased as names are stored. */
+  style?: string;
   /** `--blend`: the images given (2 to 5) are blended into one, in one edit; absent otherwise. */
   blend?: boolean;
   help: boolean;
   usage: boolean;
   /** `--history`: the user's last jobs, not a request. */
   history: boolean;
+  /** `--prefer` (Slack): the rest of the text is a preferences command, not a prompt; set only when typed. */
+  prefer?: boolean;
 }
 
 /** The canonical flags, for help texts and for the `valid` list of an unknown flag. */
@@ -49,10 +53,12 @@ export const FLAG_NAMES: readonly string[] = [
   '--res',
   '--count',
   '--repeat',
+  '--style',
   '--blend',
   '--help',
   '--usage',
   '--history',
+  '--prefer',
 ];
 
 type FlagKind =
@@ -61,13 +67,15 @@ type FlagKind =
   | 'resolution'
   | 'count'
   | 'repeat'
+  | 'style'
   | 'blend'
   | 'help'
   | 'usage'
-  | 'history';
+  | 'history'
+  | 'prefer';
 
 /** Flags that take no value: present or not (`--help=yes` means nothing more than `--help`). */
-type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'history'>;
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'history' | 'prefer'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -81,10 +89,13 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['count', 'count'],
   ['n', 'count'],
   ['repeat', 'repeat'],
+  ['style', 'style'],
   ['blend', 'blend'],
   ['help', 'help'],
   ['usage', 'usage'],
   ['history', 'history'],
+  ['prefer', 'prefer'],
+  ['preferences', 'prefer'],
 ]);
 
 /**
@@ -127,7 +138,13 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'blend' || kind === 'help' || kind === 'usage' || kind === 'history') {
+    if (
+      kind === 'blend' ||
+      kind === 'help' ||
+      kind === 'usage' ||
+      kind === 'history' ||
+      kind === 'prefer'
+    ) {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -211,6 +228,10 @@ function applyFlag(
       result.resolution = resolution;
       return;
     }
+    case 'style':
+      // Checked against the member's saved styles at admission, where they are known.
+      result.style = value.toLowerCase();
+      return;
     case 'count': {
       const count = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
       if (!(count >= MIN_COUNT && count <= MAX_COUNT)) {

@@ -98,6 +98,7 @@ export function createSlackAdapter(options: SlackAdapterOptions = {}): AdapterFa
       settings,
       config: context.config,
       jobs: context.jobs,
+      settingsPort: context.settings,
       client,
       quickClient,
       logger,

@@ -1,7 +1,8 @@
-import { expandBatch, type JobOptions, parsePromptFlags, translate } from '../core/index.js';
+import { expandBatch, parsePromptFlags, type RequestedOptions, translate } from '../core/index.js';
 import { helpText } from './blocks.js';
 import { describeFailure } from './describe.js';
 import { historyText } from './history.js';
+import { preferAnswer } from './prefer.js';
 import type { SlackRuntime } from './runtime.js';
 
 /** What a user's text asks for: a request, or something answered privately at once. */
@@ -9,7 +10,8 @@ export type PromptReading =
   | {
       readonly kind: 'request';
       readonly prompt: string;
-      readonly options: JobOptions;
+      readonly options: RequestedOptions;
+      readonly style?: string | undefined;
       /**
        * The prompts of the jobs to make: one, or several for a batch (`{red, blue} bird`,
        * `--repeat 2`), already within the limit.
@@ -29,7 +31,8 @@ export async function readPrompt(
   runtime: SlackRuntime,
   text: string,
   who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
-  defaultModel: string = runtime.config.defaultModel,
+  /** The model unless the prompt names one (an edited result's); else resolved at admission. */
+  model?: string,
 ): Promise<PromptReading> {
   const { locale } = who;
   let parsed: ReturnType<typeof parsePromptFlags>;
@@ -43,6 +46,8 @@ export async function readPrompt(
     return { kind: 'answer', text: helpText(locale, runtime.settings.command, models) };
   }
   if (parsed.usage) return { kind: 'answer', text: await usageText(runtime, who) };
+  if (parsed.prefer === true)
+    return { kind: 'answer', text: await preferAnswer(runtime, parsed, who) };
   if (parsed.history) return { kind: 'answer', text: await historyText(runtime, who) };
   let prompts: string[];
   try {
@@ -56,11 +61,12 @@ export async function readPrompt(
     // One job: its prompt with any `{single}` group and escapes read. A batch: as typed.
     prompt: prompts.length === 1 ? (prompts[0] ?? parsed.prompt) : parsed.prompt,
     options: {
-      model: parsed.model ?? defaultModel,
+      model: parsed.model ?? model,
       aspectRatio: parsed.aspectRatio,
       resolution: parsed.resolution,
       count: parsed.count,
     },
+    style: parsed.style,
     ...(parsed.blend === true ? { blend: true } : {}),
   };
 }

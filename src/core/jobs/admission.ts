@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { NanoBananaError } from '../errors.js';
+import { isNanoBananaError, NanoBananaError } from '../errors.js';
+import {
+  type AppliedDefault,
+  type ResolvedRequest,
+  resolveRequest,
+} from '../preferences/resolve.js';
+import type { ServerSettings } from '../preferences/server-settings.js';
+import type { SettingsPort } from '../preferences/settings-port.js';
+import type { UserPreferences } from '../preferences/user-preferences.js';
 import { type ImageRequest, type RequestLimits, validateRequest } from '../request.js';
 import { isoWeekStart } from '../week.js';
 import type { Job, NewJob } from './job.js';
@@ -25,11 +33,29 @@ export interface AdmissionOptions {
   readonly quotas: QuotaLimits;
   /** Unfinished jobs one user may have (operator admins excepted). */
   readonly maxQueuedPerUser: number;
+  /**
+   * Where each request's defaults are read: the member's preferences and the server's settings
+   * (the engine's `SettingsBook`). Absent, only the operator's defaults apply.
+   */
+  readonly settings?: Pick<SettingsPort, 'server' | 'preferences'> | undefined;
 }
+
+/** The stored settings a request is admitted with, read once per request (`settingsFor`). */
+export interface RequestSettings {
+  /** Its server's; `{}` in a direct message. */
+  readonly server: ServerSettings;
+  /** Its requester's, on its platform. */
+  readonly preferences: UserPreferences;
+}
+
+const NO_SETTINGS: RequestSettings = { server: {}, preferences: {} };
 
 /** A request that passed the checks that need no store, and what its admission is. */
 export interface Admitted {
+  /** With the defaults resolved and the style and suffix added to the prompt. */
   readonly validated: ImageRequest;
+  /** The defaults the request left to preferences or the server's settings. */
+  readonly appliedDefaults: readonly AppliedDefault[];
   readonly isAdmin: boolean;
   /** What the store checks atomically as it inserts the job. */
   readonly admission: Admission;
@@ -54,11 +80,28 @@ export class Admissions {
     return this.#options.access.adminIds.has(userId);
   }
 
-  admit(request: NewJob): Admitted {
+  /**
+   * The member's preferences and the server's settings for a request, read together: the
+   * defaults of every request come from them (`resolveRequest`).
+   */
+  async settingsFor(
+    request: Pick<NewJob, 'platform' | 'requesterId' | 'serverId'>,
+  ): Promise<RequestSettings> {
+    const { settings } = this.#options;
+    if (settings === undefined) return NO_SETTINGS;
+    const [server, preferences] = await Promise.all([
+      request.serverId === undefined ? {} : settings.server(request.platform, request.serverId),
+      settings.preferences(request.platform, request.requesterId),
+    ]);
+    return { server, preferences };
+  }
+
+  admit(request: NewJob, settings: RequestSettings = NO_SETTINGS): Admitted {
     const { access, clock, quotas, maxQueuedPerUser } = this.#options;
     checkAccess(access, { serverId: request.serverId, channelId: request.channelId });
-    const validated = this.#validate(request);
-    checkBlockedWords(access, validated.prompt);
+    const resolved = this.#resolve(request, settings);
+    const validated = this.#validate(request, resolved);
+    checkExpandedPrompt(access, validated.prompt, request.prompt, resolved);
     const day = utcDay(clock.now());
     // Only the operator admins skip the daily quotas. A platform's own admins (a Discord
     // server's Administrator, a Slack workspace admin) get no exemption: anyone can create a
@@ -76,7 +119,7 @@ export class Admissions {
           }),
           maxUnfinished: maxQueuedPerUser,
         };
-    return { validated, isAdmin, admission };
+    return { validated, appliedDefaults: resolved.appliedDefaults, isAdmin, admission };
   }
 
   /**
@@ -84,8 +127,12 @@ export class Admissions {
    * (their images together), for `insertMany`, which also leaves room for every job under the
    * user's unfinished cap.
    */
-  admitBatch(requests: readonly NewJob[]): { admitted: Admitted[]; admission: Admission } {
-    const admitted = requests.map((request) => this.admit(request));
+  admitBatch(
+    requests: readonly NewJob[],
+    settings: RequestSettings = NO_SETTINGS,
+  ): { admitted: Admitted[]; admission: Admission } {
+    // One member, one server: their preferences and settings are read once for the batch.
+    const admitted = requests.map((request) => this.admit(request, settings));
     const first = admitted[0];
     const firstRequest = requests[0];
     if (first === undefined || firstRequest === undefined) {
@@ -110,10 +157,11 @@ export class Admissions {
 
   /** `check` for a batch: every job's checks, then the quotas and the cap for them all. */
   async checkBatch(requests: readonly NewJob[]): Promise<void> {
-    const { admitted } = this.admitBatch(requests);
-    const first = admitted[0];
     const request = requests[0];
-    if (first === undefined || request === undefined) return;
+    if (request === undefined) return;
+    const { admitted } = this.admitBatch(requests, await this.settingsFor(request));
+    const first = admitted[0];
+    if (first === undefined) return;
     const max = first.admission.maxUnfinished;
     if (max !== undefined) {
       const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
@@ -135,7 +183,7 @@ export class Admissions {
 
   /** Every check `admit` and the store's admission make, without storing anything. */
   async check(request: NewJob): Promise<Admitted> {
-    const admitted = this.admit(request);
+    const admitted = this.admit(request, await this.settingsFor(request));
     const { admission } = admitted;
     if (admission.maxUnfinished !== undefined) {
       const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
@@ -170,24 +218,92 @@ export class Admissions {
     return { ...remaining, week, limits: quotas, topUsers };
   }
 
-  #validate(request: NewJob): ImageRequest {
+  /**
+   * The request's options and prompt after the precedence of defaults: what it says, then the
+   * member's preferences, the server's settings, the operator's defaults (`resolveRequest`).
+   */
+  #resolve(request: NewJob, settings: RequestSettings): ResolvedRequest {
+    const { requestLimits } = this.#options;
+    return resolveRequest({
+      action: request.action,
+      prompt: request.prompt,
+      options: request.options,
+      style: request.style,
+      promptIsFinal: request.promptIsFinal,
+      preferences: settings.preferences,
+      server: settings.server,
+      defaultModel: requestLimits.defaultModel,
+      catalog: requestLimits.catalog,
+    });
+  }
+
+  #validate(request: NewJob, resolved: ResolvedRequest): ImageRequest {
     // Platform inputs are fetched later; a placeholder stands for each in the checks that count them.
     const imageUrls = request.inputs.map((input) =>
       input.kind === 'url' ? input.url : 'data:image/png;base64,',
     );
-    return validateRequest(
-      {
-        action: request.action,
-        prompt: request.prompt,
-        model: request.options.model,
-        aspectRatio: request.options.aspectRatio,
-        resolution: request.options.resolution,
-        count: request.options.count,
-        imageUrls,
-      },
-      this.#options.requestLimits,
-    );
+    try {
+      return validateRequest(
+        {
+          action: request.action,
+          prompt: resolved.prompt,
+          model: resolved.options.model,
+          aspectRatio: resolved.options.aspectRatio,
+          resolution: resolved.options.resolution,
+          count: resolved.options.count,
+          imageUrls,
+        },
+        this.#options.requestLimits,
+      );
+    } catch (error) {
+      // Over the length only because of the style and suffix: say so, or the member who typed
+      // ten words is told their prompt is too long.
+      if (
+        resolved.additions.length > 0 &&
+        isNanoBananaError(error) &&
+        error.params.reason === 'prompt_too_long'
+      ) {
+        const added = characters(resolved.prompt.trim()) - characters(request.prompt.trim());
+        throw new NanoBananaError('invalid_input', error.message, {
+          params: { ...error.params, added },
+        });
+      }
+      throw error;
+    }
   }
+}
+
+/**
+ * The blocked words, in the prompt as it will be sent. When the member's own text passes and a
+ * saved style or suffix holds the word, the refusal says which, since they did not type it now.
+ */
+function checkExpandedPrompt(
+  access: AccessPolicy,
+  prompt: string,
+  typed: string,
+  resolved: ResolvedRequest,
+): void {
+  try {
+    checkBlockedWords(access, prompt);
+  } catch (error) {
+    if (!isNanoBananaError(error) || resolved.additions.length === 0) throw error;
+    checkBlockedWords(access, typed);
+    for (const addition of resolved.additions) {
+      try {
+        checkBlockedWords(access, addition.text);
+      } catch (inAddition) {
+        if (!isNanoBananaError(inAddition)) throw inAddition;
+        throw new NanoBananaError('blocked_prompt', inAddition.message, {
+          params: { ...inAddition.params, source: addition.kind },
+        });
+      }
+    }
+    throw error;
+  }
+}
+
+function characters(text: string): number {
+  return [...text].length;
 }
 
 /** A new job, waiting, as a request becomes once it is admitted. */
@@ -209,6 +325,9 @@ export function newJob(request: NewJob, admitted: Admitted, now: number): Job {
       aspectRatio: validated.aspectRatio,
       resolution: validated.resolution,
       count: validated.count,
+      ...(admitted.appliedDefaults.length === 0
+        ? {}
+        : { appliedDefaults: admitted.appliedDefaults }),
     },
     inputs: request.inputs,
     destination: request.destination,

@@ -110,6 +110,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       access: options.access,
       quotas: options.quotas,
       maxQueuedPerUser: this.#limits.maxQueuedPerUser,
+      settings: this.settings,
     });
     this.#progress = new Progress(context);
     this.#deadlines = new Deadlines(context);
@@ -245,7 +246,9 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
         ? undefined
         : await this.#store.getByDedupKey(request.dedupKey);
     if (existing !== undefined) return this.#alreadyMade(existing);
-    const admitted = this.#admissions.admit(request);
+    // The member's preferences and the server's settings, read once for this request.
+    const settings = await this.#admissions.settingsFor(request);
+    const admitted = this.#admissions.admit(request, settings);
     const job = newJob(request, admitted, this.#clock.now());
     // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
     const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);
@@ -290,7 +293,11 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
 
   async #submitBatch(requests: readonly NewJob[]): Promise<Submitted[]> {
     if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
-    const { admitted, admission } = this.#admissions.admitBatch(requests);
+    const first = requests[0];
+    // The member's preferences and the server's settings, read once for the batch (one member,
+    // one server), so that every job gets the same defaults, suffix and styles.
+    const settings = first === undefined ? undefined : await this.#admissions.settingsFor(first);
+    const { admitted, admission } = this.#admissions.admitBatch(requests, settings);
     const now = this.#clock.now();
     const jobs = requests.map((request, index) => {
       const each = admitted[index];
@@ -501,9 +508,14 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       return await admission();
     } catch (error) {
       if (isNanoBananaError(error)) {
+        const first = requests[0];
+        const settings =
+          first === undefined
+            ? undefined
+            : await this.#admissions.settingsFor(first).catch(() => undefined);
         const refused = requests.find((request) => {
           try {
-            this.#admissions.admit(request);
+            this.#admissions.admit(request, settings);
             return false;
           } catch {
             return true;
