@@ -33,6 +33,8 @@ export interface ParsedPrompt {
   count?: number;
   help: boolean;
   usage: boolean;
+  /** `--settings`: a moderator's view of the server's (workspace's) settings, not a request. */
+  settings?: boolean;
 }
 
 /** The canonical flags, for help texts and for the `valid` list of an unknown flag. */
@@ -43,9 +45,10 @@ export const FLAG_NAMES: readonly string[] = [
   '--count',
   '--help',
   '--usage',
+  '--settings',
 ];
 
-type FlagKind = 'model' | 'aspectRatio' | 'resolution' | 'count' | 'help' | 'usage';
+type FlagKind = 'model' | 'aspectRatio' | 'resolution' | 'count' | 'help' | 'usage' | 'settings';
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -60,6 +63,7 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['n', 'count'],
   ['help', 'help'],
   ['usage', 'usage'],
+  ['settings', 'settings'],
 ]);
 
 /**
@@ -101,7 +105,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'help' || kind === 'usage') {
+    if (kind === 'help' || kind === 'usage' || kind === 'settings') {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -157,7 +161,7 @@ export function toImageRequest(
 
 function applyFlag(
   result: ParsedPrompt,
-  kind: Exclude<FlagKind, 'help' | 'usage'>,
+  kind: Exclude<FlagKind, 'help' | 'usage' | 'settings'>,
   value: string,
   catalog: ModelCatalog,
 ): void {

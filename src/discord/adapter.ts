@@ -85,6 +85,7 @@ function buildDiscordAdapter(
       globalRequestsPerSecond: WEBHOOK_REQUESTS_PER_SECOND,
     }),
     jobs: context.jobs,
+    settingsPort: context.settings,
     config: context.config,
     settings,
     logger,

@@ -1,5 +1,6 @@
 import {
   ApplicationCommandType,
+  ChannelType,
   ContextMenuCommandBuilder,
   InteractionContextType,
   OAuth2Scopes,
@@ -22,9 +23,34 @@ import { discordText, frenchText } from './texts.js';
 export const IMAGINE = 'imagine';
 export const USAGE = 'usage';
 export const HELP = 'help';
+export const SETTINGS = 'settings';
 export const EDIT_IMAGE = 'Edit image';
 /** Discord allows at most 25 choices per option. */
 const MAX_CHOICES = 25;
+
+/** Sets a builder's description in English with its French localisation. */
+type Describe = (
+  builder: {
+    setDescription(text: string): unknown;
+    setDescriptionLocalizations(map: Record<string, string>): unknown;
+  },
+  key: Parameters<typeof discordText>[1],
+) => void;
+
+/** What `/settings reset` may clear, one setting or all. */
+export const SETTINGS_RESETS = [
+  'model',
+  'aspect_ratio',
+  'resolution',
+  'channels',
+  'daily_limit',
+  'audit_channel',
+  'private',
+  'threads',
+  'all',
+] as const;
+/** The channels `/settings` may name: where members can ask, and where a log can go. */
+const SETTINGS_CHANNEL_TYPES = [ChannelType.GuildText, ChannelType.GuildAnnouncement] as const;
 
 /** What the bot needs in a channel, and nothing more. */
 export const REQUIRED_PERMISSIONS = new PermissionsBitField([
@@ -43,13 +69,7 @@ export const REQUIRED_PERMISSIONS = new PermissionsBitField([
 export function commandDefinitions(
   catalog: ModelCatalog,
 ): RESTPostAPIApplicationCommandsJSONBody[] {
-  const describe = (
-    builder: {
-      setDescription(text: string): unknown;
-      setDescriptionLocalizations(map: Record<string, string>): unknown;
-    },
-    key: Parameters<typeof discordText>[1],
-  ) => {
+  const describe: Describe = (builder, key) => {
     builder.setDescription(discordText('en', key));
     builder.setDescriptionLocalizations({ fr: frenchText(key) });
   };
@@ -113,7 +133,79 @@ export function commandDefinitions(
     .setType(ApplicationCommandType.Message)
     .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
 
-  return [imagine.toJSON(), usage.toJSON(), help.toJSON(), editImage.toJSON()];
+  return [
+    imagine.toJSON(),
+    usage.toJSON(),
+    help.toJSON(),
+    settingsCommand(catalog, describe).toJSON(),
+    editImage.toJSON(),
+  ];
+}
+
+/**
+ * `/settings`: a moderator's (Manage Server) view and change of the server's settings. Without
+ * options it shows them; each option given changes one; `reset` clears one or all first.
+ */
+function settingsCommand(catalog: ModelCatalog, describe: Describe): SlashCommandBuilder {
+  const settings = new SlashCommandBuilder()
+    .setName(SETTINGS)
+    .setContexts(InteractionContextType.Guild)
+    // A default Discord lets a server change; the handler checks Manage Server again on use.
+    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
+  describe(settings, 'command.settings');
+  settings.addStringOption((option) => {
+    describe(option, 'command.settings_model');
+    return option
+      .setName('model')
+      .addChoices(
+        ...catalog.models
+          .slice(0, MAX_CHOICES)
+          .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
+      );
+  });
+  settings.addStringOption((option) => {
+    describe(option, 'command.settings_aspect_ratio');
+    return option
+      .setName('aspect_ratio')
+      .addChoices(...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })));
+  });
+  settings.addStringOption((option) => {
+    describe(option, 'command.settings_resolution');
+    return option
+      .setName('resolution')
+      .addChoices(...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })));
+  });
+  settings.addChannelOption((option) => {
+    describe(option, 'command.settings_add_channel');
+    return option.setName('add_channel').addChannelTypes(...SETTINGS_CHANNEL_TYPES);
+  });
+  settings.addChannelOption((option) => {
+    describe(option, 'command.settings_remove_channel');
+    return option.setName('remove_channel').addChannelTypes(...SETTINGS_CHANNEL_TYPES);
+  });
+  settings.addIntegerOption((option) => {
+    describe(option, 'command.settings_daily_limit');
+    return option.setName('daily_limit').setMinValue(0).setMaxValue(1_000_000);
+  });
+  settings.addChannelOption((option) => {
+    describe(option, 'command.settings_audit_channel');
+    return option.setName('audit_channel').addChannelTypes(...SETTINGS_CHANNEL_TYPES);
+  });
+  settings.addBooleanOption((option) => {
+    describe(option, 'command.settings_private');
+    return option.setName('private');
+  });
+  settings.addBooleanOption((option) => {
+    describe(option, 'command.settings_threads');
+    return option.setName('threads');
+  });
+  settings.addStringOption((option) => {
+    describe(option, 'command.settings_reset');
+    return option
+      .setName('reset')
+      .addChoices(...SETTINGS_RESETS.map((name) => ({ name, value: name })));
+  });
+  return settings;
 }
 
 /** The URL an admin opens to add the bot, with exactly the permissions it needs. */
@@ -170,6 +262,8 @@ function sameCommands(
       type: command.type ?? ApplicationCommandType.ChatInput,
       description: 'description' in command ? command.description : '',
       nameLocalizations: normalizeLocalizations(command.name_localizations),
+      // Who may see it by default (`/settings`: Manage Server); Discord answers null for everyone.
+      defaultMemberPermissions: command.default_member_permissions ?? null,
       descriptionLocalizations: normalizeLocalizations(
         'description_localizations' in command ? command.description_localizations : undefined,
       ),
@@ -193,6 +287,7 @@ function normalizeOptions(options: unknown): unknown {
       : [],
     min: option.min_value ?? null,
     max: option.max_value ?? null,
+    channelTypes: Array.isArray(option.channel_types) ? [...option.channel_types].sort() : [],
   }));
 }
 

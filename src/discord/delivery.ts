@@ -27,6 +27,7 @@ import {
 } from './discord-errors.js';
 import { readReference, resolveInput } from './images.js';
 import type { DiscordRuntime } from './runtime.js';
+import { serverWantsThreads } from './server-settings.js';
 import { discordText, elapsedText } from './texts.js';
 import {
   altText,
@@ -540,7 +541,9 @@ async function openThread(
     !runtime.settings.resultThreads ||
     ephemeral ||
     destination.channelKind !== 'text' ||
-    destination.guildId === undefined
+    destination.guildId === undefined ||
+    // The server's moderators may turn result threads off (`/settings threads`).
+    !(await serverWantsThreads(runtime, destination.guildId))
   ) {
     return undefined;
   }

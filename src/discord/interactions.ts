@@ -26,7 +26,7 @@ import {
   type Submitted,
   translate,
 } from '../core/index.js';
-import { EDIT_IMAGE, HELP, IMAGINE, USAGE } from './commands.js';
+import { EDIT_IMAGE, HELP, IMAGINE, SETTINGS, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
 import {
@@ -47,6 +47,7 @@ import {
 } from './images.js';
 import { removeResultThread } from './result-thread.js';
 import type { DiscordRuntime } from './runtime.js';
+import { handleSettingsCommand, privateByDefault } from './server-settings.js';
 import { discordText } from './texts.js';
 import { queuedBody } from './views.js';
 
@@ -90,6 +91,8 @@ export class InteractionHandler {
         await this.#usage(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === HELP) {
         await this.#help(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === SETTINGS) {
+        await handleSettingsCommand(this.#runtime, interaction);
       } else if (
         interaction.isMessageContextMenuCommand() &&
         interaction.commandName === EDIT_IMAGE
@@ -166,7 +169,7 @@ export class InteractionHandler {
       count: interaction.options.getInteger('count') ?? parsed.count,
       images,
     });
-    await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? false);
+    await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? undefined);
   }
 
   async #usage(interaction: RepliableInteraction): Promise<void> {
@@ -174,6 +177,7 @@ export class InteractionHandler {
     const usage = await this.#runtime.jobs.usage(
       interaction.user.id,
       interaction.guildId ?? undefined,
+      'discord',
     );
     const left = [usage.user, usage.server, usage.total].filter(
       (value): value is number => value !== undefined,
@@ -317,7 +321,8 @@ export class InteractionHandler {
       images,
       parentJobId: parent?.id,
     });
-    await this.#accept(interaction, draft, parent !== undefined && wasPrivate(parent));
+    // An edit of a result is as private as the result; an edit of another message, as the server says.
+    await this.#accept(interaction, draft, parent === undefined ? undefined : wasPrivate(parent));
   }
 
   async #cancel(interaction: ButtonInteraction, job: Job, locale: Locale): Promise<void> {
@@ -379,10 +384,12 @@ export class InteractionHandler {
   async #accept(
     interaction: RepliableInteraction,
     draft: Draft,
-    ephemeral: boolean,
+    /** Whether the result is private; undefined when the request does not say (the server's default). */
+    asked: boolean | undefined,
   ): Promise<void> {
     const { jobs } = this.#runtime;
     const locale = resolveLocale(interaction.locale);
+    const ephemeral = asked ?? (await privateByDefault(this.#runtime, interaction.guildId));
     try {
       await jobs.check({ ...draft, destination: undefined });
     } catch (error) {

@@ -1,5 +1,12 @@
 import type { Client, REST } from 'discord.js';
-import type { AcceptanceGate, Config, JobPort, Logger, ProgressThrottle } from '../core/index.js';
+import type {
+  AcceptanceGate,
+  Config,
+  JobPort,
+  Logger,
+  ProgressThrottle,
+  SettingsPort,
+} from '../core/index.js';
 import type { DiscordSettings } from './settings.js';
 
 /** What every part of the Discord adapter shares. */
@@ -15,6 +22,8 @@ export interface DiscordRuntime {
   readonly webhooks: REST;
   /** The jobs, through the core's port: every call may reach the store, so each is awaited. */
   readonly jobs: JobPort;
+  /** Servers' settings (`/settings`) through the core's port: each call may reach the store. */
+  readonly settingsPort: SettingsPort;
   readonly config: Config;
   readonly settings: DiscordSettings;
   readonly logger: Logger;

@@ -5,6 +5,7 @@ import type {
   Logger,
   NamedLocks,
   PlatformAdapter,
+  SettingsPort,
 } from '../core/index.js';
 import type { RequestListener } from './http-server.js';
 import type { Metrics } from './metrics.js';
@@ -21,6 +22,7 @@ export interface AdapterContext {
   readonly env: Environment;
   /** The jobs, through the core's narrow port: every call may reach the store, so each is awaited. */
   readonly jobs: JobPort;
+  readonly settings: SettingsPort;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /**

@@ -116,6 +116,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       config,
       env: options.env ?? process.env,
       jobs,
+      settings: engine.settings,
       logger,
       metrics,
       locks: options.locks ?? sharedLocks(store, engine.owner),

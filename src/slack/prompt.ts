@@ -48,7 +48,7 @@ async function usageText(
   runtime: SlackRuntime,
   who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
 ): Promise<string> {
-  const usage = await runtime.jobs.usage(who.userId, who.serverId);
+  const usage = await runtime.jobs.usage(who.userId, who.serverId, 'slack');
   const left = [usage.user, usage.server, usage.total].filter(
     (value): value is number => value !== undefined,
   );

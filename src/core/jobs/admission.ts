@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { NanoBananaError } from '../errors.js';
+import type { ServerSettings } from '../preferences/server-settings.js';
+import type { SettingsPort } from '../preferences/settings-port.js';
 import { type ImageRequest, type RequestLimits, validateRequest } from '../request.js';
 import type { Job, NewJob } from './job.js';
 import {
@@ -8,10 +10,12 @@ import {
   checkAccess,
   checkBlockedWords,
   checkQuota,
+  checkServerChannels,
   type QuotaLimits,
   quotaScopes,
   remainingQuota,
   utcDay,
+  withServerLimit,
 } from './policy.js';
 import type { Usage } from './port.js';
 import type { Admission, JobStore } from './store.js';
@@ -24,6 +28,8 @@ export interface AdmissionOptions {
   readonly quotas: QuotaLimits;
   /** Unfinished jobs one user may have (operator admins excepted). */
   readonly maxQueuedPerUser: number;
+  /** Servers' own settings (channels, daily limit), inside the operator's; none: only those. */
+  readonly settings?: Pick<SettingsPort, 'server'> | undefined;
 }
 
 /** A request that passed the checks that need no store, and what its admission is. */
@@ -53,9 +59,21 @@ export class Admissions {
     return this.#options.access.adminIds.has(userId);
   }
 
-  admit(request: NewJob): Admitted {
-    const { access, clock, quotas, maxQueuedPerUser } = this.#options;
+  /**
+   * The settings of the request's server, read once per request: its channels and its daily
+   * limit bind every request there. A direct message has none.
+   */
+  async serverSettings(platform: string, serverId: string | undefined): Promise<ServerSettings> {
+    const { settings } = this.#options;
+    if (settings === undefined || serverId === undefined) return {};
+    return settings.server(platform, serverId);
+  }
+
+  admit(request: NewJob, server: ServerSettings = {}): Admitted {
+    const { access, clock, maxQueuedPerUser } = this.#options;
     checkAccess(access, { serverId: request.serverId, channelId: request.channelId });
+    checkServerChannels(server, request.channelId);
+    const quotas = withServerLimit(this.#options.quotas, server);
     const validated = this.#validate(request);
     checkBlockedWords(access, validated.prompt);
     const day = utcDay(clock.now());
@@ -80,7 +98,8 @@ export class Admissions {
 
   /** Every check `admit` and the store's admission make, without storing anything. */
   async check(request: NewJob): Promise<Admitted> {
-    const admitted = this.admit(request);
+    const server = await this.serverSettings(request.platform, request.serverId);
+    const admitted = this.admit(request, server);
     const { admission } = admitted;
     if (admission.maxUnfinished !== undefined) {
       const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
@@ -91,7 +110,7 @@ export class Admissions {
       }
     }
     if (!admitted.isAdmin) {
-      await checkQuota(this.#options.store, this.#options.quotas, {
+      await checkQuota(this.#options.store, withServerLimit(this.#options.quotas, server), {
         day: admission.day,
         requesterId: request.requesterId,
         serverId: request.serverId,
@@ -102,8 +121,14 @@ export class Admissions {
   }
 
   /** What a user has left today, per scope (undefined = unlimited), and the day's top users. */
-  async usage(requesterId: string, serverId: string | undefined): Promise<Usage> {
-    const { store, clock, quotas } = this.#options;
+  async usage(
+    requesterId: string,
+    serverId: string | undefined,
+    platform?: string,
+  ): Promise<Usage> {
+    const { store, clock } = this.#options;
+    const server = platform === undefined ? {} : await this.serverSettings(platform, serverId);
+    const quotas = withServerLimit(this.#options.quotas, server);
     const day = utcDay(clock.now());
     const [remaining, topUsers] = await Promise.all([
       this.isAdmin(requesterId)

@@ -4,6 +4,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { NanoBananaError as Failure } from '../errors.js';
 import { downloadImage, prepareInputImage } from '../images/index.js';
 import { type Logger, silentLogger } from '../logger.js';
+import { Settings } from '../preferences/settings.js';
 import type { TaskFollower } from '../task-follower.js';
 import type { PlatformAdapter } from './adapter.js';
 import { Admissions, newJob } from './admission.js';
@@ -52,6 +53,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
   readonly #adapters = new Map<string, PlatformAdapter>();
   readonly #work = new Map<string, Work>();
   readonly #admissions: Admissions;
+  readonly settings = new Settings();
   readonly #progress: Progress;
   readonly #deadlines: Deadlines;
   readonly #runner: Runner;
@@ -102,6 +104,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       access: options.access,
       quotas: options.quotas,
       maxQueuedPerUser: this.#limits.maxQueuedPerUser,
+      settings: this.settings,
     });
     this.#progress = new Progress(context);
     this.#deadlines = new Deadlines(context);
@@ -233,7 +236,9 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
         ? undefined
         : await this.#store.getByDedupKey(request.dedupKey);
     if (existing !== undefined) return this.#alreadyMade(existing);
-    const admitted = this.#admissions.admit(request);
+    // The server's own settings (channels, daily limit), read once for this request.
+    const server = await this.#admissions.serverSettings(request.platform, request.serverId);
+    const admitted = this.#admissions.admit(request, server);
     const job = newJob(request, admitted, this.#clock.now());
     // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
     const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);
@@ -279,8 +284,8 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     return 'cancelled';
   }
 
-  usage(requesterId: string, serverId: string | undefined): Promise<Usage> {
-    return this.#admissions.usage(requesterId, serverId);
+  usage(requesterId: string, serverId: string | undefined, platform?: string): Promise<Usage> {
+    return this.#admissions.usage(requesterId, serverId, platform);
   }
 
   /**
