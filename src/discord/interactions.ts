@@ -202,7 +202,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}`;
+    })}\n${discordText(locale, 'help.settings')}`;
     await this.#sayPrivately(interaction, text);
   }
 

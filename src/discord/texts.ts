@@ -87,6 +87,8 @@ const en = {
     'Only members with the **Manage Server** permission can see or change the bot’s settings.',
   'settings.guild_only': 'Settings belong to a server: use `/settings` in one.',
   'settings.hint': 'Change one with the options of `/settings`; `reset` clears one.',
+  'help.settings':
+    'Moderators (Manage Server): `/settings` shows and changes the server’s defaults, channels, daily limit, privacy and threads.',
   'command.unavailable': 'This command is not available. Type / to see the bot’s commands.',
   'elapsed.seconds': '{seconds} s',
 };
@@ -186,6 +188,8 @@ const fr: Record<DiscordTextKey, string> = {
   'settings.guild_only':
     'Les réglages appartiennent à un serveur\u202F: utilisez `/settings` dans l’un d’eux.',
   'settings.hint': 'Changez-en un avec les options de `/settings`\u202F; `reset` en efface un.',
+  'help.settings':
+    'Modérateurs (Gérer le serveur)\u202F: `/settings` affiche et change les réglages par défaut, les salons, la limite quotidienne, la confidentialité et les fils du serveur.',
   'command.unavailable':
     'Cette commande n’est pas disponible. Tapez / pour voir les commandes du bot.',
   'elapsed.seconds': '{seconds}\u202Fs',

@@ -2,6 +2,7 @@ import { type JobOptions, parsePromptFlags, translate } from '../core/index.js';
 import { helpText } from './blocks.js';
 import { describeFailure } from './describe.js';
 import type { SlackRuntime } from './runtime.js';
+import { slackText } from './texts.js';
 
 /** What a user's text asks for: a request, or something answered privately at once. */
 export type PromptReading =
@@ -31,6 +32,11 @@ export async function readPrompt(
     return { kind: 'answer', text: helpText(locale, runtime.settings.command, models) };
   }
   if (parsed.usage) return { kind: 'answer', text: await usageText(runtime, who) };
+  // Only the slash command opens the settings form (it needs the command's trigger).
+  if (parsed.settings) {
+    const command = runtime.settings.command;
+    return { kind: 'answer', text: slackText(locale, 'server_settings.command_only', { command }) };
+  }
   return {
     kind: 'request',
     prompt: parsed.prompt,

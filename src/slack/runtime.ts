@@ -1,5 +1,12 @@
 import type { webApi } from '@slack/bolt';
-import type { AcceptanceGate, Config, JobPort, Logger, ProgressThrottle } from '../core/index.js';
+import type {
+  AcceptanceGate,
+  Config,
+  JobPort,
+  Logger,
+  ProgressThrottle,
+  SettingsPort,
+} from '../core/index.js';
 import type { ExpiringSet } from './expiring-set.js';
 import type { UserDirectory } from './locale.js';
 import type { SlackSettings } from './settings.js';
@@ -18,6 +25,8 @@ export interface SlackRuntime {
   readonly config: Config;
   /** The jobs, through the core's port: every call may reach the store, so each is awaited. */
   readonly jobs: JobPort;
+  /** Workspaces' settings (`--settings`) through the core's port: each call may reach the store. */
+  readonly settingsPort: SettingsPort;
   /** The Web API client the adapter calls Slack with (Bolt's own only receives). */
   readonly client: webApi.WebClient;
   /**
