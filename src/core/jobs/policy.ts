@@ -52,8 +52,10 @@ export function checkAccess(
 export function checkServerChannels(server: ServerSettings, channelId: string): void {
   const channels = server.channels ?? [];
   if (channels.length === 0 || channels.includes(channelId)) return;
+  // Platform ids are letters and digits: anything else in a stored list is not shown as a link.
+  const links = channels.filter((id) => /^[A-Za-z0-9]+$/.test(id)).map((id) => `<#${id}>`);
   throw new NanoBananaError('not_allowed', 'This channel is not on the server’s list', {
-    params: { channels: channels.map((id) => `<#${id}>`) },
+    params: { channels: links },
   });
 }
 
