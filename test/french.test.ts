@@ -25,6 +25,7 @@ const PARAMETERS = {
   bot: 'nanobanana',
   channel: 'C123',
   code: 'not_in_channel',
+  command: '/imagine',
   count: 4,
   elapsed: '2.5 s',
   error: 'Something failed.',
