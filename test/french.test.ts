@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { REST, Routes } from 'discord.js';
+import { REST, type RESTPostAPIApplicationCommandsJSONBody, Routes } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { translate } from '../src/core/messages.js';
 import { createModelCatalog } from '../src/core/models.js';
@@ -244,6 +244,46 @@ describe('a French-speaking Discord member, end to end', () => {
     expect(prompt?.description_localizations).toEqual({ fr: discordText('fr', 'command.prompt') });
     // Up to date now: nothing is written again.
     expect(await syncCommands(rest, fake.applicationId, [], definitions)).toEqual([]);
+  });
+
+  it('writes the commands again when a subcommand’s option or who may use a command changed', async () => {
+    const rest = new REST({ api: fake.apiUrl, retries: 0 }).setToken(fake.botToken);
+    const settings = (optionFrench: string, permissions: string | undefined) =>
+      ({
+        name: 'settings',
+        description: 'Server settings',
+        ...(permissions === undefined ? {} : { default_member_permissions: permissions }),
+        options: [
+          {
+            type: 1,
+            name: 'channels',
+            description: 'Where the bot answers',
+            options: [
+              {
+                type: 7,
+                name: 'channel',
+                description: 'A channel',
+                description_localizations: { fr: optionFrench },
+                channel_types: [0, 5],
+              },
+            ],
+          },
+        ],
+      }) as RESTPostAPIApplicationCommandsJSONBody;
+    const first = [settings('Un salon', '32')];
+    expect(await syncCommands(rest, fake.applicationId, [], first)).toEqual(['global']);
+    expect(await syncCommands(rest, fake.applicationId, [], first)).toEqual([]);
+    // A French text two levels down changed: written again.
+    expect(
+      await syncCommands(rest, fake.applicationId, [], [settings('Un autre salon', '32')]),
+    ).toEqual(['global']);
+    // Who may use it changed (Manage Server dropped): written again.
+    expect(
+      await syncCommands(rest, fake.applicationId, [], [settings('Un autre salon', undefined)]),
+    ).toEqual(['global']);
+    expect(
+      await syncCommands(rest, fake.applicationId, [], [settings('Un autre salon', undefined)]),
+    ).toEqual([]);
   });
 
   it('shows the result’s buttons, the edit form and a refusal in French', async () => {

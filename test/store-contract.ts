@@ -486,6 +486,140 @@ export function describeStoreContract(
         expect(await store.reservedImages({ day: DAY, requesterId: 'user-1' })).toBe(3);
         expect(await store.listByState(['queued'])).toHaveLength(2);
       });
+
+      it('stores a batch whole under one admission, or none of it', async () => {
+        await store.insert(makeJob({ id: 'earlier', reservedImages: 1, serverId: 'guild-1' }));
+        const batch = (prefix: string, size: number) =>
+          Array.from({ length: size }, (_, index) =>
+            makeJob({
+              id: `${prefix}${index}`,
+              serverId: 'guild-1',
+              dedupKey: `${prefix}:${index}`,
+            }),
+          );
+        // 2 images left for the user: a batch of 3 is refused whole, nothing stored.
+        const refused = await rejection(
+          store.insertMany(batch('big', 3), admission({ images: 3 })),
+        );
+        expect(refused).toMatchObject({ code: 'quota_exceeded', params: { remaining: 2 } });
+        expect(await store.listByState(['queued'])).toHaveLength(1);
+        // The unfinished cap must leave room for every job of the batch.
+        const capped = await rejection(
+          store.insertMany(batch('cap', 2), admission({ images: 2, maxUnfinished: 2 })),
+        );
+        expect(capped).toMatchObject({ code: 'too_many_queued', params: { max: 2 } });
+        const outcomes = await store.insertMany(batch('ok', 2), admission({ images: 2 }));
+        expect(outcomes.map((outcome) => [outcome.job.id, outcome.inserted])).toEqual([
+          ['ok0', true],
+          ['ok1', true],
+        ]);
+        // Queued in the order given: their places in line follow it.
+        const positions = await store.queuePositions();
+        expect(positions.get('ok0')).toBeLessThan(positions.get('ok1') ?? 0);
+        // The same event again: the existing jobs, nothing inserted, no check made.
+        const again = await store.insertMany(batch('ok', 2), admission({ maxUnfinished: 0 }));
+        expect(again.map((outcome) => [outcome.job.id, outcome.inserted])).toEqual([
+          ['ok0', false],
+          ['ok1', false],
+        ]);
+        expect(await store.listByState(['queued'])).toHaveLength(3);
+        expect(await store.insertMany([], admission())).toEqual([]);
+      });
+
+      it('grants a batch once among 10 concurrent batches racing for the last images', async () => {
+        const stores = await racers(10);
+        const outcomes = await Promise.allSettled(
+          stores.map((racer, index) =>
+            racer.insertMany(
+              [0, 1, 2].map((n) => makeJob({ id: `r${index}-${n}` })),
+              admission({ images: 3 }),
+            ),
+          ),
+        );
+        expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+        expect(await store.reservedImages({ day: DAY, requesterId: 'user-1' })).toBe(3);
+        expect(await store.listByState(['queued'])).toHaveLength(3);
+      });
+    });
+
+    describe('settings, history, the moderation log', () => {
+      it('keeps settings documents per scope and key, replaces and deletes them', async () => {
+        expect(await store.getSettings('server', 'discord:1')).toBeUndefined();
+        const settings = { model: 'nano-banana-pro', channels: ['c1', 'c2'], privateResults: true };
+        await store.putSettings('server', 'discord:1', settings, 1_000);
+        await store.putSettings('user', 'discord:1', { suffix: 'é 🍌 "x"' }, 1_000);
+        expect(await store.getSettings('server', 'discord:1')).toEqual(settings);
+        expect(await store.getSettings('user', 'discord:1')).toEqual({ suffix: 'é 🍌 "x"' });
+        expect(await store.getSettings('server', 'slack:1')).toBeUndefined();
+        await store.putSettings('server', 'discord:1', { dailyImages: 5 }, 2_000);
+        expect(await store.getSettings('server', 'discord:1')).toEqual({ dailyImages: 5 });
+        await store.putSettings('server', 'discord:1', undefined, 3_000);
+        expect(await store.getSettings('server', 'discord:1')).toBeUndefined();
+        expect(await store.getSettings('user', 'discord:1')).toEqual({ suffix: 'é 🍌 "x"' });
+      });
+
+      it("lists a user's recent jobs on one platform, newest first", async () => {
+        await insertAll([
+          { id: 'old', createdAt: 1_000 },
+          { id: 'mid', createdAt: 2_000, state: 'done' },
+          { id: 'tie-a', createdAt: 3_000 },
+          { id: 'tie-b', createdAt: 3_000 },
+          { id: 'slack', createdAt: 4_000, platform: 'slack' },
+          { id: 'other', createdAt: 5_000, requesterId: 'user-2' },
+        ]);
+        const ids = async (limit: number) =>
+          (await store.recentJobs('user-1', 'discord', limit)).map((job) => job.id);
+        expect(await ids(10)).toEqual(['tie-b', 'tie-a', 'mid', 'old']);
+        expect(await ids(2)).toEqual(['tie-b', 'tie-a']);
+        expect(await ids(0)).toEqual([]);
+        expect(await store.recentJobs('user-1', 'slack', 10)).toMatchObject([{ id: 'slack' }]);
+      });
+
+      it('sums the images a user reserved over a range of days', async () => {
+        await insertAll([
+          { id: 'a', quotaDay: '2026-11-23', reservedImages: 2 },
+          { id: 'b', quotaDay: DAY, reservedImages: 3 },
+          { id: 'c', quotaDay: NEXT_DAY, reservedImages: 4 },
+          { id: 'd', quotaDay: '2026-11-30', reservedImages: 8 },
+          { id: 'e', quotaDay: DAY, reservedImages: 16, requesterId: 'user-2' },
+        ]);
+        expect(await store.reservedImagesBetween('user-1', '2026-11-23', '2026-11-29')).toBe(9);
+        expect(await store.reservedImagesBetween('user-1', DAY, DAY)).toBe(3);
+        expect(await store.reservedImagesBetween('user-1', '2026-12-01', '2026-12-07')).toBe(0);
+      });
+
+      it('keeps the moderation log outbox in order until lines are deleted', async () => {
+        await store.appendAuditLines(
+          [
+            { platform: 'discord', channelId: 'a1', text: 'first' },
+            { platform: 'slack', channelId: 'a2', text: 'second 🍌' },
+          ],
+          1_000,
+        );
+        await store.appendAuditLines([], 1_500);
+        await store.appendAuditLines(
+          [{ platform: 'discord', channelId: 'a1', text: 'third' }],
+          2_000,
+        );
+        const pending = await store.pendingAuditLines(10);
+        expect(
+          pending.map((line) => [line.text, line.channelId, line.platform, line.createdAt]),
+        ).toEqual([
+          ['first', 'a1', 'discord', 1_000],
+          ['second 🍌', 'a2', 'slack', 1_000],
+          ['third', 'a1', 'discord', 2_000],
+        ]);
+        expect(await store.pendingAuditLines(1)).toEqual(pending.slice(0, 1));
+        await store.deleteAuditLines(pending.slice(0, 2).map((line) => line.id));
+        await store.deleteAuditLines([]);
+        expect((await store.pendingAuditLines(10)).map((line) => line.text)).toEqual(['third']);
+        await store.appendAuditLines(
+          [{ platform: 'slack', channelId: 'a3', text: 'fourth' }],
+          3_000,
+        );
+        const [third, fourth] = await store.pendingAuditLines(10);
+        expect(fourth?.id).toBeGreaterThan(third?.id ?? Number.POSITIVE_INFINITY);
+      });
     });
 
     describe('scheduling', () => {

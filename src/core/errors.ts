@@ -66,6 +66,14 @@ export const INPUT_PROBLEMS = [
   'image_unreadable',
   /** The API refused the request as invalid (HTTP 400) although our own checks passed. */
   'rejected_by_api',
+  /** A setting's text is too long (params: setting, max). */
+  'setting_too_long',
+  /** A setting's value is not one it takes (params: setting, value). */
+  'bad_setting',
+  /** A style name outside `a-z 0-9 _ -` or too long (params: value). */
+  'bad_style_name',
+  /** More named styles than a member may keep (params: max). */
+  'too_many_styles',
 ] as const;
 
 export type InputProblem = (typeof INPUT_PROBLEMS)[number];

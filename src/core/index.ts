@@ -61,10 +61,21 @@ export {
   RESOLUTIONS,
 } from './models.js';
 export { isTrustedUrl, originOf, trustedOrigins } from './net/index.js';
-export type { ServerSettings } from './preferences/server-settings.js';
+export {
+  MAX_SERVER_CHANNELS,
+  MAX_SERVER_DAILY_IMAGES,
+  MAX_STYLE_TEXT_LENGTH,
+  MAX_STYLES,
+  MAX_SUFFIX_LENGTH,
+  type ServerSettings,
+  SettingsBook,
+  type SettingsPort,
+  STYLE_NAME,
+  settingsKey,
+  type UserPreferences,
+} from './preferences/index.js';
 export type { SettingsLinesOptions } from './preferences/server-settings-lines.js';
 export { serverSettingsLines } from './preferences/server-settings-lines.js';
-export type { SettingsPort } from './preferences/settings-port.js';
 export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from './request.js';
 export { validateRequest } from './request.js';
 export * as settings from './settings.js';

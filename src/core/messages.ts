@@ -143,6 +143,11 @@ const en = {
     p.has('name') ? `I couldn’t read “${p.text('name')}”.` : 'I couldn’t read one of the images.',
   'input.rejected_by_api':
     'The image service refused this request. Try changing the prompt or options.',
+  'input.setting_too_long': 'The {setting} is too long: at most {max} characters.',
+  'input.bad_setting': '“{value}” isn’t a valid {setting}.',
+  'input.bad_style_name':
+    '“{value}” can’t be a style name: use up to 32 lowercase letters, digits, - or _.',
+  'input.too_many_styles': 'You can keep at most {max} styles. Remove one first.',
 
   /** `{position}`: the place in the queue, 1 for next. */
   'job.queued': (p) =>
@@ -315,6 +320,10 @@ const fr: Record<MessageKey, Template> = {
       : 'Impossible de lire l’une des images.',
   'input.rejected_by_api':
     'Le service d’images a refusé cette demande. Essayez de modifier la description ou les options.',
+  'input.setting_too_long': `Le réglage «${NNBSP}{setting}${NNBSP}» est trop long${NNBSP}: {max}${NNBSP}caractères au plus.`,
+  'input.bad_setting': `«${NNBSP}{value}${NNBSP}» n’est pas une valeur valide pour «${NNBSP}{setting}${NNBSP}».`,
+  'input.bad_style_name': `«${NNBSP}{value}${NNBSP}» ne peut pas être un nom de style${NNBSP}: 32${NNBSP}caractères au plus, lettres minuscules, chiffres, - ou _.`,
+  'input.too_many_styles': `Vous pouvez garder {max}${NNBSP}styles au plus. Supprimez-en un d’abord.`,
 
   'job.queued': (p) =>
     (p.number('position') ?? 1) <= 1

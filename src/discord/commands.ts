@@ -262,11 +262,11 @@ function sameCommands(
       type: command.type ?? ApplicationCommandType.ChatInput,
       description: 'description' in command ? command.description : '',
       nameLocalizations: normalizeLocalizations(command.name_localizations),
-      // Who may see it by default (`/settings`: Manage Server); Discord answers null for everyone.
-      defaultMemberPermissions: command.default_member_permissions ?? null,
       descriptionLocalizations: normalizeLocalizations(
         'description_localizations' in command ? command.description_localizations : undefined,
       ),
+      // Who may see the command (moderator commands): Discord answers null when anyone may.
+      defaultMemberPermissions: command.default_member_permissions ?? null,
       options: normalizeOptions('options' in command ? command.options : undefined),
     });
   const left = existing.map(shape).sort();
@@ -274,20 +274,34 @@ function sameCommands(
   return left.length === right.length && left.every((value, index) => value === right[index]);
 }
 
+/**
+ * The options as compared, subcommands and their options included (a change deep inside
+ * `/settings channels add` must reach Discord too).
+ */
 function normalizeOptions(options: unknown): unknown {
   if (!Array.isArray(options)) return [];
   return options.map((option: Record<string, unknown>) => ({
     name: option.name,
     type: option.type,
     description: option.description ?? '',
+    nameLocalizations: normalizeLocalizations(option.name_localizations),
     descriptionLocalizations: normalizeLocalizations(option.description_localizations),
     required: option.required ?? false,
     choices: Array.isArray(option.choices)
-      ? option.choices.map((choice: Record<string, unknown>) => choice.value)
+      ? option.choices.map((choice: Record<string, unknown>) => [
+          choice.value,
+          choice.name,
+          normalizeLocalizations(choice.name_localizations),
+        ])
       : [],
     min: option.min_value ?? null,
     max: option.max_value ?? null,
-    channelTypes: Array.isArray(option.channel_types) ? [...option.channel_types].sort() : [],
+    minLength: option.min_length ?? null,
+    maxLength: option.max_length ?? null,
+    channelTypes: Array.isArray(option.channel_types)
+      ? [...option.channel_types].sort((left, right) => Number(left) - Number(right))
+      : [],
+    options: normalizeOptions(option.options),
   }));
 }
 

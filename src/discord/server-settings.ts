@@ -19,6 +19,8 @@ import type { DiscordRuntime } from './runtime.js';
 import { discordText } from './texts.js';
 
 type Reset = (typeof SETTINGS_RESETS)[number];
+/** Settings being changed. */
+type Draft = { -readonly [Key in keyof ServerSettings]: ServerSettings[Key] };
 
 /**
  * `/settings`: shows the server's settings to a moderator, or changes those its options name.
@@ -79,7 +81,7 @@ function applyOptions(
 ): ServerSettings | undefined {
   const { options } = interaction;
   if (options.data.length === 0) return undefined;
-  let next: ServerSettings = { ...current };
+  let next: Draft = { ...current };
   const reset = options.getString('reset') as Reset | null;
   if (reset !== null) next = withoutSetting(next, reset);
   const model = options.getString('model');
@@ -122,7 +124,7 @@ const RESET_FIELDS: Readonly<Record<Exclude<Reset, 'all'>, keyof ServerSettings>
   threads: 'threads',
 };
 
-function withoutSetting(settings: ServerSettings, reset: Reset): ServerSettings {
+function withoutSetting(settings: Draft, reset: Reset): Draft {
   if (reset === 'all') return {};
   const field = RESET_FIELDS[reset];
   if (field === undefined) return settings;

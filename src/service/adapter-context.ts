@@ -22,6 +22,7 @@ export interface AdapterContext {
   readonly env: Environment;
   /** The jobs, through the core's narrow port: every call may reach the store, so each is awaited. */
   readonly jobs: JobPort;
+  /** Servers' settings and members' preferences (stored, shared by every process of a fleet). */
   readonly settings: SettingsPort;
   readonly logger: Logger;
   readonly metrics: Metrics;

@@ -180,7 +180,7 @@ function readForm(submission: Submission, current: ServerSettings): FormReading 
     const value = field(block)?.selected_option?.value;
     return value === undefined || value === BOT_DEFAULT ? undefined : value;
   };
-  const next: ServerSettings = { ...current };
+  const next: { -readonly [Key in keyof ServerSettings]: ServerSettings[Key] } = { ...current };
   const assign = <K extends keyof ServerSettings>(key: K, value: ServerSettings[K] | undefined) => {
     if (value === undefined) delete next[key];
     else next[key] = value;
@@ -296,7 +296,9 @@ function settingsModal(
         type: 'multi_conversations_select',
         action_id: FIELDS.channels,
         filter: { include: ['public', 'private'], exclude_bot_users: true },
-        ...(settings.channels === undefined ? {} : { initial_conversations: settings.channels }),
+        ...(settings.channels === undefined
+          ? {}
+          : { initial_conversations: [...settings.channels] }),
       },
     },
     {

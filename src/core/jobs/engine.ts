@@ -4,7 +4,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { NanoBananaError as Failure } from '../errors.js';
 import { downloadImage, prepareInputImage } from '../images/index.js';
 import { type Logger, silentLogger } from '../logger.js';
-import { Settings } from '../preferences/settings.js';
+import { SettingsBook } from '../preferences/settings-book.js';
 import type { TaskFollower } from '../task-follower.js';
 import type { PlatformAdapter } from './adapter.js';
 import { Admissions, newJob } from './admission.js';
@@ -43,6 +43,8 @@ const PRUNE_LOCK_MS = 10 * 60_000;
  * `runner`, `deadlines`, `progress`.
  */
 export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
+  /** Servers' settings and members' preferences, kept in the store. */
+  readonly settings: SettingsBook;
   readonly #store: JobStore;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -53,7 +55,6 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
   readonly #adapters = new Map<string, PlatformAdapter>();
   readonly #work = new Map<string, Work>();
   readonly #admissions: Admissions;
-  readonly settings = new Settings();
   readonly #progress: Progress;
   readonly #deadlines: Deadlines;
   readonly #runner: Runner;
@@ -84,6 +85,11 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     this.#publicUrl = options.publicUrl?.replace(/\/+$/, '');
     this.#pollEveryMs = options.pollEveryMs ?? 1000;
     this.#takeOverAllAtStart = options.takeOverAllAtStart;
+    this.settings = new SettingsBook({
+      store: this.#store,
+      clock: this.#clock,
+      catalog: options.requestLimits.catalog,
+    });
     const context: EngineContext = {
       store: this.#store,
       clock: this.#clock,

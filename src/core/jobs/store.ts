@@ -64,6 +64,14 @@ export interface JobStore {
   /** Deletes one job and everything kept of it. */
   delete(id: string): Promise<boolean>;
 
+  /**
+   * Stores several jobs atomically under ONE admission covering them all (`admission.images` is
+   * their total, and the unfinished-job cap must leave room for every one): all are stored or
+   * none (a batch from one command). If any job's dedup key is taken, nothing is inserted and the
+   * jobs that exist are returned (`inserted: false`). Jobs are queued in the order given.
+   */
+  insertMany(jobs: readonly Job[], admission?: Admission): Promise<InsertOutcome[]>;
+
   // --- Scheduling: one fair queue for the fleet ---------------------------------------------------
 
   /**
@@ -130,12 +138,52 @@ export interface JobStore {
   /** Listens to published events; returns the unsubscribe. */
   subscribe(listener: (event: StoreEvent) => void): () => void;
 
+  // --- Settings, history, the moderation log ---------------------------------------------------
+
+  /**
+   * A stored settings document (a server's settings, a member's preferences), as the JSON value
+   * saved, or undefined. The core validates what it reads: the store only keeps it.
+   */
+  getSettings(scope: SettingsScope, key: string): Promise<unknown>;
+  /** Replaces a settings document; `undefined` deletes it. */
+  putSettings(scope: SettingsScope, key: string, value: unknown, now: number): Promise<void>;
+  /** A user's most recent jobs on one platform, newest first, final or not. */
+  recentJobs(requesterId: string, platform: string, limit: number): Promise<Job[]>;
+  /** Images a user reserved on quota days `fromDay` to `toDay` inclusive (`YYYY-MM-DD`). */
+  reservedImagesBetween(requesterId: string, fromDay: string, toDay: string): Promise<number>;
+  /**
+   * The moderation log's outbox: any process appends lines as jobs are accepted or end, and one
+   * process at a time (under a named lock) posts them, so that a busy log never holds a job and
+   * a restart loses no line.
+   */
+  appendAuditLines(lines: readonly NewAuditLine[], now: number): Promise<void>;
+  /** The oldest lines not yet posted, oldest first, at most `limit`. */
+  pendingAuditLines(limit: number): Promise<AuditLine[]>;
+  /** Forgets lines once posted (or given up on). */
+  deleteAuditLines(ids: readonly number[]): Promise<void>;
+
   /** True while the store answers (for `/readyz`). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
 export type StoreKind = 'sqlite' | 'postgres';
+
+/** Whose settings a document holds: a server's (Discord guild, Slack workspace) or a member's. */
+export type SettingsScope = 'server' | 'user';
+
+/** A line for a moderation log channel, already written in its final text. */
+export interface NewAuditLine {
+  readonly platform: string;
+  readonly channelId: string;
+  readonly text: string;
+}
+
+export interface AuditLine extends NewAuditLine {
+  /** Increasing in the order lines were appended. */
+  readonly id: number;
+  readonly createdAt: number;
+}
 
 export interface InsertOutcome {
   readonly job: Job;

@@ -135,6 +135,31 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'settings, the moderation log outbox, recent jobs by user',
+    // New tables and an index: the previous release never reads them.
+    additive: true,
+    up: async (client) => {
+      await client.query(`
+        CREATE TABLE settings (
+          scope TEXT NOT NULL,
+          key TEXT NOT NULL,
+          value TEXT NOT NULL,
+          updated_at BIGINT NOT NULL,
+          PRIMARY KEY (scope, key)
+        );
+        CREATE TABLE audit_lines (
+          id BIGSERIAL PRIMARY KEY,
+          platform TEXT NOT NULL,
+          channel_id TEXT NOT NULL,
+          text TEXT NOT NULL,
+          created_at BIGINT NOT NULL
+        );
+        CREATE INDEX jobs_requester_recent ON jobs (requester_id, platform, created_at);
+      `);
+    },
+  },
 ];
 
 /**

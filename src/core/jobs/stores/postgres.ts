@@ -4,15 +4,19 @@ import { type Logger, silentLogger } from '../../logger.js';
 import { isFinal, type Job, type JobPatch, type JobState, type QuotaScope } from '../job.js';
 import type {
   Admission,
+  AuditLine,
   ClaimRequest,
   InsertOutcome,
   JobStore,
+  NewAuditLine,
+  SettingsScope,
   StoreCounts,
   StoreEvent,
   TakeOverRequest,
 } from '../store.js';
 import { EVENT_CHANNEL, type EventEnvelope, EventListener } from './postgres-events.js';
 import { migratePostgres, PAUSED_UNTIL_KEY } from './postgres-migrations.js';
+import { PostgresRecords } from './postgres-records.js';
 import {
   checkAdmission,
   FINAL_STATES_SQL,
@@ -122,6 +126,9 @@ const UNFINISHED = `state NOT IN ${FINAL_STATES_SQL}`;
 const JOB_FIELDS = [...JOB_COLUMNS, 'lease_owner', 'lease_until', 'queue_seq', 'insert_order']
   .map((column) => `jobs.${column}`)
   .join(', ');
+const INSERT_JOB_SQL = `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}, queue_seq)
+  VALUES (${JOB_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')}, nextval('queue_seq'))
+  RETURNING ${JOB_FIELDS}`;
 /** Claimable: queued, no live lease, one of the claiming process's platforms. `$1` is now. */
 const WAITING = `state = 'queued' AND (lease_owner IS NULL OR lease_until < $1)
   AND platform = ANY($2::text[])`;
@@ -195,6 +202,7 @@ type Listener = (event: StoreEvent) => void;
 class PostgresJobStore implements JobStore {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
+  readonly #records: PostgresRecords;
   readonly #logger: Logger;
   readonly #listeners = new Set<Listener>();
   readonly #events: EventListener;
@@ -211,6 +219,7 @@ class PostgresJobStore implements JobStore {
 
   constructor(pool: pg.Pool, logger: Logger, listenerConnection: pg.ClientConfig) {
     this.#pool = pool;
+    this.#records = new PostgresRecords(pool);
     this.#logger = logger;
     this.#events = new EventListener({
       connection: listenerConnection,
@@ -242,18 +251,49 @@ class PostgresJobStore implements JobStore {
         checkAdmission(admission, used, unfinished);
       }
       const row = jobToRow(job);
-      const values = JOB_COLUMNS.map((column) => row[column]);
       const inserted = await client.query<StoredRow>({
         name: 'nb-insert',
-        text: `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}, queue_seq)
-               VALUES (${JOB_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')},
-                 nextval('queue_seq'))
-               RETURNING ${JOB_FIELDS}`,
-        values,
+        text: INSERT_JOB_SQL,
+        values: JOB_COLUMNS.map((column) => row[column]),
       });
       const stored = inserted.rows[0];
       if (stored === undefined) throw new Error(`Job ${job.id} was not inserted`);
       return { job: rowToJob(stored), inserted: true };
+    });
+  }
+
+  async insertMany(jobs: readonly Job[], admission?: Admission): Promise<InsertOutcome[]> {
+    const first = jobs[0];
+    if (first === undefined) return [];
+    return this.#transaction(ADMISSION_LOCK_KEY, async (client) => {
+      const keys = jobs.flatMap((job) => (job.dedupKey === undefined ? [] : [job.dedupKey]));
+      if (keys.length > 0) {
+        const existing = await client.query<StoredRow>(
+          `SELECT ${JOB_FIELDS} FROM jobs WHERE dedup_key = ANY($1::text[])
+           ORDER BY queue_seq`,
+          [keys],
+        );
+        if (existing.rows.length > 0) {
+          return existing.rows.map((row) => ({ job: rowToJob(row), inserted: false }));
+        }
+      }
+      if (admission !== undefined) {
+        const { used, unfinished } = await admissionFigures(client, admission, first.requesterId);
+        checkAdmission(admission, used, unfinished, jobs.length);
+      }
+      const outcomes: InsertOutcome[] = [];
+      for (const job of jobs) {
+        const row = jobToRow(job);
+        const inserted = await client.query<StoredRow>({
+          name: 'nb-insert',
+          text: INSERT_JOB_SQL,
+          values: JOB_COLUMNS.map((column) => row[column]),
+        });
+        const stored = inserted.rows[0];
+        if (stored === undefined) throw new Error(`Job ${job.id} was not inserted`);
+        outcomes.push({ job: rowToJob(stored), inserted: true });
+      }
+      return outcomes;
     });
   }
 
@@ -559,6 +599,42 @@ class PostgresJobStore implements JobStore {
     return () => {
       this.#listeners.delete(wrapped);
     };
+  }
+
+  async getSettings(scope: SettingsScope, key: string): Promise<unknown> {
+    return this.#records.getSettings(scope, key);
+  }
+
+  async putSettings(scope: SettingsScope, key: string, value: unknown, now: number): Promise<void> {
+    await this.#records.putSettings(scope, key, value, now);
+  }
+
+  async recentJobs(requesterId: string, platform: string, limit: number): Promise<Job[]> {
+    const rows = Math.max(0, Math.floor(limit));
+    if (rows === 0) return [];
+    const result = await this.#pool.query<StoredRow>({
+      name: 'nb-recent-jobs',
+      text: `SELECT ${JOB_FIELDS} FROM jobs WHERE requester_id = $1 AND platform = $2
+             ORDER BY created_at DESC, insert_order DESC LIMIT $3`,
+      values: [requesterId, platform, rows],
+    });
+    return result.rows.map(rowToJob);
+  }
+
+  reservedImagesBetween(requesterId: string, fromDay: string, toDay: string): Promise<number> {
+    return this.#records.reservedImagesBetween(requesterId, fromDay, toDay);
+  }
+
+  appendAuditLines(lines: readonly NewAuditLine[], now: number): Promise<void> {
+    return this.#records.appendAuditLines(lines, now);
+  }
+
+  pendingAuditLines(limit: number): Promise<AuditLine[]> {
+    return this.#records.pendingAuditLines(limit);
+  }
+
+  deleteAuditLines(ids: readonly number[]): Promise<void> {
+    return this.#records.deleteAuditLines(ids);
   }
 
   async ping(): Promise<boolean> {

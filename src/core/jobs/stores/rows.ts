@@ -13,7 +13,7 @@ import {
   type JobResult,
   type JobState,
 } from '../job.js';
-import type { Admission } from '../store.js';
+import type { Admission, AuditLine } from '../store.js';
 
 /**
  * What the SQLite and PostgreSQL stores share: how a job is written to a row and read back, and
@@ -426,6 +426,8 @@ export function checkAdmission(
   admission: Admission,
   used: readonly number[],
   unfinished: number,
+  /** How many jobs the admission stores at once (a batch): the cap must leave room for all. */
+  jobs = 1,
 ): void {
   admission.quotas.forEach(({ scope, limit }, index) => {
     if (limit <= 0) return;
@@ -437,7 +439,7 @@ export function checkAdmission(
     }
   });
   const max = admission.maxUnfinished;
-  if (max !== undefined && unfinished >= max) {
+  if (max !== undefined && unfinished + jobs > max) {
     throw new NanoBananaError('too_many_queued', 'The user has too many unfinished jobs', {
       params: { max },
     });
@@ -491,4 +493,24 @@ export function queuePositionsOf(waiting: readonly WaitingJob[]): Map<string, nu
     }
   }
   return positions;
+}
+
+/** A moderation log line as both stores read it. */
+export interface AuditRow {
+  readonly id: number | string;
+  readonly platform: string;
+  readonly channel_id: string;
+  readonly text: string;
+  readonly created_at: number | string;
+}
+
+/** A stored line as the store hands it out (PostgreSQL's BIGINTs arrive as strings). */
+export function auditLineOf(row: AuditRow): AuditLine {
+  return {
+    id: Number(row.id),
+    platform: row.platform,
+    channelId: row.channel_id,
+    text: row.text,
+    createdAt: Number(row.created_at),
+  };
 }

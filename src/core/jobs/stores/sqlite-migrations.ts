@@ -124,6 +124,32 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         .run(QUEUE_COUNTER_KEY);
     },
   },
+  {
+    version: 3,
+    name: 'settings, the moderation log outbox, recent jobs by user',
+    up: (database) => {
+      // Settings are JSON documents the core validates as it reads them: a new setting needs no
+      // step here. The outbox's AUTOINCREMENT keeps ids increasing even after the newest lines
+      // were deleted, so that "oldest first" stays the order lines were appended.
+      database.exec(`
+        CREATE TABLE settings (
+          scope TEXT NOT NULL,
+          key TEXT NOT NULL,
+          value TEXT NOT NULL,
+          updated_at INTEGER NOT NULL,
+          PRIMARY KEY (scope, key)
+        ) STRICT;
+        CREATE TABLE audit_lines (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          platform TEXT NOT NULL,
+          channel_id TEXT NOT NULL,
+          text TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX jobs_requester_recent ON jobs (requester_id, platform, created_at);
+      `);
+    },
+  },
 ];
 
 /** The file was written by a newer version of the bot; opening it could lose its data. */

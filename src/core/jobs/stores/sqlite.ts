@@ -5,9 +5,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import { isFinal, type Job, type JobPatch, type JobState, type QuotaScope } from '../job.js';
 import type {
   Admission,
+  AuditLine,
   ClaimRequest,
   InsertOutcome,
   JobStore,
+  NewAuditLine,
+  SettingsScope,
   StoreCounts,
   StoreEvent,
   TakeOverRequest,
@@ -28,6 +31,7 @@ import {
   type SqlValue,
 } from './rows.js';
 import { migrateSqlite, PAUSED_UNTIL_KEY, QUEUE_COUNTER_KEY } from './sqlite-migrations.js';
+import { SqliteRecords } from './sqlite-records.js';
 
 /**
  * The embedded job store: one SQLite file, written through better-sqlite3. Its calls are
@@ -162,6 +166,10 @@ class SqliteJobStore implements JobStore {
   readonly #insertTransaction: Transaction<
     (job: Job, admission: Admission | undefined) => InsertOutcome
   >;
+  readonly #insertManyTransaction: Transaction<
+    (jobs: readonly Job[], admission: Admission | undefined) => InsertOutcome[]
+  >;
+  readonly #records: SqliteRecords;
   readonly #claimTransaction: Transaction<(claim: ClaimRequest) => Job | undefined>;
   readonly #takeOverTransaction: Transaction<(request: TakeOverRequest) => Job[]>;
   readonly #pruneTransaction: Transaction<(before: number) => number>;
@@ -329,6 +337,35 @@ class SqliteJobStore implements JobStore {
       },
     );
 
+    this.#insertManyTransaction = database.transaction(
+      (jobs: readonly Job[], admission: Admission | undefined): InsertOutcome[] => {
+        const existing = jobs.flatMap((job) => {
+          const row =
+            job.dedupKey === undefined ? undefined : this.#selectByDedupKey.get(job.dedupKey);
+          return row === undefined ? [] : [{ job: rowToJob(row), inserted: false }];
+        });
+        if (existing.length > 0) return existing;
+        const first = jobs[0];
+        if (first === undefined) return [];
+        if (admission !== undefined) {
+          const used = admission.quotas.map((quota) =>
+            quota.limit > 0 ? this.#reservedImages(quota.of) : 0,
+          );
+          const unfinished =
+            admission.maxUnfinished === undefined
+              ? 0
+              : (this.#countUnfinished.get(first.requesterId)?.count ?? 0);
+          checkAdmission(admission, used, unfinished, jobs.length);
+        }
+        return jobs.map((job) => {
+          const row = this.#insert.get({ ...jobToRow(job), queue_seq: this.#takeSeq() });
+          if (row === undefined) throw new Error(`Job ${job.id} was not inserted`);
+          return { job: rowToJob(row), inserted: true };
+        });
+      },
+    );
+    this.#records = new SqliteRecords(database);
+
     this.#claimTransaction = database.transaction((claim: ClaimRequest) => {
       const { now, owner } = claim;
       if (claim.platforms.length === 0) return undefined;
@@ -373,6 +410,10 @@ class SqliteJobStore implements JobStore {
 
   async insert(job: Job, admission?: Admission): Promise<InsertOutcome> {
     return this.#insertTransaction.immediate(job, admission);
+  }
+
+  async insertMany(jobs: readonly Job[], admission?: Admission): Promise<InsertOutcome[]> {
+    return this.#insertManyTransaction.immediate(jobs, admission);
   }
 
   async get(id: string): Promise<Job | undefined> {
@@ -529,6 +570,38 @@ class SqliteJobStore implements JobStore {
     return () => {
       this.#listeners.delete(wrapped);
     };
+  }
+
+  async getSettings(scope: SettingsScope, key: string): Promise<unknown> {
+    return this.#records.getSettings(scope, key);
+  }
+
+  async putSettings(scope: SettingsScope, key: string, value: unknown, now: number): Promise<void> {
+    this.#records.putSettings(scope, key, value, now);
+  }
+
+  async recentJobs(requesterId: string, platform: string, limit: number): Promise<Job[]> {
+    return this.#records.recentJobs(requesterId, platform, limit);
+  }
+
+  async reservedImagesBetween(
+    requesterId: string,
+    fromDay: string,
+    toDay: string,
+  ): Promise<number> {
+    return this.#records.reservedImagesBetween(requesterId, fromDay, toDay);
+  }
+
+  async appendAuditLines(lines: readonly NewAuditLine[], now: number): Promise<void> {
+    this.#records.appendAuditLines(lines, now);
+  }
+
+  async pendingAuditLines(limit: number): Promise<AuditLine[]> {
+    return this.#records.pendingAuditLines(limit);
+  }
+
+  async deleteAuditLines(ids: readonly number[]): Promise<void> {
+    this.#records.deleteAuditLines(ids);
   }
 
   async ping(): Promise<boolean> {
