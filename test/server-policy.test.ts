@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { NanoBananaError } from '../src/core/errors.js';
+import {
+  checkServerChannels,
+  checkServerLimitCeiling,
+  type QuotaLimits,
+  withServerLimit,
+} from '../src/core/jobs/policy.js';
+import { describeError } from '../src/core/messages.js';
+import { serverSettingsLines } from '../src/core/preferences/server-settings-lines.js';
+
+/** Issue 13: a server's own settings inside the operator's (channels, daily limit). */
+
+const OPERATOR: QuotaLimits = { perUser: 0, perServer: 10, total: 0 };
+const UNLIMITED: QuotaLimits = { perUser: 0, perServer: 0, total: 0 };
+
+function refusal(action: () => void): NanoBananaError {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof NanoBananaError) return error;
+    throw error;
+  }
+  throw new Error('no refusal');
+}
+
+describe('a server’s daily limit', () => {
+  it('is the tighter of the server’s and the operator’s', () => {
+    expect(withServerLimit(OPERATOR, { dailyImages: 3 }).perServer).toBe(3);
+    expect(withServerLimit(OPERATOR, { dailyImages: 30 }).perServer).toBe(10);
+    expect(withServerLimit(UNLIMITED, { dailyImages: 3 }).perServer).toBe(3);
+    expect(withServerLimit(OPERATOR, {}).perServer).toBe(10);
+  });
+
+  it('leaves direct messages their own bucket, the operator’s per-server limit by default', () => {
+    expect(withServerLimit(OPERATOR, { dailyImages: 3 }).perDirectMessages).toBe(10);
+    const withDm = { ...OPERATOR, perDirectMessages: 2 };
+    expect(withServerLimit(withDm, { dailyImages: 3 }).perDirectMessages).toBe(2);
+  });
+
+  it('may not be set above the operator’s, and may be anything without one', () => {
+    expect(() => checkServerLimitCeiling(OPERATOR, 10)).not.toThrow();
+    expect(() => checkServerLimitCeiling(OPERATOR, undefined)).not.toThrow();
+    expect(() => checkServerLimitCeiling(UNLIMITED, 500)).not.toThrow();
+    const error = refusal(() => checkServerLimitCeiling(OPERATOR, 11));
+    expect(error.params).toEqual({ reason: 'limit_above_ceiling', value: 11, max: 10 });
+    expect(describeError(error, 'fr')).toBe(
+      'La limite quotidienne peut être au plus de 10 images\u202F: c’est le plafond fixé par l’opérateur du bot.',
+    );
+  });
+});
+
+describe('a server’s channels', () => {
+  it('let every channel in when none is listed, and only the listed ones otherwise', () => {
+    expect(() => checkServerChannels({}, 'C1')).not.toThrow();
+    expect(() => checkServerChannels({ channels: [] }, 'C1')).not.toThrow();
+    expect(() => checkServerChannels({ channels: ['C1', 'C2'] }, 'C2')).not.toThrow();
+    const error = refusal(() => checkServerChannels({ channels: ['C1', 'C2'] }, 'C3'));
+    expect(error.code).toBe('not_allowed');
+    expect(describeError(error, 'en')).toBe('I only answer in <#C1>, <#C2> on this server.');
+  });
+
+  it('name only ids as links: a stored value with markup is left out', () => {
+    const error = refusal(() => checkServerChannels({ channels: ['C1', '<!everyone>'] }, 'C3'));
+    expect(describeError(error, 'en')).toBe('I only answer in <#C1> on this server.');
+  });
+});
+
+describe('the settings as shown', () => {
+  it('say what applies where nothing is set, and leave Discord’s own out elsewhere', () => {
+    const lines = serverSettingsLines('en', {}, { operatorLimit: 0, discordOnly: false });
+    expect(lines).toEqual([
+      'Default model: the bot’s default',
+      'Default aspect ratio: the bot’s default',
+      'Default resolution: the bot’s default',
+      'Channels I answer in: all',
+      'Daily image limit: none',
+      'Moderation log: none',
+    ]);
+    const discord = serverSettingsLines(
+      'en',
+      { threads: false },
+      { operatorLimit: 0, discordOnly: true },
+    );
+    expect(discord.slice(-2)).toEqual([
+      'Results private by default: no',
+      'Results open a thread: no',
+    ]);
+  });
+});
