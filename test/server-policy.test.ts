@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { NanoBananaError } from '../src/core/errors.js';
+import { Admissions } from '../src/core/jobs/admission.js';
+import type { NewJob } from '../src/core/jobs/job.js';
 import {
   checkServerChannels,
   checkServerLimitCeiling,
   type QuotaLimits,
   withServerLimit,
 } from '../src/core/jobs/policy.js';
+import type { JobStore } from '../src/core/jobs/store.js';
 import { describeError } from '../src/core/messages.js';
+import { createModelCatalog } from '../src/core/models.js';
 import { serverSettingsLines } from '../src/core/preferences/server-settings-lines.js';
 
 /** Issue 13: a server's own settings inside the operator's (channels, daily limit). */
@@ -86,5 +90,50 @@ describe('the settings as shown', () => {
       'Results private by default: no',
       'Results open a thread: no',
     ]);
+  });
+});
+
+describe('the admission of a request in a server with settings', () => {
+  const admissions = new Admissions({
+    // `admit` makes no store call: the store checks its admission atomically afterwards.
+    store: {} as JobStore,
+    clock: { now: () => Date.UTC(2026, 11, 6, 12) },
+    requestLimits: {
+      catalog: createModelCatalog(),
+      defaultModel: 'nano-banana',
+      maxPromptLength: 4000,
+    },
+    access: {
+      adminIds: new Set(),
+      allowedServers: undefined,
+      allowedChannels: undefined,
+      blockedWords: [],
+    },
+    quotas: OPERATOR,
+    maxQueuedPerUser: 5,
+  });
+  const request: NewJob = {
+    platform: 'discord',
+    requesterId: 'U1',
+    serverId: 'G1',
+    channelId: 'C1',
+    locale: 'en',
+    action: 'generate',
+    prompt: 'a fox',
+    options: { model: 'nano-banana' },
+    inputs: [],
+    destination: undefined,
+  };
+
+  it('gives the store the server’s own limit to check atomically', () => {
+    const { admission } = admissions.admit(request, { dailyImages: 2 });
+    expect(admission.quotas.find((quota) => quota.scope === 'server')?.limit).toBe(2);
+    const without = admissions.admit(request).admission;
+    expect(without.quotas.find((quota) => quota.scope === 'server')?.limit).toBe(10);
+  });
+
+  it('refuses a channel the server did not list before anything is stored', () => {
+    expect(() => admissions.admit(request, { channels: ['C2'] })).toThrow(NanoBananaError);
+    expect(() => admissions.admit(request, { channels: ['C1'] })).not.toThrow();
   });
 });
