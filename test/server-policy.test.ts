@@ -97,7 +97,7 @@ describe('the admission of a request in a server with settings', () => {
   const admissions = new Admissions({
     // `admit` makes no store call: the store checks its admission atomically afterwards.
     store: {} as JobStore,
-    clock: { now: () => Date.UTC(2026, 11, 6, 12) },
+    clock: { now: () => Date.UTC(2026, 11, 6, 12), sleep: async () => {} },
     requestLimits: {
       catalog: createModelCatalog(),
       defaultModel: 'nano-banana',
