@@ -56,16 +56,28 @@ describe('a server’s daily limit', () => {
 
 describe('a server’s channels', () => {
   it('let every channel in when none is listed, and only the listed ones otherwise', () => {
-    expect(() => checkServerChannels({}, 'C1')).not.toThrow();
-    expect(() => checkServerChannels({ channels: [] }, 'C1')).not.toThrow();
-    expect(() => checkServerChannels({ channels: ['C1', 'C2'] }, 'C2')).not.toThrow();
-    const error = refusal(() => checkServerChannels({ channels: ['C1', 'C2'] }, 'C3'));
+    expect(() => checkServerChannels({}, { channelId: 'C1' })).not.toThrow();
+    expect(() => checkServerChannels({ channels: [] }, { channelId: 'C1' })).not.toThrow();
+    expect(() =>
+      checkServerChannels({ channels: ['C1', 'C2'] }, { channelId: 'C2' }),
+    ).not.toThrow();
+    const error = refusal(() =>
+      checkServerChannels({ channels: ['C1', 'C2'] }, { channelId: 'C3' }),
+    );
     expect(error.code).toBe('not_allowed');
     expect(describeError(error, 'en')).toBe('I only answer in <#C1>, <#C2> on this server.');
   });
 
+  it('admit a thread of a listed channel', () => {
+    const where = { channelId: 'T1', parentChannelId: 'C1' };
+    expect(() => checkServerChannels({ channels: ['C1'] }, where)).not.toThrow();
+    expect(() => checkServerChannels({ channels: ['C2'] }, where)).toThrow(NanoBananaError);
+  });
+
   it('name only ids as links: a stored value with markup is left out', () => {
-    const error = refusal(() => checkServerChannels({ channels: ['C1', '<!everyone>'] }, 'C3'));
+    const error = refusal(() =>
+      checkServerChannels({ channels: ['C1', '<!everyone>'] }, { channelId: 'C3' }),
+    );
     expect(describeError(error, 'en')).toBe('I only answer in <#C1> on this server.');
   });
 });

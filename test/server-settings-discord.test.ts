@@ -197,9 +197,23 @@ describe('Discord /settings', () => {
     // The moderator's /settings itself still works there.
     expect(await settings({}, { channelId: GENERAL })).toContain(`<#${ART}>`);
     const listed = imagine('a lighthouse in art', { channelId: ART });
-    await resultOf(listed.id);
+    const result = await resultOf(listed.id);
     expect(createsWith('a lighthouse in general')).toEqual([]);
     expect(createsWith('a lighthouse in art')).toHaveLength(1);
+
+    // The result's thread belongs to the listed channel: a follow-up there is a request too.
+    const thread = await fake.waitFor(() => fake.thread(result.id), {
+      description: 'the result thread',
+    });
+    fake.postUserMessage({
+      channelId: thread.id,
+      content: `<@${fake.botUserId}> make it night`,
+      authorId: MEMBER,
+    });
+    await fake.waitFor(() => createsWith('make it night').length === 1, {
+      timeoutMs: 15_000,
+      description: 'the follow-up sent',
+    });
   });
 
   it('counts the server’s daily limit as its quota, and refuses one above the operator’s', async () => {

@@ -472,6 +472,7 @@ export class InteractionHandler {
       requesterId: interaction.user.id,
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId ?? '',
+      parentChannelId: parentChannelId(interaction),
       locale: interaction.locale,
       action: fields.images.length > 0 ? 'edit' : 'generate',
       prompt: fields.prompt,
@@ -493,6 +494,7 @@ export class InteractionHandler {
       requesterId: interaction.user.id,
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId,
+      parentChannelId: parentChannelId(interaction),
       locale: interaction.locale,
       action: parent.action,
       prompt: parent.prompt,
@@ -594,6 +596,12 @@ async function missingPermission(
     : [PermissionFlagsBits.SendMessages, 'Send Messages'];
   if (permissions.has(send)) return undefined;
   return (await mayOutlastToken()) ? name : undefined;
+}
+
+/** The channel of the thread a request came from (a server's channel list admits its threads). */
+function parentChannelId(interaction: RepliableInteraction): string | undefined {
+  const channel = interaction.channel;
+  return channel?.isThread() ? (channel.parentId ?? undefined) : undefined;
 }
 
 function wasPrivate(job: Job): boolean {

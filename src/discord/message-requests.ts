@@ -110,6 +110,7 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       requesterId: message.author.id,
       serverId: message.guildId ?? undefined,
       channelId: message.channelId,
+      parentChannelId: channel.isThread() ? (channel.parentId ?? undefined) : undefined,
       locale,
       action: images.length > 0 ? 'edit' : 'generate',
       prompt: parsed.prompt,

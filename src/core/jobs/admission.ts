@@ -72,7 +72,7 @@ export class Admissions {
   admit(request: NewJob, server: ServerSettings = {}): Admitted {
     const { access, clock, maxQueuedPerUser } = this.#options;
     checkAccess(access, { serverId: request.serverId, channelId: request.channelId });
-    checkServerChannels(server, request.channelId);
+    checkServerChannels(server, request);
     const quotas = withServerLimit(this.#options.quotas, server);
     const validated = this.#validate(request);
     checkBlockedWords(access, validated.prompt);
