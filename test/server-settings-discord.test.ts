@@ -231,6 +231,12 @@ describe('Discord /settings', () => {
       'This server has reached its daily limit of 1 images. It resets at midnight UTC.',
     );
     expect(createsWith('one too many')).toEqual([]);
+    // `/usage` counts the server's own limit too.
+    const usage = fake.sendSlashCommand({ name: 'usage', userId: OWNER, channelId: GENERAL });
+    expect(await privateAnswer(usage.id)).toMatch(/^You have no images left\./);
+    // `--settings` typed into /imagine points to the command, and makes nothing.
+    const typed = imagine('a cat --settings', { userId: OWNER });
+    expect(await privateAnswer(typed.id)).toBe(discordText('en', 'settings.use_command'));
   });
 
   it('makes results private by default, unless the request says otherwise', async () => {

@@ -129,6 +129,10 @@ export class InteractionHandler {
     }
     if (parsed.help) return this.#help(interaction);
     if (parsed.usage) return this.#usage(interaction);
+    if (parsed.settings) {
+      await this.#sayPrivately(interaction, discordText(locale, 'settings.use_command'));
+      return;
+    }
     const images: ImageReference[] = [];
     for (const name of ['image', 'image2', 'image3']) {
       const option = interaction.options.get(name);

@@ -78,6 +78,10 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       );
       return;
     }
+    if (parsed.settings) {
+      await reply(discordText(locale, 'settings.use_command'));
+      return;
+    }
     const own = imagesOfMessage(message);
     let images: ImageReference[] = own;
     if (message.reference?.messageId !== undefined) {

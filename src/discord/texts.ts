@@ -87,6 +87,7 @@ const en = {
     'Only members with the **Manage Server** permission can see or change the bot’s settings.',
   'settings.guild_only': 'Settings belong to a server: use `/settings` in one.',
   'settings.hint': 'Change one with the options of `/settings`; `reset` clears one.',
+  'settings.use_command': 'Moderators see and change the server’s settings with `/settings`.',
   'help.settings':
     'Moderators (Manage Server): `/settings` shows and changes the server’s defaults, channels, daily limit, privacy and threads.',
   'command.unavailable': 'This command is not available. Type / to see the bot’s commands.',
@@ -188,6 +189,8 @@ const fr: Record<DiscordTextKey, string> = {
   'settings.guild_only':
     'Les réglages appartiennent à un serveur\u202F: utilisez `/settings` dans l’un d’eux.',
   'settings.hint': 'Changez-en un avec les options de `/settings`\u202F; `reset` en efface un.',
+  'settings.use_command':
+    'Les modérateurs voient et changent les réglages du serveur avec `/settings`.',
   'help.settings':
     'Modérateurs (Gérer le serveur)\u202F: `/settings` affiche et change les réglages par défaut, les salons, la limite quotidienne, la confidentialité et les fils du serveur.',
   'command.unavailable':

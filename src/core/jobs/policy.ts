@@ -47,11 +47,17 @@ export function checkAccess(
 /**
  * A server's own allow-list of channels (its moderators' `/settings`), inside the operator's: a
  * request elsewhere in that server is refused, naming where the bot answers there (`<#id>` is a
- * channel link on Discord and on Slack alike). Empty or absent: every channel.
+ * channel link on Discord and on Slack alike). Empty or absent: every channel. A thread counts as
+ * its channel.
  */
-export function checkServerChannels(server: ServerSettings, channelId: string): void {
+export function checkServerChannels(
+  server: ServerSettings,
+  where: { channelId: string; parentChannelId?: string | undefined },
+): void {
   const channels = server.channels ?? [];
-  if (channels.length === 0 || channels.includes(channelId)) return;
+  if (channels.length === 0 || channels.includes(where.channelId)) return;
+  // A thread of a listed channel (a result's thread, say) is part of it.
+  if (where.parentChannelId !== undefined && channels.includes(where.parentChannelId)) return;
   // Platform ids are letters and digits: anything else in a stored list is not shown as a link.
   const links = channels.filter((id) => /^[A-Za-z0-9]+$/.test(id)).map((id) => `<#${id}>`);
   throw new NanoBananaError('not_allowed', 'This channel is not on the server’s list', {
