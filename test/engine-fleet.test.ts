@@ -95,18 +95,24 @@ describe('two engines over one store', () => {
     api.setDelay(300);
     const store = await sharedStore();
     const limits = { maxConcurrentJobs: 3, maxJobsPerUser: 2 };
-    const first = await engineOver(store, { limits });
-    const second = await engineOver(store, { limits });
+    // Each process delivers a platform of its own, so that both surely take part (a process
+    // claims only what it can deliver): the limits bind across the two, not within one.
+    const first = await engineOver(store, { limits, platform: 'east' });
+    const second = await engineOver(store, { limits, platform: 'west' });
     await first.engine.start();
     await second.engine.start();
     // Each engine is given jobs of both users: alone, each would run 3 at once, 6 together. Alice
     // has the most, so that she is left alone in line with slots free.
+    const east = { platform: 'east' };
+    const west = { platform: 'west' };
     for (let index = 0; index < 4; index++) {
-      await first.engine.submit(request(`fleet alice ${index}`, { requesterId: 'alice' }));
-      await second.engine.submit(request(`fleet alice ${index + 4}`, { requesterId: 'alice' }));
+      await first.engine.submit(request(`fleet alice ${index}`, { requesterId: 'alice', ...east }));
+      await second.engine.submit(
+        request(`fleet alice ${index + 4}`, { requesterId: 'alice', ...west }),
+      );
     }
-    await first.engine.submit(request('fleet bob 0', { requesterId: 'bob' }));
-    await second.engine.submit(request('fleet bob 1', { requesterId: 'bob' }));
+    await first.engine.submit(request('fleet bob 0', { requesterId: 'bob', ...east }));
+    await second.engine.submit(request('fleet bob 1', { requesterId: 'bob', ...west }));
     const delivered = () => first.adapter.deliveries.length + second.adapter.deliveries.length;
     await first.adapter.until(() => delivered() === 10, 30_000);
     // Both processes took part.

@@ -169,11 +169,32 @@ describe('Slack across processes', () => {
           ).length === 1 || undefined,
       { timeoutMs: 10_000 },
     );
-    // Both processes took the event (each posted its status message); the store told one of them
-    // the job already existed.
-    expect(slack.callsTo('chat.postMessage').length).toBeGreaterThanOrEqual(2);
-    expect(slack.callsTo('chat.delete')).toHaveLength(1);
+    // One process took the event (the store's claim on it): one status message, none taken back.
+    expect(slack.callsTo('chat.delete')).toHaveLength(0);
     expect([...a.finished, ...b.finished]).toHaveLength(1);
+  });
+
+  it('answers an event delivered to both processes once: one help text, one refusal', async () => {
+    const { slack, mockApi, a, b } = await startPair();
+    const channel = 'C0FAKECHN1';
+    const user = 'U0FAKEUSR1';
+    const ephemeralsTo = () =>
+      slack.messages(channel).filter((message) => message.ephemeralTo === user);
+    const both = async (text: string) => {
+      const message = slack.userMessage({ channel, user, text: `<@${slack.botUserId}> ${text}` });
+      const body = slack.eventBody(slack.appMentionEvent(channel, message));
+      expect(await Promise.all([post(slack, a.url, body), post(slack, b.url, body)])).toEqual([
+        200, 200,
+      ]);
+    };
+    await both('--help');
+    await slack.waitFor(() => ephemeralsTo().length === 1 || undefined, { timeoutMs: 10_000 });
+    await both('a boat --count 9');
+    await slack.waitFor(() => ephemeralsTo().length === 2 || undefined, { timeoutMs: 10_000 });
+    // Both processes have answered whatever they were going to: no second copy came.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(ephemeralsTo()).toHaveLength(2);
+    expect(mockApi.creates()).toHaveLength(0);
   });
 
   it('runs an event redelivered to the other Socket Mode connection once', async () => {

@@ -335,7 +335,14 @@ export function describeStoreContract(
           { id: 'at-cutoff', state: 'failed', updatedAt: 1_000 },
           { id: 'gone', dedupKey: 'key' },
         ]);
+        await store.acquireLock('claim:old', 'process-a', 0, 999);
+        await store.acquireLock('claim:live', 'process-a', 0, 5_000);
+        // Counted as of time 0, when both were live.
+        expect(await store.countLocks('claim:', 0)).toBe(2);
         expect(await store.prune(1_000)).toBe(2);
+        // The lease expired before the cutoff is gone; the other stays.
+        expect(await store.countLocks('claim:', 0)).toBe(1);
+        expect(await store.lockHolder('claim:live', 1_000)).toBe('process-a');
         expect(await store.get('old-done')).toBeUndefined();
         expect(await store.get('old-undelivered')).toBeUndefined();
         for (const id of ['old-running', 'old-queued', 'at-cutoff']) {
@@ -637,6 +644,40 @@ export function describeStoreContract(
         expect(claimed).toEqual(['A1', 'B1', 'C1', 'A2', 'C2', 'A3', 'A4', 'A5']);
         expect(announced).toEqual(claimed);
         expect((await store.queuePositions()).size).toBe(0);
+      });
+
+      it('gives one job the same place as the whole line, as the line moves', async () => {
+        /** Every job's own answer against the whole line's, for each job ever inserted. */
+        const ids: string[] = [];
+        async function expectSamePlaces(): Promise<void> {
+          const line = await store.queuePositions();
+          const single = await Promise.all(ids.map((id) => store.queuePosition(id)));
+          expect(Object.fromEntries(ids.map((id, index) => [id, single[index]]))).toEqual(
+            Object.fromEntries(ids.map((id) => [id, line.get(id)])),
+          );
+        }
+        // Users with lines of different lengths, queued interleaved; some claimed between rounds
+        // (served users move back), one job done, one leased: neither has a place.
+        const users = ['A', 'B', 'C', 'D'];
+        for (let round = 0; round < 4; round++) {
+          for (const [index, user] of users.entries()) {
+            for (let n = 0; n <= (index + round) % 3; n++) {
+              const id = `${user}${round}-${n}`;
+              ids.push(id);
+              await store.insert(makeJob({ id, requesterId: user }));
+            }
+          }
+          await expectSamePlaces();
+          await store.claimNext(claimRequest({ owner: `process-${round}` }));
+          await store.claimNext(claimRequest({ owner: `process-${round}` }));
+          await expectSamePlaces();
+        }
+        await store.transition(ids[ids.length - 1] ?? '', ['queued'], { state: 'done' }, NOW);
+        await expectSamePlaces();
+        expect(await store.queuePosition('missing')).toBeUndefined();
+        expect([...(await store.queuePositions()).values()].sort((a, b) => a - b)).toEqual(
+          Array.from({ length: (await store.queuePositions()).size }, (_, index) => index + 1),
+        );
       });
 
       it('puts a user who was just served behind those who were waiting', async () => {

@@ -106,7 +106,9 @@ describe('two nano-banana start over one DATA_DIR', () => {
     const code = await second.exited;
     const tookMs = Date.now() - startedAt;
     expect(code, second.stderr()).toBe(1);
-    expect(tookMs).toBeLessThan(10_000);
+    // A child's own start (Node, the bundle, better-sqlite3) takes seconds on a loaded 2-core
+    // machine; what matters is that it refuses at once rather than waiting for the lock.
+    expect(tookMs).toBeLessThan(20_000);
     expect(second.stderr()).toContain(`DATA_DIR ${dataDir} is in use`);
     expect(second.stderr()).toContain(`(pid ${first.child.pid})`);
     // It stopped before connecting anywhere: the first is still the only bot logged in.

@@ -64,7 +64,7 @@ async function onPress(runtime: SlackRuntime, body: unknown, button: Button) {
   const channel = payload.container.channel_id ?? payload.channel?.id;
   if (action === undefined || channel === undefined) return;
   // The same press delivered twice (a Socket Mode redelivery) acts once.
-  if (!runtime.seen.add(`slack:action:${action.action_ts}`)) return;
+  if (!(await runtime.events.claim(`slack:action:${action.action_ts}`))) return;
   const userId = payload.user.id;
   const privately: PrivateTarget = {
     channel,

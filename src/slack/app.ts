@@ -12,6 +12,7 @@ import { registerActions } from './actions.js';
 import { boltLogger } from './bolt-logger.js';
 import { registerCommand } from './command.js';
 import { SlackPlatform } from './delivery.js';
+import { EventClaims } from './event-claims.js';
 import { registerEvents } from './events.js';
 import { ExpiringSet } from './expiring-set.js';
 import { UserDirectory } from './locale.js';
@@ -103,7 +104,11 @@ export function createSlackAdapter(options: SlackAdapterOptions = {}): AdapterFa
       users: new UserDirectory(client, logger.child({ source: 'users' })),
       acceptances: new AcceptanceGate(),
       progress: new ProgressThrottle(options.progressIntervalMs ?? 1_000),
-      seen: new ExpiringSet(SEEN_TTL_MS, 50_000),
+      events: new EventClaims(
+        new ExpiringSet(SEEN_TTL_MS, 50_000),
+        context.locks,
+        logger.child({ source: 'events' }),
+      ),
       threads: new ExpiringSet(THREADS_TTL_MS, 50_000),
       usableFiles: new ExpiringSet(THREADS_TTL_MS, 50_000),
       bot: { userId: '', botId: '', name: '' },

@@ -59,7 +59,7 @@ async function onMessage(
   if (userId === undefined || !isWritten(runtime, message)) return;
   const route = routeOf(runtime, message);
   if (route === undefined) return;
-  if (!runtime.seen.add(dedupKey(message))) return;
+  if (!(await runtime.events.claim(dedupKey(message)))) return;
   try {
     const refusal = slackConnectRefusal(runtime, {
       hostTeamId: teamId,

@@ -7,6 +7,7 @@ import type {
   ProgressThrottle,
   SettingsPort,
 } from '../core/index.js';
+import type { EventClaims } from './event-claims.js';
 import type { ExpiringSet } from './expiring-set.js';
 import type { UserDirectory } from './locale.js';
 import type { SlackSettings } from './settings.js';
@@ -41,8 +42,8 @@ export interface SlackRuntime {
   readonly acceptances: AcceptanceGate;
   /** Throttles status-message edits, per job. */
   readonly progress: ProgressThrottle;
-  /** Events and interactions already taken, so that duplicates run once. */
-  readonly seen: ExpiringSet;
+  /** Events and interactions already taken, here or in the fleet, so that duplicates run once. */
+  readonly events: EventClaims;
   /** Threads the bot posted results into (`channel:ts`), where a plain reply is an edit. */
   readonly threads: ExpiringSet;
   /** Users' files a job downloaded as images (by URL): they may be a thread's latest image. */

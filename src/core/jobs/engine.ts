@@ -418,7 +418,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
   }
 
   async #positionOf(jobId: string): Promise<number | undefined> {
-    return (await this.#store.queuePositions()).get(jobId);
+    return this.#store.queuePosition(jobId);
   }
 
   /** Alone over the store, this engine tells and times every job waiting at start. */

@@ -59,7 +59,10 @@ export interface JobStore {
   ): Promise<{ requesterId: string; images: number }[]>;
   /** Unfinished jobs (waiting or in flight) of one user, fleet-wide. */
   unfinishedJobs(requesterId: string): Promise<number>;
-  /** Deletes final jobs last updated before `before`; returns how many. */
+  /**
+   * Deletes final jobs last updated before `before`, and named leases that expired before it;
+   * returns how many jobs.
+   */
   prune(before: number): Promise<number>;
   /** Deletes one job and everything kept of it. */
   delete(id: string): Promise<boolean>;
@@ -105,6 +108,11 @@ export interface JobStore {
    * second, and so on. Fleet-wide.
    */
   queuePositions(): Promise<Map<string, number>>;
+  /**
+   * One waiting job's place in line, as `queuePositions` would give it, counted by the database
+   * (an answer per submit without reading the whole line); undefined if it is not waiting.
+   */
+  queuePosition(jobId: string): Promise<number | undefined>;
   /** Fleet-wide counts for metrics and `/readyz`. */
   counts(): Promise<StoreCounts>;
 

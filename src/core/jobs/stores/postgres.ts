@@ -27,6 +27,7 @@ import {
   OCCUPYING_ANY_TIME_SQL,
   occupyingSql,
   patchToColumns,
+  queuePositionSql,
   queuePositionsOf,
   rowToJob,
 } from './rows.js';
@@ -129,6 +130,11 @@ const JOB_FIELDS = [...JOB_COLUMNS, 'lease_owner', 'lease_until', 'queue_seq', '
 const INSERT_JOB_SQL = `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}, queue_seq)
   VALUES (${JOB_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')}, nextval('queue_seq'))
   RETURNING ${JOB_FIELDS}`;
+const QUEUE_POSITION_SQL = queuePositionSql({
+  greatest: 'GREATEST',
+  least: 'LEAST',
+  parameter: '$1',
+});
 /** Claimable: queued, no live lease, one of the claiming process's platforms. `$1` is now. */
 const WAITING = `state = 'queued' AND (lease_owner IS NULL OR lease_until < $1)
   AND platform = ANY($2::text[])`;
@@ -405,6 +411,8 @@ class PostgresJobStore implements JobStore {
       );
       // A user with nothing waiting needs no turn key: when they queue again, their new job's
       // place is later than any key they had, so the key they get is the same.
+      // Named leases expired that long ago are nobody's (per-event claims pile up otherwise).
+      await client.query('DELETE FROM locks WHERE until < $1', [before]);
       await client.query(
         `DELETE FROM queue_users WHERE NOT EXISTS
            (SELECT 1 FROM jobs WHERE jobs.requester_id = queue_users.requester_id
@@ -489,6 +497,16 @@ class PostgresJobStore implements JobStore {
       [owner],
     );
     return result.rowCount ?? 0;
+  }
+
+  async queuePosition(jobId: string): Promise<number | undefined> {
+    const result = await this.#pool.query<{ position: string }>({
+      name: 'nb-queue-position',
+      text: QUEUE_POSITION_SQL,
+      values: [jobId],
+    });
+    const row = result.rows[0];
+    return row === undefined ? undefined : Number(row.position);
   }
 
   async queuePositions(): Promise<Map<string, number>> {

@@ -464,6 +464,46 @@ export function turnKey(servedSeq: number, oldestQueueSeq: number): number {
 }
 
 /**
+ * One waiting job's place in line, the same as `queuePositionsOf` gives it, as one query over
+ * the waiting jobs' counts per user: with the job the `rank`-th of its user's waiting jobs, every
+ * user's first `rank - 1` jobs come before it, then the `rank`-th jobs of the users whose turn
+ * comes first. `greatest`/`least` are the dialect's two-argument max/min (SQLite's MAX/MIN);
+ * `parameter` is the job id's placeholder. No row when the job is not waiting.
+ */
+export function queuePositionSql(dialect: {
+  readonly greatest: string;
+  readonly least: string;
+  readonly parameter: string;
+}): string {
+  const { greatest, least, parameter } = dialect;
+  return `WITH waiting AS (
+      SELECT id, requester_id, queue_seq FROM jobs
+      WHERE state = 'queued' AND lease_owner IS NULL
+    ),
+    target AS (
+      SELECT requester_id, queue_seq FROM waiting WHERE id = ${parameter}
+    ),
+    lines AS (
+      SELECT waiting.requester_id, COUNT(*) AS jobs,
+        ${greatest}(COALESCE(MAX(queue_users.served_seq), 0), MIN(waiting.queue_seq)) AS turn
+      FROM waiting LEFT JOIN queue_users ON queue_users.requester_id = waiting.requester_id
+      GROUP BY waiting.requester_id
+    ),
+    mine AS (
+      SELECT lines.requester_id, lines.turn,
+        (SELECT COUNT(*) FROM waiting
+          WHERE waiting.requester_id = target.requester_id
+            AND waiting.queue_seq <= target.queue_seq) AS rank
+      FROM target JOIN lines ON lines.requester_id = target.requester_id
+    )
+    SELECT 1 + SUM(${least}(lines.jobs, mine.rank - 1))
+      + SUM(CASE WHEN lines.requester_id <> mine.requester_id AND lines.jobs >= mine.rank
+          AND lines.turn < mine.turn THEN 1 ELSE 0 END) AS position
+    FROM mine CROSS JOIN lines
+    GROUP BY mine.requester_id`;
+}
+
+/**
  * Places in line (1 = next) in the order turns would be taken if every user could start: each
  * user's oldest job in turn-key order, then each user's second, and so on.
  */

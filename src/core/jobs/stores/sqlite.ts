@@ -26,6 +26,7 @@ import {
   OCCUPYING_ANY_TIME_SQL,
   occupyingSql,
   patchToColumns,
+  queuePositionSql,
   queuePositionsOf,
   rowToJob,
   type SqlValue,
@@ -131,6 +132,7 @@ class SqliteJobStore implements JobStore {
   readonly #countUnfinished: Statement<[string], CountRow>;
   readonly #prune: Statement<[number]>;
   readonly #pruneTurns: Statement<[]>;
+  readonly #pruneLocks: Statement<[number]>;
   readonly #delete: Statement<[string]>;
   readonly #markTimeoutNotified: Statement<[number, string], JobRow>;
   readonly #nextSeq: Statement<[string], { value: number }>;
@@ -153,6 +155,7 @@ class SqliteJobStore implements JobStore {
   readonly #renewLeases: Statement<[number, string]>;
   readonly #releaseLeases: Statement<[string]>;
   readonly #waiting: Statement<[], WaitingRow>;
+  readonly #queuePosition: Statement<[string], { position: number }>;
   readonly #counts: Statement<[], StoreCounts>;
   readonly #acquireLock: Statement<[{ name: string; owner: string; now: number; until: number }]>;
   readonly #releaseLock: Statement<[string, string]>;
@@ -216,6 +219,8 @@ class SqliteJobStore implements JobStore {
     this.#prune = database.prepare(`DELETE FROM jobs WHERE NOT ${UNFINISHED} AND updated_at < ?`);
     // A user with nothing waiting needs no turn key: when they queue again, their new job's
     // sequence number is later than any key they had, so the key they get is the same.
+    // Named leases expired that long ago are nobody's (per-event claims pile up otherwise).
+    this.#pruneLocks = database.prepare('DELETE FROM locks WHERE until < ?');
     this.#pruneTurns = database.prepare(
       `DELETE FROM queue_users WHERE requester_id NOT IN
          (SELECT requester_id FROM jobs WHERE state = 'queued')`,
@@ -287,6 +292,9 @@ class SqliteJobStore implements JobStore {
          COALESCE(queue_users.served_seq, 0) AS served_seq
        FROM jobs LEFT JOIN queue_users ON queue_users.requester_id = jobs.requester_id
        WHERE jobs.state = 'queued' AND jobs.lease_owner IS NULL`,
+    );
+    this.#queuePosition = database.prepare(
+      queuePositionSql({ greatest: 'MAX', least: 'MIN', parameter: '?' }),
     );
     this.#counts = database.prepare(
       `SELECT
@@ -404,6 +412,7 @@ class SqliteJobStore implements JobStore {
     this.#pruneTransaction = database.transaction((before: number) => {
       const pruned = this.#prune.run(before).changes;
       this.#pruneTurns.run();
+      this.#pruneLocks.run(before);
       return pruned;
     });
   }
@@ -514,6 +523,10 @@ class SqliteJobStore implements JobStore {
         servedSeq: row.served_seq,
       })),
     );
+  }
+
+  async queuePosition(jobId: string): Promise<number | undefined> {
+    return this.#queuePosition.get(jobId)?.position;
   }
 
   async counts(): Promise<StoreCounts> {
