@@ -47,7 +47,7 @@ const env = {
   NANO_BANANA_DAILY_IMAGES_PER_SERVER: String(OPERATOR_LIMIT),
 };
 
-async function start(): Promise<void> {
+async function start(more: Record<string, string> = {}): Promise<void> {
   fake = await FakeDiscord.start({
     guilds: [
       {
@@ -66,7 +66,7 @@ async function start(): Promise<void> {
       },
     ],
   });
-  bot = await startDiscordBot(fake, api, { env });
+  bot = await startDiscordBot(fake, api, { env: { ...env, ...more } });
   await fake.ready();
 }
 
@@ -276,6 +276,15 @@ describe('Discord /settings', () => {
     });
     expect(result.attachments.length).toBeGreaterThan(0);
     expect(fake.threads()).toHaveLength(1);
+  });
+});
+
+describe('Discord /settings under the operator’s settings', () => {
+  it('shows result threads off when the operator turned them off, whatever the server says', async () => {
+    await start({ DISCORD_RESULT_THREADS: 'false' });
+    expect(await settings({ threads: true })).toContain('Results open a thread: no');
+    await resultOf(imagine('no thread anyway').id);
+    expect(fake.threads()).toEqual([]);
   });
 });
 

@@ -226,5 +226,21 @@ describe('Slack /imagine --settings', () => {
     const running = await start();
     await command(running, '--help', MEMBER);
     await answerTo(running, MEMBER, '/imagine --settings');
+
+    const { fake } = running;
+    const mention = fake.userMessage({
+      channel: GENERAL,
+      user: ADMIN,
+      text: `<@${fake.botUserId}> --settings`,
+    });
+    await fake.deliverEvent(fake.appMentionEvent(GENERAL, mention));
+    const pointer = slackText('en', 'server_settings.command_only', { command: '/imagine' });
+    await fake.waitFor(() =>
+      fake
+        .messages(GENERAL)
+        .find((message) => message.ephemeralTo === ADMIN && message.text === pointer),
+    );
+    expect(fake.callsTo('views.open')).toEqual([]);
+    expect(running.api.creates()).toEqual([]);
   });
 });

@@ -65,10 +65,15 @@ export async function handleSettingsCommand(
   const lines = [
     ...(changed === undefined ? [] : [translate(locale, 'settings.saved')]),
     discordText(locale, 'settings.title'),
-    ...serverSettingsLines(locale, shown, {
-      operatorLimit: runtime.config.quotas.perServer,
-      discordOnly: true,
-    }).map((line) => `• ${line}`),
+    // With `DISCORD_RESULT_THREADS=false` the operator keeps threads off, whatever is stored.
+    ...serverSettingsLines(
+      locale,
+      runtime.settings.resultThreads ? shown : { ...shown, threads: false },
+      {
+        operatorLimit: runtime.config.quotas.perServer,
+        discordOnly: true,
+      },
+    ).map((line) => `• ${line}`),
     discordText(locale, 'settings.hint'),
   ];
   await sayPrivately(interaction, lines.join('\n'));
