@@ -60,6 +60,7 @@ describe('loadConfig', () => {
         blockedWords: [],
       },
       threadReplies: 'mention',
+      upscaleModel: 'nano-banana-2',
       secrets: [],
     });
     // No extra models: the built-in catalogue only.
@@ -180,6 +181,13 @@ describe('loadConfig', () => {
     expect(problems({ NANO_BANANA_EXTRA_MODELS: 'x=9K' })[0]).toMatch(
       /^NANO_BANANA_EXTRA_MODELS: /,
     );
+    // An upscale model must make what the Upscale buttons offer.
+    expect(problems({ NANO_BANANA_UPSCALE_MODEL: 'lite' })[0]).toMatch(
+      /^NANO_BANANA_UPSCALE_MODEL: expected a model that makes 2K and 4K images \(nano-banana-2, /,
+    );
+    expect(problems({ NANO_BANANA_UPSCALE_MODEL: 'dall-e' })[0]).toMatch(
+      /^NANO_BANANA_UPSCALE_MODEL: /,
+    );
   });
 
   it('stops within Docker’s 10 s by default', () => {
@@ -207,6 +215,9 @@ describe('loadConfig', () => {
     );
     expect(config.defaultModel).toBe('nano-banana-pro');
     expect(config.catalog.find('nb-next')?.resolutions).toEqual(['1K', '4K']);
+    expect(loadConfig({ NANO_BANANA_UPSCALE_MODEL: 'pro' }, emptyFolder()).upscaleModel).toBe(
+      'nano-banana-pro',
+    );
   });
 });
 

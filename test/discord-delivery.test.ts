@@ -103,7 +103,14 @@ describe('Discord delivery falls back instead of dropping a result', () => {
     expect(posted.mentions.map((user) => user.id)).toContain(fake.userId);
     expect(posted.content).toMatch(/message showing your request was deleted/);
     expect(posted.content).not.toMatch(/permission/i);
-    expect(buttonIds(posted).map((id) => id.split(':')[1])).toEqual(['reroll', 'edit', 'delete']);
+    expect(buttonIds(posted).map((id) => id.split(':')[1])).toEqual([
+      'reroll',
+      'edit',
+      'delete',
+      'upscale',
+      'upscale',
+      'vary',
+    ]);
     const job = await fake.waitFor(() =>
       finished.find((entry) => entry.prompt === 'a deleted reply'),
     );

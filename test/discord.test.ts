@@ -91,7 +91,15 @@ describe('Discord /imagine', () => {
     expect(result.attachments[0]?.description).toBe('a red fox in snow');
     const metadata = await sharp(result.attachments[0]?.bytes).metadata();
     expect([metadata.width, metadata.height]).toEqual([1344, 768]);
-    expect(buttonIds(result).map((id) => id.split(':')[1])).toEqual(['reroll', 'edit', 'delete']);
+    // Today's row, then the image's own Upscale (2K, 4K) and Vary.
+    expect(buttonIds(result).map((id) => id.split(':')[1])).toEqual([
+      'reroll',
+      'edit',
+      'delete',
+      'upscale',
+      'upscale',
+      'vary',
+    ]);
     await fake.waitFor(() => fake.thread(result.id), { description: 'the result thread' });
   });
 

@@ -304,6 +304,9 @@ describe('a French-speaking Discord member, end to end', () => {
       translate('fr', 'button.reroll'),
       translate('fr', 'button.edit'),
       translate('fr', 'button.delete'),
+      translate('fr', 'button.upscale', { resolution: '2K', number: 1 }),
+      translate('fr', 'button.upscale', { resolution: '4K', number: 1 }),
+      translate('fr', 'button.vary', { number: 1 }),
     ]);
     const customIds = result.components.flatMap((row) =>
       ((row.components ?? []) as { custom_id?: string }[]).map((button) => button.custom_id ?? ''),
@@ -473,6 +476,9 @@ describe('a French-speaking Slack user (locale from users.info), end to end', ()
       expect.stringContaining(translate('fr', 'button.reroll')),
       expect.stringContaining(translate('fr', 'button.edit')),
       expect.stringContaining(translate('fr', 'button.delete')),
+      expect.stringContaining(translate('fr', 'button.upscale', { resolution: '2K', number: 1 })),
+      expect.stringContaining(translate('fr', 'button.upscale', { resolution: '4K', number: 1 })),
+      expect.stringContaining(translate('fr', 'button.vary', { number: 1 })),
     ]);
     const jobId = elements[0]?.value ?? '';
     const press = (actionId: string, userId: string) =>

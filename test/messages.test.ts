@@ -37,6 +37,9 @@ const FULL_PARAMS = {
   scope: 'user',
   limit: 10,
   mention: '<@42>',
+  number: 2,
+  resolution: '4K',
+  parent: 'https://discord.com/channels/1/2/3',
 } as const;
 
 /** Keys whose English and French texts may be the same. None so far; add with a reason. */
@@ -65,6 +68,11 @@ function allKeys(): MessageKey[] {
     'button.edit',
     'button.delete',
     'button.cancel',
+    'button.upscale',
+    'button.vary',
+    'button.edit_image',
+    'result.upscale_note',
+    'result.from_parent',
     'usage.remaining',
     'usage.unlimited',
     'settings.model',

@@ -381,6 +381,10 @@ describe.each(['http', 'socket'] as const)('the Slack bot in %s mode', (mode) =>
       ['nb_reroll', job.id],
       ['nb_edit', job.id],
       ['nb_delete', job.id],
+      // The image's own row: Upscale 2K and 4K, Vary (ids versioned, values the core's).
+      ['nb2_upscale_0_2K', `nb2:upscale:${job.id}:0:2K`],
+      ['nb2_upscale_0_4K', `nb2:upscale:${job.id}:0:4K`],
+      ['nb2_vary_0', `nb2:vary:${job.id}:0`],
     ]);
   });
 

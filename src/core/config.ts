@@ -36,6 +36,8 @@ export const environmentSchema = z.object({
   ACEDATA_BASE_URL: httpUrl('https://api.acedata.cloud'),
   NANO_BANANA_DEFAULT_MODEL: z.string().trim().default('nano-banana'),
   NANO_BANANA_EXTRA_MODELS: z.string().default(''),
+  // The model of an Upscale when the result's own model cannot make that resolution.
+  NANO_BANANA_UPSCALE_MODEL: z.string().trim().default('nano-banana-2'),
   NANO_BANANA_MAX_PROMPT: integer(4000, 1, 100_000),
   NANO_BANANA_REQUEST_TIMEOUT: integer(60, 1, 3600),
   NANO_BANANA_POLL_INTERVAL_MS: integer(1000, 100, 60_000),
@@ -102,6 +104,8 @@ export interface Config {
     readonly pollIntervalMs: number;
   };
   readonly defaultModel: string;
+  /** Upscales run here when the result's own model cannot make the resolution (it makes 2K and 4K). */
+  readonly upscaleModel: string;
   readonly maxPromptLength: number;
   readonly catalog: ModelCatalog;
   readonly logLevel: (typeof LOG_LEVELS)[number];
@@ -207,6 +211,19 @@ export function loadConfig(
       `NANO_BANANA_DEFAULT_MODEL: expected one of ${catalog.modelIds.join(', ')}, got "${values.NANO_BANANA_DEFAULT_MODEL}"`,
     ]);
   }
+  const upscaleModel = catalog.find(values.NANO_BANANA_UPSCALE_MODEL);
+  if (
+    upscaleModel === undefined ||
+    !upscaleModel.resolutions.includes('2K') ||
+    !upscaleModel.resolutions.includes('4K')
+  ) {
+    const able = catalog.models
+      .filter((model) => model.resolutions.includes('2K') && model.resolutions.includes('4K'))
+      .map((model) => model.id);
+    throw new ConfigError([
+      `NANO_BANANA_UPSCALE_MODEL: expected a model that makes 2K and 4K images (${able.join(', ')}), got "${values.NANO_BANANA_UPSCALE_MODEL}"`,
+    ]);
+  }
 
   return {
     acedata: {
@@ -216,6 +233,7 @@ export function loadConfig(
       pollIntervalMs: values.NANO_BANANA_POLL_INTERVAL_MS,
     },
     defaultModel: defaultModel.id,
+    upscaleModel: upscaleModel.id,
     maxPromptLength: values.NANO_BANANA_MAX_PROMPT,
     catalog,
     logLevel: values.LOG_LEVEL,

@@ -64,6 +64,8 @@ export const INPUT_PROBLEMS = [
   /** The inline images of one job together are over the limit (params: names, total, max). */
   'inputs_too_large',
   'image_unreadable',
+  /** A per-image action's image is no longer kept (its result was deleted or pruned). */
+  'result_gone',
   /** The API refused the request as invalid (HTTP 400) although our own checks passed. */
   'rejected_by_api',
   /** A setting's text is too long (params: setting, max). */

@@ -20,6 +20,22 @@ export {
 export type { ParsedPrompt } from './flags.js';
 export { FLAG_NAMES, parsePromptFlags } from './flags.js';
 export type {
+  ImageActionKind,
+  ImageActionRequest,
+  ImageActionTarget,
+  Presser,
+  UpscaleChoice,
+} from './image-actions.js';
+export {
+  IMAGE_ACTION_PREFIX,
+  imageActionId,
+  imageActionRequest,
+  parseImageActionId,
+  resultImageCount,
+  resultImageUrl,
+  upscaleChoices,
+} from './image-actions.js';
+export type {
   DownloadRefusal,
   FittedImage,
   ImageChange,

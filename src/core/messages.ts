@@ -143,6 +143,8 @@ const en = {
     p.has('name') ? `I couldn’t read “${p.text('name')}”.` : 'I couldn’t read one of the images.',
   'input.rejected_by_api':
     'The image service refused this request. Try changing the prompt or options.',
+  'input.result_gone':
+    'That image is no longer kept (its result was deleted or is too old). Start a new request.',
   'input.setting_too_long': 'The {setting} is too long: at most {max} characters.',
   'input.bad_setting': '“{value}” isn’t a valid {setting}.',
   'input.bad_style_name':
@@ -185,12 +187,23 @@ const en = {
       `• \`--res 2K\`: the resolution (${RESOLUTIONS.join(', ')}; not every model goes above 1K)`,
       `• \`--count 2\`: how many images (${MIN_COUNT} to ${MAX_COUNT})`,
       'To edit an image, reply to it mentioning me (or attach one) with what to change.',
+      'Under a result, the buttons of each image upscale it (2K, 4K), vary it or edit it.',
     ].join('\n');
   },
   'button.reroll': 'Reroll',
   'button.edit': 'Edit',
   'button.delete': 'Delete',
   'button.cancel': 'Cancel',
+  /** Per-image controls: `{number}` the image (1-based), `{resolution}` 2K or 4K. */
+  'button.upscale': 'Upscale {resolution} #{number}',
+  'button.vary': 'Vary #{number}',
+  'button.edit_image': 'Edit #{number}',
+  /** `{models}`: the model(s) the upscales run on; `{limit}`: the upload limit in bytes, optional. */
+  'result.upscale_note': (p) =>
+    `Upscale runs on ${p.text('models')}` +
+    (p.has('limit') ? `; a 4K image over ${p.bytes('limit')} arrives as JPEG.` : '.'),
+  /** `{parent}`: a link to the result this one came from, or its prompt and id. */
+  'result.from_parent': '↳ from {parent}',
   'usage.remaining': (p) => {
     const images = p.number('images') ?? 0;
     if (images <= 0) return 'You have no images left.';
@@ -320,6 +333,8 @@ const fr: Record<MessageKey, Template> = {
       : 'Impossible de lire l’une des images.',
   'input.rejected_by_api':
     'Le service d’images a refusé cette demande. Essayez de modifier la description ou les options.',
+  'input.result_gone':
+    'Cette image n’est plus conservée (son résultat a été supprimé ou est trop ancien). Faites une nouvelle demande.',
   'input.setting_too_long': `Le réglage «${NNBSP}{setting}${NNBSP}» est trop long${NNBSP}: {max}${NNBSP}caractères au plus.`,
   'input.bad_setting': `«${NNBSP}{value}${NNBSP}» n’est pas une valeur valide pour «${NNBSP}{setting}${NNBSP}».`,
   'input.bad_style_name': `«${NNBSP}{value}${NNBSP}» ne peut pas être un nom de style${NNBSP}: 32${NNBSP}caractères au plus, lettres minuscules, chiffres, - ou _.`,
@@ -357,12 +372,22 @@ const fr: Record<MessageKey, Template> = {
       `• \`--res 2K\`${NNBSP}: la résolution (${RESOLUTIONS.join(', ')}${NNBSP}; tous les modèles ne dépassent pas 1K)`,
       `• \`--count 2\`${NNBSP}: le nombre d’images (de ${MIN_COUNT} à ${MAX_COUNT})`,
       'Pour modifier une image, répondez-y en me mentionnant (ou joignez-en une) en décrivant les changements.',
+      'Sous un résultat, les boutons de chaque image l’agrandissent (2K, 4K), la font varier ou la modifient.',
     ].join('\n');
   },
   'button.reroll': 'Relancer',
   'button.edit': 'Modifier',
   'button.delete': 'Supprimer',
   'button.cancel': 'Annuler',
+  'button.upscale': 'Agrandir {resolution} n°{number}',
+  'button.vary': 'Varier n°{number}',
+  'button.edit_image': 'Modifier n°{number}',
+  'result.upscale_note': (p) =>
+    `L’agrandissement utilise ${p.text('models')}` +
+    (p.has('limit')
+      ? `${NNBSP}; une image 4K de plus de ${p.bytes('limit')} arrive en JPEG.`
+      : '.'),
+  'result.from_parent': '↳ d’après {parent}',
   'usage.remaining': (p) => {
     const images = p.number('images') ?? 0;
     if (images <= 0) return 'Il ne vous reste plus d’images.';

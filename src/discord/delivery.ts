@@ -25,6 +25,7 @@ import {
   statusOf,
   undeliverable,
 } from './discord-errors.js';
+import { resultExtras } from './image-actions.js';
 import { readReference, resolveInput } from './images.js';
 import type { DiscordRuntime } from './runtime.js';
 import { serverWantsThreads } from './server-settings.js';
@@ -37,7 +38,7 @@ import {
   progressBody,
   queuedBody,
   resultContent,
-  resultRow,
+  resultRows,
   truncate,
 } from './views.js';
 
@@ -253,10 +254,13 @@ async function deliver(
       description: altText(job),
     });
   }
+  const extras = await resultExtras(runtime, job, images, destination);
   const content = resultContent(job, locale, runtime.now(), {
     converted,
     scaled,
     delivered: images.length,
+    fromParent: extras.fromParent,
+    upscaleNote: extras.upscaleNote,
   });
   const chunks = chunkFiles(files);
   const posted: APIMessage[] = [];
@@ -273,7 +277,7 @@ async function deliver(
                 to: files.indexOf(chunk.at(-1) as FittedFile) + 1,
                 total: files.length,
               }),
-        components: index === chunks.length - 1 ? [resultRow(job, locale)] : [],
+        components: index === chunks.length - 1 ? resultRows(job, locale, extras.controls) : [],
         attachments: chunk.map((entry, position) => ({
           id: position,
           filename: entry.file.name,

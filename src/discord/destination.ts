@@ -46,6 +46,12 @@ export function readDestination(value: unknown): Destination {
   return destinationSchema.parse(value);
 }
 
+/** Whether a job's result was shown to its requester alone: what is made from it is, too. */
+export function wasPrivate(job: { readonly destination: unknown }): boolean {
+  const parsed = destinationSchema.safeParse(job.destination);
+  return parsed.success && parsed.data.kind === 'interaction' && parsed.data.ephemeral;
+}
+
 /** What was posted for a job: for Delete, and for edits of its images later. */
 const deliverySchema = z.object({
   messages: z.array(z.object({ channelId: z.string(), messageId: z.string() })),

@@ -21,6 +21,7 @@ import {
   type Locale,
   MAX_INPUT_IMAGES,
   type NewJob,
+  parseImageActionId,
   parsePromptFlags,
   resolveLocale,
   type Submitted,
@@ -37,6 +38,7 @@ import {
   TOKEN_LIFETIME_MS,
 } from './destination.js';
 import { discordCode } from './discord-errors.js';
+import { ImageActionHandler } from './image-actions.js';
 import {
   attachmentReference,
   type ImageReference,
@@ -78,9 +80,15 @@ export class InteractionHandler {
    * modal by custom id alone, so this is what keeps one member from submitting another's.
    */
   readonly #pendingEdits = new Map<string, PendingEdit>();
+  /** The per-image buttons (`nb2:` ids): Upscale, Vary, Edit. */
+  readonly #imageActions: ImageActionHandler;
 
   constructor(runtime: DiscordRuntime) {
     this.#runtime = runtime;
+    this.#imageActions = new ImageActionHandler(runtime, {
+      accept: (interaction, draft, ephemeral) => this.#accept(interaction, draft, ephemeral),
+      sayPrivately: (interaction, content) => this.#sayPrivately(interaction, content),
+    });
   }
 
   async handle(interaction: Interaction): Promise<void> {
@@ -239,6 +247,8 @@ export class InteractionHandler {
   }
 
   async #button(interaction: ButtonInteraction): Promise<void> {
+    const imageAction = parseImageActionId(interaction.customId);
+    if (imageAction !== undefined) return this.#imageActions.button(interaction, imageAction);
     const locale = resolveLocale(interaction.locale);
     const parsed = parseCustomId(interaction.customId);
     const job = parsed === undefined ? undefined : await this.#runtime.jobs.getJob(parsed.id);
@@ -273,6 +283,8 @@ export class InteractionHandler {
   }
 
   async #modal(interaction: ModalSubmitInteraction): Promise<void> {
+    const imageAction = parseImageActionId(interaction.customId);
+    if (imageAction !== undefined) return this.#imageActions.modal(interaction, imageAction);
     const locale = resolveLocale(interaction.locale);
     const parsed = parseCustomId(interaction.customId);
     const change = interaction.fields.getTextInputValue('change');

@@ -58,6 +58,7 @@ const en = {
   'modal.change_label': 'What should change?',
   'modal.change_placeholder': 'e.g. make the sky purple --ar 16:9',
   'modal.image_label': 'Which image (1 to {count})?',
+  'modal.edit_image_title': 'Edit image #{number}',
   'modal.expired': 'That edit form expired. Please start again.',
   'modal.not_yours': 'This edit form was opened by someone else. Open your own with **Edit**.',
   'usage.top': 'Top users today: {list}',
@@ -155,6 +156,7 @@ const fr: Record<DiscordTextKey, string> = {
   'modal.change_label': 'Que faut-il changer\u202F?',
   'modal.change_placeholder': 'ex. rends le ciel violet --ar 16:9',
   'modal.image_label': 'Quelle image (1 à {count})\u202F?',
+  'modal.edit_image_title': 'Modifier l’image n°{number}',
   'modal.expired': 'Ce formulaire a expiré. Recommencez, s’il vous plaît.',
   'modal.not_yours':
     'Ce formulaire a été ouvert par quelqu’un d’autre. Ouvrez le vôtre avec **Modifier**.',

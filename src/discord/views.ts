@@ -6,7 +6,15 @@ import {
   escapeMarkdown,
   type RESTPatchAPIWebhookWithTokenMessageJSONBody,
 } from 'discord.js';
-import { type Job, type JobError, type Locale, missingImages, translate } from '../core/index.js';
+import {
+  imageActionId,
+  type Job,
+  type JobError,
+  type Locale,
+  missingImages,
+  translate,
+  type UpscaleChoice,
+} from '../core/index.js';
 import { customId } from './custom-ids.js';
 import { discordText, elapsedText } from './texts.js';
 
@@ -71,6 +79,81 @@ export function resultRow(job: Job, locale: Locale) {
   );
 }
 
+/** What the per-image controls of a result offer: which images it shows, which upscales. */
+export interface ImageControls {
+  /** The shown images, by their index in the job's result. */
+  readonly indexes: readonly number[];
+  readonly upscales: readonly UpscaleChoice[];
+}
+
+/** Discord allows 5 action rows: one for the result's own buttons, one per image for 4 images. */
+const MAX_IMAGE_ROWS = 4;
+
+/**
+ * The buttons under a result. One image: today's row (Re-roll, Edit, Delete), then its Upscale
+ * and Vary buttons. Several: Re-roll and Delete, then one row per image (Upscale 2K/4K, Vary, Edit),
+ * Midjourney's U and V buttons in rows that read left to right per image.
+ */
+export function resultRows(
+  job: Job,
+  locale: Locale,
+  controls: ImageControls,
+): APIActionRowComponent<APIButtonComponent>[] {
+  const upscale = (index: number) =>
+    controls.upscales.map((choice) =>
+      button(
+        translate(locale, 'button.upscale', { resolution: choice.resolution, number: index + 1 }),
+        '⬆️',
+        imageActionId({ kind: 'upscale', jobId: job.id, index, resolution: choice.resolution }),
+        ButtonStyle.Secondary,
+      ),
+    );
+  const vary = (index: number) =>
+    button(
+      translate(locale, 'button.vary', { number: index + 1 }),
+      '🔀',
+      imageActionId({ kind: 'vary', jobId: job.id, index }),
+      ButtonStyle.Secondary,
+    );
+  const [only] = controls.indexes;
+  if (controls.indexes.length <= 1) {
+    const rows = [resultRow(job, locale)];
+    if (only !== undefined) rows.push(row(...upscale(only), vary(only)));
+    return rows;
+  }
+  const rows = [
+    row(
+      button(
+        translate(locale, 'button.reroll'),
+        '🔁',
+        customId('reroll', job.id),
+        ButtonStyle.Secondary,
+      ),
+      button(
+        translate(locale, 'button.delete'),
+        '🗑️',
+        customId('delete', job.id),
+        ButtonStyle.Secondary,
+      ),
+    ),
+  ];
+  for (const index of controls.indexes.slice(0, MAX_IMAGE_ROWS)) {
+    rows.push(
+      row(
+        ...upscale(index),
+        vary(index),
+        button(
+          translate(locale, 'button.edit_image', { number: index + 1 }),
+          '✏️',
+          imageActionId({ kind: 'edit', jobId: job.id, index }),
+          ButtonStyle.Secondary,
+        ),
+      ),
+    );
+  }
+  return rows;
+}
+
 export function queuedBody(job: Job, locale: Locale, position: number): MessageBody {
   return {
     content: discordText(locale, 'progress.queued', { position }),
@@ -108,6 +191,10 @@ export interface ResultNotes {
   readonly converted: boolean;
   readonly scaled: boolean;
   readonly delivered: number;
+  /** "↳ from …": the result this one was made from (a re-roll, an edit, a per-image action). */
+  readonly fromParent?: string | undefined;
+  /** Which model the Upscale buttons use, and the JPEG note when they offer 4K. */
+  readonly upscaleNote?: string | undefined;
 }
 
 export function resultContent(job: Job, locale: Locale, now: number, notes: ResultNotes): string {
@@ -121,6 +208,9 @@ export function resultContent(job: Job, locale: Locale, now: number, notes: Resu
       elapsed: elapsedText(locale, now - job.createdAt),
     }),
   ];
+  if (notes.fromParent !== undefined) {
+    lines.push(translate(locale, 'result.from_parent', { parent: notes.fromParent }));
+  }
   if (notes.scaled) lines.push(translate(locale, 'job.result_scaled'));
   else if (notes.converted) lines.push(translate(locale, 'job.result_converted'));
   const requested = job.options.count ?? 1;
@@ -133,6 +223,7 @@ export function resultContent(job: Job, locale: Locale, now: number, notes: Resu
   if (missing > 0) lines.push(translate(locale, 'job.images_missing', { missing }));
   // A plain reply no longer edits (it would bill every "thanks!"): say what does.
   lines.push(discordText(locale, 'result.edit_hint'));
+  if (notes.upscaleNote !== undefined) lines.push(notes.upscaleNote);
   return truncate(lines.join('\n'), MAX_CONTENT);
 }
 

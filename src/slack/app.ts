@@ -15,6 +15,7 @@ import { SlackPlatform } from './delivery.js';
 import { EventClaims } from './event-claims.js';
 import { registerEvents } from './events.js';
 import { ExpiringSet } from './expiring-set.js';
+import { registerImageActions } from './image-actions.js';
 import { UserDirectory } from './locale.js';
 import { registerModals } from './modals.js';
 import { boltCanRoute } from './routable-body.js';
@@ -232,6 +233,7 @@ class SlackServiceAdapter implements ServiceAdapter {
     registerCommand(app, this.#runtime);
     registerEvents(app, this.#runtime);
     registerActions(app, this.#runtime);
+    registerImageActions(app, this.#runtime);
     registerModals(app, this.#runtime);
     registerServerSettings(app, this.#runtime);
     app.error(async (error) => {

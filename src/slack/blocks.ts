@@ -1,5 +1,11 @@
 import type { types } from '@slack/bolt';
-import { type JobOptions, translate } from '../core/index.js';
+import {
+  type ImageActionTarget,
+  imageActionId,
+  type JobOptions,
+  translate,
+  type UpscaleChoice,
+} from '../core/index.js';
 import { escapeMrkdwn } from './mrkdwn.js';
 import { type SlackTextKey, slackText } from './texts.js';
 
@@ -14,6 +20,12 @@ export const ACTION_IDS = {
   delete: 'nb_delete',
   cancel: 'nb_cancel',
 } as const;
+
+/**
+ * The per-image buttons (Upscale, Vary, Edit) share this prefix; the rest of their action id only
+ * keeps them unique in a message. Their value is the core's versioned id (`nb2:upscale:<job>:…`).
+ */
+export const IMAGE_ACTION_ID_PREFIX = 'nb2_';
 
 export const VIEW_IDS = {
   /** The Edit button's modal: edits one image of a result. */
@@ -131,12 +143,24 @@ export function deletedMessage(locale: string, userId: string): SlackMessage {
   return { text, blocks: [{ type: 'context', elements: [mrkdwn(text)] }] };
 }
 
-/** The message under the images: notes (a smaller format, fewer images), then the buttons. */
+/** What the per-image buttons of a result offer: which images it shows, which upscales. */
+export interface ImageControls {
+  /** The shown images, by their index in the job's result. */
+  readonly indexes: readonly number[];
+  readonly upscales: readonly UpscaleChoice[];
+}
+
+/**
+ * The message under the images: notes (a smaller format, fewer images), then the buttons. One
+ * image: today's row (Re-roll, Edit, Delete), then its Upscale and Vary buttons. Several: Re-roll
+ * and Delete, then one row per image (Upscale 2K/4K, Vary, Edit), as Midjourney's U and V.
+ */
 export function resultMessage(
   jobId: string,
   locale: string,
   requesterId: string,
   notes: readonly string[],
+  controls: ImageControls = { indexes: [], upscales: [] },
 ): SlackMessage {
   const text = slackText(locale, 'result.text', { user: requesterId });
   // A plain reply in the thread no longer edits (it would bill every "thanks!"): say what does.
@@ -145,20 +169,57 @@ export function resultMessage(
     ...notes.map((note) => `_${note}_`),
     `_${slackText(locale, 'result.edit_hint')}_`,
   ];
-  return {
-    text,
-    blocks: [
-      { type: 'section', text: mrkdwn(lines.join('\n')) },
-      {
-        type: 'actions',
-        elements: [
-          button(ACTION_IDS.reroll, `🔁 ${translate(locale, 'button.reroll')}`, jobId),
-          button(ACTION_IDS.edit, `✏️ ${translate(locale, 'button.edit')}`, jobId),
-          button(ACTION_IDS.delete, `🗑️ ${translate(locale, 'button.delete')}`, jobId, 'danger'),
-        ],
-      },
-    ],
-  };
+  const reroll = button(ACTION_IDS.reroll, `🔁 ${translate(locale, 'button.reroll')}`, jobId);
+  const remove = button(
+    ACTION_IDS.delete,
+    `🗑️ ${translate(locale, 'button.delete')}`,
+    jobId,
+    'danger',
+  );
+  const blocks: types.KnownBlock[] = [{ type: 'section', text: mrkdwn(lines.join('\n')) }];
+  const perImage = (index: number, withEdit: boolean): types.Button[] => [
+    ...controls.upscales.map((choice) =>
+      imageButton(
+        `⬆️ ${translate(locale, 'button.upscale', { resolution: choice.resolution, number: index + 1 })}`,
+        { kind: 'upscale', jobId, index, resolution: choice.resolution },
+      ),
+    ),
+    imageButton(`🔀 ${translate(locale, 'button.vary', { number: index + 1 })}`, {
+      kind: 'vary',
+      jobId,
+      index,
+    }),
+    ...(withEdit
+      ? [
+          imageButton(`✏️ ${translate(locale, 'button.edit_image', { number: index + 1 })}`, {
+            kind: 'edit',
+            jobId,
+            index,
+          }),
+        ]
+      : []),
+  ];
+  const [only] = controls.indexes;
+  if (controls.indexes.length <= 1) {
+    const edit = button(ACTION_IDS.edit, `✏️ ${translate(locale, 'button.edit')}`, jobId);
+    blocks.push({ type: 'actions', elements: [reroll, edit, remove] });
+    if (only !== undefined) blocks.push({ type: 'actions', elements: perImage(only, false) });
+  } else {
+    blocks.push({ type: 'actions', elements: [reroll, remove] });
+    for (const index of controls.indexes) {
+      blocks.push({ type: 'actions', elements: perImage(index, true) });
+    }
+  }
+  return { text, blocks };
+}
+
+function imageButton(label: string, target: ImageActionTarget): types.Button {
+  const suffix = target.kind === 'upscale' ? `_${target.resolution}` : '';
+  return button(
+    `${IMAGE_ACTION_ID_PREFIX}${target.kind}_${target.index}${suffix}`,
+    label,
+    imageActionId(target),
+  );
 }
 
 /** The modal asking what to change; with several images, which one. */

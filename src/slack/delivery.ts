@@ -15,6 +15,7 @@ import { resultMessage } from './blocks.js';
 import { describeJobError } from './describe.js';
 import { type DeliveryRecord, readDestination } from './destination.js';
 import { downloadSlackFile } from './files.js';
+import { resultExtras } from './image-actions.js';
 import { markUsable } from './inputs.js';
 import { postInThread } from './replies.js';
 import { type SlackRuntime, threadKey } from './runtime.js';
@@ -139,7 +140,14 @@ export class SlackPlatform implements PlatformAdapter {
     }
     runtime.threads.add(threadKey(channel, threadTs));
 
-    const message = resultMessage(job.id, job.locale, job.requesterId, notes(job, fitted));
+    const extras = await resultExtras(runtime, job, images, MAX_UPLOAD_BYTES);
+    const message = resultMessage(
+      job.id,
+      job.locale,
+      job.requesterId,
+      [...extras.notes, ...notes(job, fitted)],
+      extras.controls,
+    );
     let buttonsTs: string | undefined;
     try {
       const posted = await runtime.client.chat.postMessage({

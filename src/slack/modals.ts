@@ -1,6 +1,6 @@
 import type { App, types } from '@slack/bolt';
 import { z } from 'zod';
-import type { InputReference } from '../core/index.js';
+import { type InputReference, resultImageUrl } from '../core/index.js';
 import { editModal, MODAL_FIELDS, noticeModal, SHORTCUT_CALLBACK_ID, VIEW_IDS } from './blocks.js';
 import { describeFailure } from './describe.js';
 import { readDelivery, readDestination } from './destination.js';
@@ -28,6 +28,8 @@ const editResultSchema = z.object({
   responseUrl: z.string().optional(),
   /** For showing the form again after a refusal; modals opened before it was kept have 1. */
   imageCount: z.number().int().positive().optional(),
+  /** A per-image Edit button's image (its index in the job's result): no choice in the form. */
+  imageIndex: z.number().int().nonnegative().optional(),
 });
 type EditResultMetadata = z.infer<typeof editResultSchema>;
 
@@ -154,6 +156,7 @@ export async function showResultEditModal(
   request: {
     readonly jobId: string;
     readonly imageCount: number;
+    readonly imageIndex?: number | undefined;
     readonly locale: string;
     readonly responseUrl: string | undefined;
   },
@@ -161,6 +164,7 @@ export async function showResultEditModal(
   const metadata: EditResultMetadata = {
     jobId: request.jobId,
     imageCount: request.imageCount,
+    ...(request.imageIndex === undefined ? {} : { imageIndex: request.imageIndex }),
     ...(request.responseUrl === undefined ? {} : { responseUrl: request.responseUrl }),
   };
   await showModal(
@@ -305,6 +309,23 @@ const findResultImage: TargetFinder = async (runtime, submission, locale) => {
   const destination = readDestination(job?.destination);
   if (job === undefined || destination === undefined) {
     return { error: slackText(locale, 'job.unknown') };
+  }
+  if (metadata?.imageIndex !== undefined) {
+    // A per-image Edit button: that image of the result, as the API made it.
+    let url: string;
+    try {
+      url = resultImageUrl(job, metadata.imageIndex);
+    } catch (error) {
+      return { error: describeFailure(error, locale) };
+    }
+    return {
+      channel: destination.channel,
+      threadTs: destination.threadTs,
+      responseUrl: metadata.responseUrl,
+      inputs: [{ kind: 'url', url }],
+      model: job.options.model,
+      parentJobId: job.id,
+    };
   }
   const files = readDelivery(job.delivery)?.files ?? [];
   const chosen = Number(fieldValue(submission, MODAL_FIELDS.imageBlock, MODAL_FIELDS.imageAction));

@@ -125,6 +125,11 @@ export interface NewJob {
   readonly inputs: readonly InputReference[];
   readonly destination: unknown;
   readonly parentJobId?: string | undefined;
+  /**
+   * The prompt is already expanded (an Upscale or a Vary reuses its parent's, which had its style
+   * and personal suffix added): admission must not add them a second time.
+   */
+  readonly promptIsFinal?: boolean | undefined;
 }
 
 /** Fields that change over a job's life. */
