@@ -124,6 +124,13 @@ function resultOf(interactionId: string): Promise<FakeMessage> {
   );
 }
 
+/** The custom id of a message's button with that label. */
+function buttonId(message: FakeMessage, label: string): string | undefined {
+  return message.components
+    .flatMap((row) => (row.components ?? []) as { label?: string; custom_id?: string }[])
+    .find((component) => component.label === label)?.custom_id;
+}
+
 const createsWith = (text: string) =>
   api.creates().filter((call) => String((call.body as { prompt?: string }).prompt).includes(text));
 
@@ -213,6 +220,33 @@ describe('Discord /settings', () => {
     await fake.waitFor(() => createsWith('make it night').length === 1, {
       timeoutMs: 15_000,
       description: 'the follow-up sent',
+    });
+    // And a per-image button pressed on a result inside that thread.
+    fake.postUserMessage({
+      channelId: thread.id,
+      content: `<@${fake.botUserId}> two owls --count 2`,
+      authorId: MEMBER,
+    });
+    const owls = await fake.waitFor(
+      () =>
+        fake
+          .messages(thread.id)
+          .find(
+            (message) =>
+              message.author.id === fake.botUserId &&
+              message.attachments.length === 2 &&
+              buttonId(message, 'Vary #1') !== undefined,
+          ),
+      { timeoutMs: 15_000, description: 'the owls in the thread' },
+    );
+    const vary = fake.sendButton({ customId: buttonId(owls, 'Vary #1') ?? '', messageId: owls.id });
+    await fake.waitFor(() => fake.interactionResponses(vary.id).callbacks[0], {
+      description: 'the press answered',
+    });
+    expect(fake.interactionResponses(vary.id).callbacks[0]?.type).toBe(5);
+    await fake.waitFor(() => createsWith('variation').length === 1, {
+      timeoutMs: 15_000,
+      description: 'the variation sent',
     });
   });
 
