@@ -258,6 +258,12 @@ describe('Discord /settings', () => {
     );
     expect(await settings({})).toContain(`Daily image limit: the bot’s, ${OPERATOR_LIMIT} images`);
 
+    // A limit stored before the operator lowered theirs blocks no other change (theirs applies).
+    await bot?.service.engine.settings.saveServer('discord', fake.guildId, { dailyImages: 50 });
+    expect(await settings({ aspect_ratio: '4:3' })).toContain(
+      `Daily image limit: 50 images (the bot allows at most ${OPERATOR_LIMIT})`,
+    );
+
     expect(await settings({ daily_limit: 1 })).toContain('Daily image limit: 1 images');
     await resultOf(imagine('the first of the day').id);
     const second = imagine('one too many', { userId: OWNER });

@@ -47,7 +47,10 @@ export async function handleSettingsCommand(
   if (changed !== undefined) {
     try {
       // The operator's per-server limit is the ceiling: a higher one is refused, nothing saved.
-      checkServerLimitCeiling(runtime.config.quotas, changed.dailyImages);
+      // Only a limit given now: one stored before the operator lowered theirs applies as theirs
+      // (the tighter wins) and must not block every other change.
+      const limit = interaction.options.getInteger('daily_limit');
+      if (limit !== null) checkServerLimitCeiling(runtime.config.quotas, limit);
       shown = await runtime.settingsPort.saveServer('discord', guildId, changed);
     } catch (error) {
       await sayPrivately(interaction, describeFailure(error, locale));
@@ -57,7 +60,7 @@ export async function handleSettingsCommand(
       {
         guildId,
         userId: interaction.user.id,
-        options: interaction.options.data.map((o) => o.name),
+        options: interaction.options.data.map((option) => option.name),
       },
       'Server settings changed',
     );
