@@ -194,6 +194,13 @@ describe('Slack /imagine --settings', () => {
     expect(viewText(await openForm(running, ADMIN))).toContain(
       `Daily image limit: the bot’s, ${OPERATOR_LIMIT} images`,
     );
+
+    // A limit stored before the operator lowered theirs blocks no other change (theirs applies).
+    await running.service.engine.settings.saveServer('slack', 'T0FAKETEAM', { dailyImages: 50 });
+    const stale = await openForm(running, ADMIN);
+    const saved = await submit(running, ADMIN, stale, { ratio: '4:3', limit: '50' });
+    expect(saved.response_action).toBe('update');
+    expect(viewText(saved.view)).toContain('Default aspect ratio: 4:3');
   });
 
   it('refuses a form submitted by a member who is not an admin', async () => {

@@ -13,7 +13,7 @@ import {
   translate,
 } from '../core/index.js';
 import { VIEW_IDS } from './blocks.js';
-import { describeFailure } from './describe.js';
+import { describeFailure, describeFailureText } from './describe.js';
 import type { SlashCommand } from './payloads.js';
 import { replyPrivately } from './replies.js';
 import type { SlackRuntime } from './runtime.js';
@@ -130,11 +130,16 @@ export function registerServerSettings(app: App, runtime: SlackRuntime): void {
         return;
       }
       try {
-        checkServerLimitCeiling(runtime.config.quotas, read.settings.dailyImages);
+        // A limit changed now: one stored before the operator lowered theirs applies as theirs
+        // (the tighter wins), and must not block every other change.
+        if (read.settings.dailyImages !== current.dailyImages) {
+          checkServerLimitCeiling(runtime.config.quotas, read.settings.dailyImages);
+        }
       } catch (error) {
+        // A field's error shows as plain text: no mrkdwn escaping.
         await ack({
           response_action: 'errors',
-          errors: { [FIELDS.limit]: describeFailure(error, locale) },
+          errors: { [FIELDS.limit]: describeFailureText(error, locale) },
         });
         return;
       }
