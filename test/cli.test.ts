@@ -119,6 +119,27 @@ describe('nano-banana imagine', () => {
     expect(body.image_urls).toEqual([`data:image/png;base64,${bytes.toString('base64')}`]);
   });
 
+  it('blends 2 to 5 --image with --blend, "blend these images" when no prompt is typed', async () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'nb-out-'));
+    const images = ['a', 'b', 'c'].map((name) => ['--image', `https://example.com/${name}.png`]);
+    const result = await run(['imagine', '--blend', ...images.flat(), '--out', out]);
+    expect(result.code).toBe(0);
+    expect(api.creates().at(-1)?.body).toMatchObject({
+      action: 'edit',
+      prompt: 'blend these images',
+      image_urls: [
+        'https://example.com/a.png',
+        'https://example.com/b.png',
+        'https://example.com/c.png',
+      ],
+    });
+    const before = api.creates().length;
+    const one = await run(['imagine', 'together --blend', ...(images[0] ?? []), '--out', out]);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toContain('A blend needs 2 to 5 images, and I found 1.');
+    expect(api.creates().length).toBe(before);
+  });
+
   it('passes a public URL through untouched', async () => {
     const out = mkdtempSync(path.join(tmpdir(), 'nb-out-'));
     const result = await run([

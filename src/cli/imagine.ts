@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toApiBody } from '../core/api/client.js';
+import { blendPrompt, checkBlendImages } from '../core/blend.js';
 import { systemClock } from '../core/clock.js';
 import { type NanoBananaError, toNanoBananaError } from '../core/errors.js';
 import { parsePromptFlags } from '../core/flags.js';
@@ -37,6 +38,7 @@ export const IMAGINE_USAGE = `Usage: nano-banana imagine "<prompt>" [--model M] 
   --res R          1K 2K 4K; above 1K needs nano-banana-2 or pro (alias --resolution)
   --count N        1 to 4 images (alias --n)
   --image X        an input image, a file or a public URL; repeat for several. With images it edits.
+  --blend          blend the 2 to 5 --image given into one (the prompt may then be left out)
   --out DIR        where to write the images (default: the current folder)
   --json           print one JSON object on stdout instead of the file paths
 
@@ -83,6 +85,8 @@ export async function imagineCommand(
   let inputs: InputImage[];
   try {
     const parsed = parsePromptFlags(split.text, config.catalog);
+    // `--blend`: the `--image`s given, 2 to 5, blended; the prompt may be left out.
+    if (parsed.blend === true) checkBlendImages(split.options.get('image')?.length ?? 0);
     inputs = await Promise.all(
       (split.options.get('image') ?? []).map((source) =>
         /^https?:\/\//i.test(source)
@@ -99,7 +103,7 @@ export async function imagineCommand(
     }
     request = validateRequest(
       {
-        prompt: parsed.prompt,
+        prompt: parsed.blend === true ? blendPrompt(parsed.prompt) : parsed.prompt,
         model: parsed.model,
         aspectRatio: parsed.aspectRatio,
         resolution: parsed.resolution,

@@ -54,6 +54,8 @@ export const INPUT_PROBLEMS = [
   'limit_above_ceiling',
   'edit_without_images',
   'too_many_images',
+  /** A blend with fewer than 2 or more than 5 images (params: count, min, max). */
+  'blend_image_count',
   'unknown_flag',
   'missing_flag_value',
   'bad_image_url',

@@ -31,6 +31,8 @@ export interface ParsedPrompt {
   aspectRatio?: AspectRatio;
   resolution?: Resolution;
   count?: number;
+  /** `--blend`: the images given (2 to 5) are blended into one, in one edit; absent otherwise. */
+  blend?: boolean;
   help: boolean;
   usage: boolean;
   /** `--settings`: a moderator's view of the server's (workspace's) settings, not a request. */
@@ -43,12 +45,24 @@ export const FLAG_NAMES: readonly string[] = [
   '--ar',
   '--res',
   '--count',
+  '--blend',
   '--help',
   '--usage',
   '--settings',
 ];
 
-type FlagKind = 'model' | 'aspectRatio' | 'resolution' | 'count' | 'help' | 'usage' | 'settings';
+type FlagKind =
+  | 'model'
+  | 'aspectRatio'
+  | 'resolution'
+  | 'count'
+  | 'blend'
+  | 'help'
+  | 'usage'
+  | 'settings';
+
+/** Flags that take no value: present or not. */
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'settings'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -61,6 +75,7 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['resolution', 'resolution'],
   ['count', 'count'],
   ['n', 'count'],
+  ['blend', 'blend'],
   ['help', 'help'],
   ['usage', 'usage'],
   ['settings', 'settings'],
@@ -105,7 +120,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'help' || kind === 'usage' || kind === 'settings') {
+    if (kind === 'blend' || kind === 'help' || kind === 'usage' || kind === 'settings') {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -161,7 +176,7 @@ export function toImageRequest(
 
 function applyFlag(
   result: ParsedPrompt,
-  kind: Exclude<FlagKind, 'help' | 'usage' | 'settings'>,
+  kind: Exclude<FlagKind, SwitchKind>,
   value: string,
   catalog: ModelCatalog,
 ): void {

@@ -4,6 +4,13 @@
  */
 
 export { AcceptanceGate } from './acceptance-gate.js';
+export {
+  blendPrompt,
+  checkBlendImages,
+  DEFAULT_BLEND_PROMPT,
+  MAX_BLEND_IMAGES,
+  MIN_BLEND_IMAGES,
+} from './blend.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
 export type { Config, Environment } from './config.js';

@@ -4,6 +4,7 @@
  * place and a new language is one more table.
  */
 
+import { MAX_BLEND_IMAGES, MIN_BLEND_IMAGES } from './blend.js';
 import {
   ERROR_CODES,
   type ErrorCode,
@@ -121,6 +122,12 @@ const en = {
     'The daily limit can be at most {max} images: the bot’s operator set that ceiling.',
   'input.edit_without_images': 'To edit, reply to an image or attach one.',
   'input.too_many_images': 'That’s {count} images; I can use at most {max}.',
+  /** `{count}`: the images found; `{min}`, `{max}`: how many a blend takes. */
+  'input.blend_image_count': (p) =>
+    `A blend needs ${p.text('min')} to ${p.text('max')} images, and I found ${p.text('count')}. ` +
+    ((p.number('count') ?? 0) > (p.number('max') ?? 0)
+      ? 'Leave some out and try again.'
+      : 'Add more and try again.'),
   'input.unknown_flag': 'I don’t know the option {flag}. Valid options: {valid}.',
   'input.missing_flag_value': 'The option {flag} needs a value right after it.',
   'input.bad_image_url': 'One of the input images isn’t a link I can use.',
@@ -186,6 +193,7 @@ const en = {
       `• \`--ar 16:9\`: the aspect ratio (${ASPECT_RATIOS.join(', ')})`,
       `• \`--res 2K\`: the resolution (${RESOLUTIONS.join(', ')}; not every model goes above 1K)`,
       `• \`--count 2\`: how many images (${MIN_COUNT} to ${MAX_COUNT})`,
+      `• \`--blend\`: blend ${MIN_BLEND_IMAGES} to ${MAX_BLEND_IMAGES} images attached (or replied to) into one`,
       'To edit an image, reply to it mentioning me (or attach one) with what to change.',
       'Under a result, the buttons of each image upscale it (2K, 4K), vary it or edit it.',
     ].join('\n');
@@ -308,6 +316,11 @@ const fr: Record<MessageKey, Template> = {
   'input.limit_above_ceiling': `La limite quotidienne peut être au plus de {max} images${NNBSP}: c’est le plafond fixé par l’opérateur du bot.`,
   'input.edit_without_images': 'Pour modifier une image, répondez à une image ou joignez-en une.',
   'input.too_many_images': `Cela fait {count} images${NNBSP}; je peux en utiliser {max} au maximum.`,
+  'input.blend_image_count': (p) =>
+    `Un mélange demande de ${p.text('min')} à ${p.text('max')} images, et j’en ai trouvé ${p.text('count')}. ` +
+    ((p.number('count') ?? 0) > (p.number('max') ?? 0)
+      ? 'Retirez-en quelques-unes et réessayez.'
+      : 'Ajoutez-en et réessayez.'),
   'input.unknown_flag': `Je ne connais pas l’option {flag}. Options valides${NNBSP}: {valid}.`,
   'input.missing_flag_value': 'L’option {flag} doit être suivie d’une valeur.',
   'input.bad_image_url': 'L’une des images fournies n’est pas un lien utilisable.',
@@ -371,6 +384,7 @@ const fr: Record<MessageKey, Template> = {
       `• \`--ar 16:9\`${NNBSP}: le format (${ASPECT_RATIOS.join(', ')})`,
       `• \`--res 2K\`${NNBSP}: la résolution (${RESOLUTIONS.join(', ')}${NNBSP}; tous les modèles ne dépassent pas 1K)`,
       `• \`--count 2\`${NNBSP}: le nombre d’images (de ${MIN_COUNT} à ${MAX_COUNT})`,
+      `• \`--blend\`${NNBSP}: mélanger en une seule de ${MIN_BLEND_IMAGES} à ${MAX_BLEND_IMAGES} images jointes (ou du message auquel vous répondez)`,
       'Pour modifier une image, répondez-y en me mentionnant (ou joignez-en une) en décrivant les changements.',
       'Sous un résultat, les boutons de chaque image l’agrandissent (2K, 4K), la font varier ou la modifient.',
     ].join('\n');

@@ -18,6 +18,7 @@ import {
   type ModelCatalog,
   RESOLUTIONS,
 } from '../core/index.js';
+import { BLEND, BLEND_IMAGE_OPTIONS } from './blend.js';
 import { discordText, frenchText } from './texts.js';
 
 export const IMAGINE = 'imagine';
@@ -27,15 +28,6 @@ export const SETTINGS = 'settings';
 export const EDIT_IMAGE = 'Edit image';
 /** Discord allows at most 25 choices per option. */
 const MAX_CHOICES = 25;
-
-/** Sets a builder's description in English with its French localisation. */
-type Describe = (
-  builder: {
-    setDescription(text: string): unknown;
-    setDescriptionLocalizations(map: Record<string, string>): unknown;
-  },
-  key: Parameters<typeof discordText>[1],
-) => void;
 
 /** What `/settings reset` may clear, one setting or all. */
 export const SETTINGS_RESETS = [
@@ -69,7 +61,13 @@ export const REQUIRED_PERMISSIONS = new PermissionsBitField([
 export function commandDefinitions(
   catalog: ModelCatalog,
 ): RESTPostAPIApplicationCommandsJSONBody[] {
-  const describe: Describe = (builder, key) => {
+  const describe = (
+    builder: {
+      setDescription(text: string): unknown;
+      setDescriptionLocalizations(map: Record<string, string>): unknown;
+    },
+    key: Parameters<typeof discordText>[1],
+  ) => {
     builder.setDescription(discordText('en', key));
     builder.setDescriptionLocalizations({ fr: frenchText(key) });
   };
@@ -135,11 +133,69 @@ export function commandDefinitions(
 
   return [
     imagine.toJSON(),
+    blendCommand(catalog, describe).toJSON(),
     usage.toJSON(),
     help.toJSON(),
     settingsCommand(catalog, describe).toJSON(),
     editImage.toJSON(),
   ];
+}
+
+/** Sets a command's or option's description, in English and French (`commandDefinitions`'s). */
+type Describe = (
+  builder: {
+    setDescription(text: string): unknown;
+    setDescriptionLocalizations(map: Record<string, string>): unknown;
+  },
+  key: Parameters<typeof discordText>[1],
+) => void;
+
+/**
+ * `/blend`: its images first (what it is about; each optional, so that images of other sources
+ * can count and the number is checked with a clear answer), then `/imagine`'s usual options.
+ */
+function blendCommand(catalog: ModelCatalog, describe: Describe): SlashCommandBuilder {
+  const blend = new SlashCommandBuilder()
+    .setName(BLEND)
+    .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
+  describe(blend, 'command.blend');
+  for (const name of BLEND_IMAGE_OPTIONS) {
+    blend.addAttachmentOption((option) => {
+      describe(option, 'command.blend_image');
+      return option.setName(name);
+    });
+  }
+  blend.addStringOption((option) => {
+    describe(option, 'command.blend_prompt');
+    return option.setName('prompt').setMaxLength(4000);
+  });
+  blend.addStringOption((option) => {
+    describe(option, 'command.model');
+    return option
+      .setName('model')
+      .addChoices(
+        ...catalog.models
+          .slice(0, MAX_CHOICES)
+          .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
+      );
+  });
+  blend.addStringOption((option) => {
+    describe(option, 'command.aspect_ratio');
+    return option
+      .setName('aspect_ratio')
+      .addChoices(...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })));
+  });
+  blend.addStringOption((option) => {
+    describe(option, 'command.resolution');
+    return option
+      .setName('resolution')
+      .addChoices(...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })));
+  });
+  blend.addBooleanOption((option) => {
+    describe(option, 'command.private');
+    return option.setName('private');
+  });
+  return blend;
 }
 
 /**

@@ -17,6 +17,8 @@ import {
   TextInputStyle,
 } from 'discord.js';
 import {
+  blendPrompt,
+  checkBlendImages,
   type Job,
   type Locale,
   MAX_INPUT_IMAGES,
@@ -27,6 +29,7 @@ import {
   type Submitted,
   translate,
 } from '../core/index.js';
+import { BLEND, BLEND_IMAGE_OPTIONS, readBlendCommand } from './blend.js';
 import { EDIT_IMAGE, HELP, IMAGINE, SETTINGS, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
@@ -95,6 +98,8 @@ export class InteractionHandler {
     try {
       if (interaction.isChatInputCommand() && interaction.commandName === IMAGINE) {
         await this.#imagine(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === BLEND) {
+        await this.#blend(interaction, BLEND_IMAGE_OPTIONS);
       } else if (interaction.isChatInputCommand() && interaction.commandName === USAGE) {
         await this.#usage(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === HELP) {
@@ -137,6 +142,7 @@ export class InteractionHandler {
     }
     if (parsed.help) return this.#help(interaction);
     if (parsed.usage) return this.#usage(interaction);
+    if (parsed.blend) return this.#blend(interaction, ['image', 'image2', 'image3']);
     if (parsed.settings) {
       await this.#sayPrivately(interaction, discordText(locale, 'settings.use_command'));
       return;
@@ -184,6 +190,21 @@ export class InteractionHandler {
     await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? undefined);
   }
 
+  /** `/blend`, or `/imagine --blend` over its own image options: read in `blend.ts`. */
+  async #blend(
+    interaction: ChatInputCommandInteraction,
+    imageOptions: readonly string[],
+  ): Promise<void> {
+    const reading = readBlendCommand(interaction, this.#runtime.config.catalog, imageOptions);
+    if (reading.kind === 'refused') return this.#sayPrivately(interaction, reading.text);
+    await this.#accept(
+      interaction,
+      this.#draft(interaction, reading.fields),
+      // Unsaid: the server's default (`/settings private`).
+      reading.private ?? undefined,
+    );
+  }
+
   async #usage(interaction: RepliableInteraction): Promise<void> {
     const locale = resolveLocale(interaction.locale);
     const usage = await this.#runtime.jobs.usage(
@@ -214,7 +235,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}\n${discordText(locale, 'help.settings')}`;
+    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.settings')}`;
     await this.#sayPrivately(interaction, text);
   }
 
@@ -324,12 +345,14 @@ export class InteractionHandler {
     let flags: ReturnType<typeof parsePromptFlags>;
     try {
       flags = parsePromptFlags(change, this.#runtime.config.catalog);
+      // `--blend` in the form: the picked message's images, 2 to 5, blended.
+      if (flags.blend === true) checkBlendImages(images.length);
     } catch (error) {
       await this.#sayPrivately(interaction, describeFailure(error, locale));
       return;
     }
     const draft = this.#draft(interaction, {
-      prompt: flags.prompt,
+      prompt: flags.blend === true ? blendPrompt(flags.prompt) : flags.prompt,
       model: flags.model ?? parent?.options.model,
       aspectRatio: flags.aspectRatio,
       resolution: flags.resolution ?? parent?.options.resolution,

@@ -7,6 +7,7 @@ import {
   Routes,
 } from 'discord.js';
 import {
+  blendPrompt,
   type Locale,
   MAX_INPUT_IMAGES,
   type NewJob,
@@ -15,6 +16,7 @@ import {
   type Submitted,
   translate,
 } from '../core/index.js';
+import { checkMessageBlend } from './blend.js';
 import { describeFailure } from './describe.js';
 import { readDestination } from './destination.js';
 import { discordCode } from './discord-errors.js';
@@ -74,7 +76,7 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
     const parsed = parsePromptFlags(text, runtime.config.catalog);
     if (parsed.help) {
       await reply(
-        `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', { command: '/imagine' })}`,
+        `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', { command: '/imagine' })}\n${discordText(locale, 'help.blend')}`,
       );
       return;
     }
@@ -84,12 +86,14 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
     }
     const own = imagesOfMessage(message);
     let images: ImageReference[] = own;
+    let referenced: Message | undefined;
     if (message.reference?.messageId !== undefined) {
-      const referenced = await message.fetchReference().catch(() => undefined);
+      referenced = await message.fetchReference().catch(() => undefined);
       const theirs = referenced === undefined ? [] : imagesOfMessage(referenced);
       if (
         theirs.length === 0 &&
-        own.length === 0 &&
+        // A blend counts on the replied-to images even when the reply brings some of its own.
+        (own.length === 0 || parsed.blend === true) &&
         referenced !== undefined &&
         referenced.author.id !== botUserId &&
         !runtime.settings.messageContent
@@ -99,7 +103,7 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
         return;
       }
       images = [...theirs, ...own];
-    } else if (inBotThread && own.length === 0) {
+    } else if (inBotThread && own.length === 0 && !parsed.blend) {
       const latest = await latestThreadImage(runtime, channel, message.author.id);
       if (latest === undefined) {
         await reply(discordText(locale, 'reply.no_image_in_thread'));
@@ -107,6 +111,9 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       }
       images = [latest];
     }
+
+    // `--blend`: the images of this message and the one it replies to, all of them, 2 to 5.
+    if (parsed.blend) checkMessageBlend([message, referenced], images.length);
 
     const draft: Omit<NewJob, 'destination'> = {
       platform: 'discord',
@@ -117,7 +124,7 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       parentChannelId: channel.isThread() ? (channel.parentId ?? undefined) : undefined,
       locale,
       action: images.length > 0 ? 'edit' : 'generate',
-      prompt: parsed.prompt,
+      prompt: parsed.blend ? blendPrompt(parsed.prompt) : parsed.prompt,
       options: {
         model: parsed.model ?? runtime.config.defaultModel,
         aspectRatio: parsed.aspectRatio,

@@ -70,6 +70,11 @@ const en = {
   'command.count': 'How many images',
   'command.image': 'An image to edit',
   'command.private': 'Only you see the result',
+  'command.blend': 'Blend 2 to 5 images into one',
+  'command.blend_image': 'An image to blend (give 2 to 5)',
+  'command.blend_prompt': 'How to blend them (default: blend these images)',
+  'help.blend':
+    '`/blend` blends 2 to 5 images into one; or reply to a message with images, mentioning me with `--blend`.',
   'command.usage': 'How many images you have left today',
   'command.help': 'How to use the bot',
   'command.settings': 'The bot’s settings for this server (moderators); no options: show them',
@@ -169,6 +174,11 @@ const fr: Record<DiscordTextKey, string> = {
   'command.count': 'Combien d’images',
   'command.image': 'Une image à modifier',
   'command.private': 'Vous seul voyez le résultat',
+  'command.blend': 'Mélanger de 2 à 5 images en une seule',
+  'command.blend_image': 'Une image à mélanger (donnez-en de 2 à 5)',
+  'command.blend_prompt': 'Comment les mélanger (par défaut\u202F: les mélanger simplement)',
+  'help.blend':
+    '`/blend` mélange de 2 à 5 images en une seule\u202F; ou répondez à un message qui contient des images en me mentionnant avec `--blend`.',
   'command.usage': 'Combien d’images il vous reste aujourd’hui',
   'command.help': 'Comment utiliser le bot',
   'command.settings':

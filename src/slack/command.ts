@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { commandBlendText } from './blend.js';
 import { commandSchema, type SlashCommand } from './payloads.js';
 import { readPrompt } from './prompt.js';
 import { replyPrivately } from './replies.js';
@@ -38,11 +39,11 @@ async function handleCommand(runtime: SlackRuntime, command: SlashCommand): Prom
     serverId: command.team_id,
     locale,
   });
-  if (reading.kind === 'answer') {
+  if (reading.kind === 'answer' || reading.blend === true) {
     await replyPrivately(
       runtime,
       { channel, userId, responseUrl: command.response_url },
-      reading.text,
+      reading.kind === 'answer' ? reading.text : commandBlendText(locale),
     );
     return;
   }

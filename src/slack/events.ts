@@ -1,5 +1,6 @@
 import type { App } from '@slack/bolt';
 import { type InputReference, invalidInput } from '../core/index.js';
+import { messageBlend } from './blend.js';
 import { describeFailure } from './describe.js';
 import { fileName, otherFiles } from './files.js';
 import { completeFiles, imageInputs, latestThreadImage, unreadableThreadText } from './inputs.js';
@@ -154,8 +155,16 @@ async function handle(
     return;
   }
 
-  const inputs: InputReference[] = imageInputs(files);
-  if (route.kind === 'follow_up') {
+  let inputs: InputReference[] = imageInputs(files);
+  let prompt = reading.prompt;
+  if (reading.blend === true) {
+    try {
+      ({ inputs, prompt } = messageBlend(files, reading.prompt));
+    } catch (error) {
+      await replyPrivately(runtime, privately, describeFailure(error, locale));
+      return;
+    }
+  } else if (route.kind === 'follow_up') {
     const latest = await latestThreadImage(
       runtime,
       channel,
@@ -178,7 +187,7 @@ async function handle(
       channelId: channel,
       locale,
       action: inputs.length > 0 ? 'edit' : 'generate',
-      prompt: reading.prompt,
+      prompt,
       options: reading.options,
       inputs,
     },

@@ -1,6 +1,7 @@
 import type { App, types } from '@slack/bolt';
 import { z } from 'zod';
 import { type InputReference, resultImageUrl } from '../core/index.js';
+import { formBlendPrompt } from './blend.js';
 import { editModal, MODAL_FIELDS, noticeModal, SHORTCUT_CALLBACK_ID, VIEW_IDS } from './blocks.js';
 import { describeFailure } from './describe.js';
 import { readDelivery, readDestination } from './destination.js';
@@ -281,6 +282,15 @@ async function decide(
   const reading = await readPrompt(runtime, text, { userId, serverId, locale }, target.model);
   // `--help`, `--usage` or a bad flag: answered in the form, where the prompt can be fixed.
   if (reading.kind === 'answer') return { kind: 'refused', text: reading.text };
+  let prompt = reading.prompt;
+  if (reading.blend === true) {
+    // `--blend` in the form: the message's images, 2 to 5, blended (the prompt may be left out).
+    try {
+      prompt = formBlendPrompt(target.inputs.length, reading.prompt);
+    } catch (error) {
+      return { kind: 'refused', text: `⚠️ ${describeFailure(error, locale)}` };
+    }
+  }
   const fields: JobRequest['fields'] = {
     dedupKey: `slack:view:${submission.view.id}`,
     requesterId: userId,
@@ -288,7 +298,7 @@ async function decide(
     channelId: target.channel,
     locale,
     action: 'edit',
-    prompt: reading.prompt,
+    prompt,
     options: reading.options,
     inputs: target.inputs,
     parentJobId: target.parentJobId,

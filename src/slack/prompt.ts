@@ -6,7 +6,13 @@ import { slackText } from './texts.js';
 
 /** What a user's text asks for: a request, or something answered privately at once. */
 export type PromptReading =
-  | { readonly kind: 'request'; readonly prompt: string; readonly options: JobOptions }
+  | {
+      readonly kind: 'request';
+      readonly prompt: string;
+      readonly options: JobOptions;
+      /** `--blend` was typed: the entry point blends its images (2 to 5) or says how. */
+      readonly blend?: boolean;
+    }
   | { readonly kind: 'answer'; readonly text: string };
 
 /**
@@ -46,6 +52,7 @@ export async function readPrompt(
       resolution: parsed.resolution,
       count: parsed.count,
     },
+    ...(parsed.blend === true ? { blend: true } : {}),
   };
 }
 

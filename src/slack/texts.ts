@@ -44,6 +44,9 @@ const en = {
   'job.unknown': 'I don’t have this request any more.',
   'result.gone': 'These images were deleted, so there is nothing to edit.',
   'shortcut.no_image': 'That message has no image I can edit.',
+  'blend.how':
+    'Slash commands can’t carry files, so there is nothing to blend here. ' +
+    'Mention me in a message with 2 to 5 images attached and `--blend` (a prompt is optional), or use the *Edit image* shortcut on a message with several images.',
   'thread.missing_scope': (p) =>
     `I can’t read this thread to find its latest image: the app lacks the \`${p.scope}\` scope. ` +
     'Nothing was sent. Ask a workspace admin to add it and reinstall the app.',
@@ -87,6 +90,7 @@ const en = {
   'help.slack': [
     'In a thread where I posted images, mention me (or attach an image) to edit the latest one.',
     'Mention me with an image attached to edit it, or use the *Edit image* shortcut on any message with images.',
+    'To blend 2 to 5 images into one, mention me in a message with them attached and `--blend`.',
     'In a direct message with me, no command is needed.',
   ].join('\n'),
 } satisfies Record<string, Template>;
@@ -126,6 +130,9 @@ const fr: Record<SlackTextKey, Template> = {
   'job.unknown': 'Je n’ai plus cette demande.',
   'result.gone': 'Ces images ont été supprimées, il n’y a plus rien à modifier.',
   'shortcut.no_image': 'Ce message ne contient aucune image que je puisse modifier.',
+  'blend.how':
+    'Les commandes slash ne transportent pas de fichiers, il n’y a donc rien à mélanger ici. ' +
+    'Mentionnez-moi dans un message avec 2 à 5 images jointes et `--blend` (la description est facultative), ou utilisez le raccourci *Edit image* sur un message qui contient plusieurs images.',
   'thread.missing_scope': (p) =>
     `Je ne peux pas lire ce fil pour trouver sa dernière image${NNBSP}: il manque à l’application la permission \`${p.scope}\`. ` +
     `Rien n’a été envoyé. Demandez à un administrateur de l’espace de travail de l’ajouter et de réinstaller l’application.`,
@@ -167,6 +174,7 @@ const fr: Record<SlackTextKey, Template> = {
   'help.slack': [
     'Dans un fil où j’ai publié des images, mentionnez-moi (ou joignez une image) pour modifier la dernière.',
     'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Edit image* (Slack ne traduit pas son nom) sur un message qui contient des images.',
+    'Pour mélanger de 2 à 5 images en une seule, mentionnez-moi dans un message qui les contient, avec `--blend`.',
     'En message direct avec moi, aucune commande n’est nécessaire.',
   ].join('\n'),
 };
