@@ -1,4 +1,5 @@
 import { REST, Routes } from 'discord.js';
+import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createModelCatalog } from '../src/core/models.js';
 import { commandDefinitions, syncCommands } from '../src/discord/commands.js';
@@ -287,6 +288,28 @@ describe('Discord /settings', () => {
     const deferred = fake.interactionResponses(byDefault.id).callbacks[0];
     expect(deferred?.type).toBe(5);
     expect(((deferred?.data as { flags?: number } | undefined)?.flags ?? 0) & 64).toBe(64);
+
+    // `/blend` without its own `private` option follows the server too.
+    const pngs = await Promise.all(
+      ['#aa3355', '#33aa55'].map((color) =>
+        sharp({ create: { width: 32, height: 32, channels: 3, background: color } })
+          .png()
+          .toBuffer(),
+      ),
+    );
+    const blend = fake.sendSlashCommand({
+      name: 'blend',
+      userId: MEMBER,
+      channelId: GENERAL,
+      options: {
+        image1: { filename: 'one.png', bytes: pngs[0] ?? Buffer.alloc(0) },
+        image2: { filename: 'two.png', bytes: pngs[1] ?? Buffer.alloc(0) },
+      },
+    });
+    await resultOf(blend.id);
+    const blendDefer = fake.interactionResponses(blend.id).callbacks[0];
+    expect(blendDefer?.type).toBe(5);
+    expect(((blendDefer?.data as { flags?: number } | undefined)?.flags ?? 0) & 64).toBe(64);
 
     const asked = fake.sendSlashCommand({
       name: 'imagine',
