@@ -59,6 +59,7 @@ describe('loadConfig', () => {
         allowedChannels: undefined,
         blockedWords: [],
       },
+      auditLocale: 'en',
       threadReplies: 'mention',
       upscaleModel: 'nano-banana-2',
       secrets: [],

@@ -347,6 +347,55 @@ describe('fake Slack with the real Bolt over HTTP', () => {
     expect(replies.messages?.[0]).toMatchObject({ reply_count: 1, thread_ts: question.ts });
   });
 
+  it('reads a thread since `oldest` (its parent always), with metadata only when asked for', async () => {
+    const { client } = app;
+    const question = fake.userMessage({ channel: CHANNEL, user: USER, text: 'since when?' });
+    const early = await client.chat.postMessage({
+      channel: CHANNEL,
+      thread_ts: question.ts,
+      text: 'early',
+      metadata: { event_type: 'note', event_payload: { step: 1 } },
+    });
+    await client.chat.postMessage({ channel: CHANNEL, thread_ts: question.ts, text: 'late' });
+    const since = await client.conversations.replies({
+      channel: CHANNEL,
+      ts: question.ts,
+      oldest: early.ts ?? '',
+    });
+    expect(since.messages?.map((message) => message.text)).toEqual(['since when?', 'late']);
+    const inclusive = await client.conversations.replies({
+      channel: CHANNEL,
+      ts: question.ts,
+      oldest: early.ts ?? '',
+      inclusive: true,
+      include_all_metadata: true,
+    });
+    expect(inclusive.messages?.map((message) => message.text)).toEqual([
+      'since when?',
+      'early',
+      'late',
+    ]);
+    expect(inclusive.messages?.[1]?.metadata).toEqual({
+      event_type: 'note',
+      event_payload: { step: 1 },
+    });
+    expect(since.messages?.some((message) => message.metadata !== undefined)).toBe(false);
+  });
+
+  it('applies a call and then loses its answer (afterApplying): Slack did it, the app never heard', async () => {
+    const { client } = app;
+    fake.failNext('chat.postMessage', { afterApplying: 'drop' });
+    const lost = await apiError(client.chat.postMessage({ channel: CHANNEL, text: 'lost answer' }));
+    expect(lost).not.toBe('no error');
+    expect(fake.messages(CHANNEL).filter((message) => message.text === 'lost answer')).toHaveLength(
+      1,
+    );
+    expect(fake.callsTo('chat.postMessage').at(-1)).toMatchObject({
+      status: 0,
+      response: { ok: true },
+    });
+  });
+
   it('takes JSON Web API calls with the token in the Authorization header only', async () => {
     const call = (authorization: string | undefined) =>
       fetch(`${fake.apiUrl}chat.postMessage`, {

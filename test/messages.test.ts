@@ -14,6 +14,9 @@ import { ASPECT_RATIOS, createModelCatalog, RESOLUTIONS } from '../src/core/mode
 
 /** Every parameter any template uses, with values a front end would pass. */
 const FULL_PARAMS = {
+  who: '<@42>',
+  where: '<#7>',
+  word: 'forbidden',
   length: 5000,
   max: 4000,
   min: 1,
@@ -94,6 +97,13 @@ function allKeys(): MessageKey[] {
     'job.paused',
     'job.timeout_notice',
     'job.expired_token_notice',
+    'audit.accepted',
+    'audit.private',
+    'audit.done',
+    'audit.failed',
+    'audit.cancelled',
+    'audit.undelivered',
+    'audit.refused',
   ];
   const operatorKeys = ERROR_CODES.map((code) =>
     errorMessageKey(new NanoBananaError(code, 'x'), 'operator'),

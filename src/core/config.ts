@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { LOCALES, type Locale } from './messages.js';
 import { createModelCatalog, type ModelCatalog, parseExtraModels } from './models.js';
 import {
   describeIssues,
@@ -80,6 +81,14 @@ export const environmentSchema = z.object({
   NANO_BANANA_ALLOWED_SERVERS: list,
   NANO_BANANA_ALLOWED_CHANNELS: list,
   NANO_BANANA_BLOCKED_WORDS: list,
+  // The moderation log's language: one log read by the moderators, not by each requester.
+  NANO_BANANA_AUDIT_LOCALE: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .default('en')
+    .transform((value) => (value === '' ? 'en' : value))
+    .pipe(z.enum(LOCALES, { error: `expected one of ${LOCALES.join(', ')}` })),
   NANO_BANANA_THREAD_REPLIES: z
     .string()
     .trim()
@@ -147,6 +156,8 @@ export interface Config {
     readonly allowedChannels: ReadonlySet<string> | undefined;
     readonly blockedWords: readonly string[];
   };
+  /** The language of the moderation log's lines (`NANO_BANANA_AUDIT_LOCALE`). */
+  readonly auditLocale: Locale;
   /** When a reply in a channel or result thread is a request (`NANO_BANANA_THREAD_REPLIES`). */
   readonly threadReplies: (typeof THREAD_REPLIES)[number];
   /** Values that must never reach a log line or an error message. */
@@ -270,6 +281,7 @@ export function loadConfig(
       allowedChannels: setOrUndefined(values.NANO_BANANA_ALLOWED_CHANNELS),
       blockedWords: values.NANO_BANANA_BLOCKED_WORDS,
     },
+    auditLocale: values.NANO_BANANA_AUDIT_LOCALE,
     threadReplies: values.NANO_BANANA_THREAD_REPLIES,
     secrets: [
       values.ACEDATA_API_TOKEN,

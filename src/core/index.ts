@@ -4,6 +4,8 @@
  */
 
 export { AcceptanceGate } from './acceptance-gate.js';
+export type { AuditEvent, AuditLineParts, AuditRegistry, AuditSink } from './audit/index.js';
+export { AuditChannelClosed, composeAuditLine } from './audit/index.js';
 export {
   blendPrompt,
   checkBlendImages,
@@ -59,7 +61,12 @@ export {
   MAX_INPUT_IMAGE_BYTES,
   prepareInputImage,
 } from './images/index.js';
-export type { PlatformAdapter, ProgressEvent, ResultImageFile } from './jobs/adapter.js';
+export type {
+  DeliveryCheckpoint,
+  PlatformAdapter,
+  ProgressEvent,
+  ResultImageFile,
+} from './jobs/adapter.js';
 export { missingImages } from './jobs/adapter.js';
 export type { EngineStats, JobEngineOptions } from './jobs/engine.js';
 export { CALLBACK_PATH_PREFIX, JobEngine } from './jobs/engine.js';

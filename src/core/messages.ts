@@ -91,6 +91,16 @@ const en = {
   'job.timeout_notice':
     'This is taking much longer than usual. I’ll post the images here if they still come.',
   'job.expired_token_notice': '{mention} here are your images:',
+  // The moderation log (see core/audit): one line per event, in NANO_BANANA_AUDIT_LOCALE. `{who}`
+  // and `{where}` come rendered by the adapter (a mention, a channel link), pinging nobody.
+  'audit.accepted': '{who} asked in {where}',
+  'audit.private': 'private',
+  'audit.done': 'result',
+  'audit.failed': 'failed',
+  'audit.cancelled': 'cancelled',
+  'audit.undelivered': 'made but could not be posted anywhere',
+  /** `{word}`: the blocked word the prompt held. */
+  'audit.refused': '{who} was refused in {where}: blocked word “{word}”',
   'error.trace_id': '(trace id: {traceId})',
   /**
    * The operator's wording (the command line): the person reading is the admin, so the text names
@@ -291,6 +301,13 @@ const fr: Record<MessageKey, Template> = {
   'job.timeout_notice':
     'Cela prend bien plus de temps que d’habitude. Je publierai les images ici si elles arrivent.',
   'job.expired_token_notice': `{mention} voici vos images${NNBSP}:`,
+  'audit.accepted': '{who} a demandé dans {where}',
+  'audit.private': 'privé',
+  'audit.done': 'résultat',
+  'audit.failed': 'échec',
+  'audit.cancelled': 'annulé',
+  'audit.undelivered': 'créé mais impossible à publier',
+  'audit.refused': `{who} a été refusé dans {where}${NNBSP}: mot interdit «${NNBSP}{word}${NNBSP}»`,
   'error.trace_id': `(identifiant de trace${NNBSP}: {traceId})`,
   'operator.error.auth_failed':
     'L’API a refusé ACEDATA_API_TOKEN. Vérifiez le jeton de votre console AceData Cloud, dans l’environnement ou le fichier .env.',

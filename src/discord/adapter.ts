@@ -1,6 +1,7 @@
 import { Client, Events, GatewayIntentBits, Partials, REST } from 'discord.js';
 import { AcceptanceGate, ProgressThrottle } from '../core/index.js';
 import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/adapter-context.js';
+import { discordAuditSink } from './audit.js';
 import { commandDefinitions, syncCommands } from './commands.js';
 import { createDiscordPlatform } from './delivery.js';
 import { type FleetBudget, startFleetBudget } from './fleet-budget.js';
@@ -95,6 +96,7 @@ function buildDiscordAdapter(
     applicationId: () => connection.applicationId(),
     now,
   };
+  context.audit?.register(discordAuditSink(runtime, context.config.auditLocale));
   const interactions = new InteractionHandler(runtime);
   client.on(Events.InteractionCreate, (interaction) => void interactions.handle(interaction));
   client.on(Events.MessageCreate, (message) => {

@@ -1,5 +1,6 @@
 import { type APIMessage, MessageFlags, type RawFile, Routes } from 'discord.js';
 import {
+  type DeliveryCheckpoint,
   fitImage,
   type InputImage,
   type InputReference,
@@ -14,7 +15,14 @@ import {
   translate,
 } from '../core/index.js';
 import { describeFailure } from './describe.js';
-import { type Delivery, type Destination, readDestination, tokenUsable } from './destination.js';
+import {
+  type Delivery,
+  type Destination,
+  type PartialDelivery,
+  readDestination,
+  readPartialDelivery,
+  tokenUsable,
+} from './destination.js';
 import {
   deliveryError,
   discordCode,
@@ -55,7 +63,7 @@ export function createDiscordPlatform(runtime: DiscordRuntime): PlatformAdapter 
     platform: 'discord',
     fetchInput: (job, input, signal) => fetchInput(runtime, job, input, signal),
     notify: (job, event) => notify(runtime, job, event),
-    deliver: (job, images) => deliver(runtime, job, images),
+    deliver: (job, images, _signal, checkpoint) => deliver(runtime, job, images, checkpoint),
   };
 }
 
@@ -232,6 +240,7 @@ async function deliver(
   runtime: DiscordRuntime,
   job: Job,
   images: readonly ResultImageFile[],
+  checkpoint?: DeliveryCheckpoint,
 ): Promise<Delivery> {
   const locale = resolveLocale(job.locale);
   const destination = readDestination(job.destination);
@@ -263,7 +272,10 @@ async function deliver(
     upscaleNote: extras.upscaleNote,
   });
   const chunks = chunkFiles(files);
-  const posted: APIMessage[] = [];
+  // Parts an earlier attempt posted (see `PartialDelivery`); the first is posted again, as an
+  // edit of the same message or a post under an enforced nonce: it makes no second message.
+  const parts: PartialDelivery['parts'] = { ...readPartialDelivery(job.delivery)?.parts };
+  const posted: PostedPart[] = [];
   let first: Posted | undefined;
   try {
     for (const [index, chunk] of chunks.entries()) {
@@ -288,9 +300,21 @@ async function deliver(
       const rawFiles = chunk.map((entry) => entry.file);
       if (first === undefined) {
         first = await postFirstAfterProgress(runtime, job, destination, body, rawFiles);
-        posted.push(first.message);
-      } else {
-        posted.push(await postMore(runtime, job, destination, body, rawFiles, first, index));
+        posted.push(partOf(first.message));
+        continue;
+      }
+      const earlier = parts[String(index)];
+      if (earlier !== undefined) {
+        posted.push(earlier);
+        continue;
+      }
+      const part = partOf(await postMore(runtime, job, destination, body, rawFiles, first, index));
+      posted.push(part);
+      // A later part may fail yet: this one is saved, not to be posted again (a webhook
+      // follow-up takes no nonce).
+      if (index < chunks.length - 1) {
+        parts[String(index)] = part;
+        await checkpoint?.save({ parts } satisfies PartialDelivery);
       }
     }
   } catch (error) {
@@ -307,15 +331,23 @@ async function deliver(
       ? await openThread(runtime, job, destination, first.message, content)
       : undefined;
   return {
-    messages: posted.map((message) => ({ channelId: message.channel_id, messageId: message.id })),
-    images: posted.flatMap((message) =>
-      (message.attachments ?? []).map((attachment) => ({
-        url: attachment.url,
-        name: attachment.filename,
-        size: attachment.size,
-      })),
-    ),
+    messages: posted.map(({ channelId, messageId }) => ({ channelId, messageId })),
+    images: posted.flatMap((part) => part.images),
     ...(threadId ? { threadId } : {}),
+  };
+}
+
+type PostedPart = PartialDelivery['parts'][string];
+
+function partOf(message: APIMessage): PostedPart {
+  return {
+    channelId: message.channel_id,
+    messageId: message.id,
+    images: (message.attachments ?? []).map((attachment) => ({
+      url: attachment.url,
+      name: attachment.filename,
+      size: attachment.size,
+    })),
   };
 }
 

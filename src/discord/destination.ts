@@ -60,6 +60,29 @@ const deliverySchema = z.object({
 });
 export type Delivery = z.infer<typeof deliverySchema>;
 
+/**
+ * The messages of a result in several parts already posted, saved in the job as each is posted
+ * (see the core's `DeliveryCheckpoint`): the interaction webhook's follow-ups take no nonce, so a
+ * later attempt, or the process that takes the job over, skips these parts rather than post them
+ * again. By part number (0 is the first message).
+ */
+const partialDeliverySchema = z.object({
+  parts: z.record(
+    z.string(),
+    z.object({
+      channelId: z.string(),
+      messageId: z.string(),
+      images: deliverySchema.shape.images,
+    }),
+  ),
+});
+export type PartialDelivery = z.infer<typeof partialDeliverySchema>;
+
+export function readPartialDelivery(value: unknown): PartialDelivery | undefined {
+  const parsed = partialDeliverySchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
 export function readDelivery(value: unknown): Delivery | undefined {
   const parsed = deliverySchema.safeParse(value);
   return parsed.success ? parsed.data : undefined;

@@ -22,6 +22,7 @@ export const environmentSchema = z.object({
   DISCORD_GUILD_IDS: settings.list,
   DISCORD_MESSAGE_CONTENT: settings.boolean(false),
   DISCORD_RESULT_THREADS: settings.boolean(true),
+  DISCORD_AUDIT_CHANNEL_ID: settings.optionalText,
   DISCORD_SHARD_COUNT: shardCountSetting,
   DISCORD_SHARD_IDS: shardIdsSetting,
 });
@@ -37,6 +38,8 @@ export interface DiscordSettings {
   readonly messageContent: boolean;
   /** Open a thread on each result message in a text channel. */
   readonly resultThreads: boolean;
+  /** The operator's moderation log: a channel that gets every server's lines. */
+  readonly auditChannelId: string | undefined;
   /**
    * The only origins input images are fetched from: Discord's CDN and media proxy, and the origin
    * of `DISCORD_API_URL` when it is replaced (a proxy or a test server serves the files there).
@@ -63,6 +66,7 @@ export function readDiscordSettings(environment: Environment): DiscordSettings {
     guildIds: values.DISCORD_GUILD_IDS,
     messageContent: values.DISCORD_MESSAGE_CONTENT,
     resultThreads: values.DISCORD_RESULT_THREADS,
+    auditChannelId: values.DISCORD_AUDIT_CHANNEL_ID,
     imageOrigins:
       values.DISCORD_API_URL === DEFAULT_DISCORD_API_URL
         ? [...DISCORD_IMAGE_ORIGINS]

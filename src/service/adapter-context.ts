@@ -1,4 +1,5 @@
 import type {
+  AuditRegistry,
   Config,
   Environment,
   JobPort,
@@ -31,6 +32,11 @@ export interface AdapterContext {
    * spaces identifies and registers commands once through them. Absent, one process does all.
    */
   readonly locks?: NamedLocks | undefined;
+  /**
+   * The moderation log: an adapter registers how its platform's lines read and are posted.
+   * Absent when a test builds a context by hand.
+   */
+  readonly audit?: AuditRegistry | undefined;
   /** Mounts a request listener on the shared HTTP server (Slack's HTTP endpoint, say). */
   mount(pathPrefix: string, listener: RequestListener): void;
 }

@@ -1,4 +1,5 @@
 import { NanoBananaClient, type NanoBananaClientOptions } from '../core/api/client.js';
+import { AuditLog } from '../core/audit/index.js';
 import type { Config, Environment } from '../core/config.js';
 import type { ImageFile } from '../core/images/index.js';
 import { JobEngine } from '../core/jobs/engine.js';
@@ -80,6 +81,15 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     logger: logger.child({ component: 'engine' }),
     ...(options.download ? { download: options.download } : {}),
   });
+  // The moderation log writes from the engine's events and posts through the adapters' sinks.
+  const audit = new AuditLog({
+    store,
+    logger: logger.child({ component: 'audit' }),
+    owner: engine.owner,
+    auditChannelOf: async (platform, serverId) =>
+      (await engine.settings.server(platform, serverId)).auditChannelId,
+  });
+  audit.follow(engine);
   // The adapters see the engine through the port only; the metrics and the HTTP server bind the
   // engine itself.
   const jobs: JobPort = options.wrapJobs?.(engine) ?? engine;
@@ -120,6 +130,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       logger,
       metrics,
       locks: options.locks ?? sharedLocks(store, engine.owner),
+      audit,
       mount: (prefix, listener) => http.mount(prefix, listener),
     };
     for (const factory of options.adapters) {
@@ -135,6 +146,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     throw error;
   }
   await engine.start();
+  audit.start();
   started = true;
   logger.info(
     { adapters: adapters.map((adapter) => adapter.name), port: http.port },
@@ -163,6 +175,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         };
         logger.info({ graceMs }, 'Stopping: no new requests; deliveries under way may finish');
         await within('jobs', engine.stop(graceMs - closingReserveMs(graceMs)));
+        // Lines not posted yet stay in the store's outbox for the next poster.
+        await within('audit', audit.stop());
         await Promise.all(
           adapters.map((adapter) => within(`adapter ${adapter.name}`, adapter.stop())),
         );

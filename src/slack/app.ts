@@ -9,6 +9,7 @@ import {
 import { AcceptanceGate, ConfigError, ProgressThrottle } from '../core/index.js';
 import type { AdapterContext, AdapterFactory, ServiceAdapter } from '../service/adapter-context.js';
 import { registerActions } from './actions.js';
+import { slackAuditSink } from './audit.js';
 import { boltLogger } from './bolt-logger.js';
 import { registerCommand } from './command.js';
 import { SlackPlatform } from './delivery.js';
@@ -114,6 +115,7 @@ export function createSlackAdapter(options: SlackAdapterOptions = {}): AdapterFa
       usableFiles: new ExpiringSet(THREADS_TTL_MS, 50_000),
       bot: { userId: '', botId: '', name: '' },
     };
+    context.audit?.register(slackAuditSink(runtime, context.config.auditLocale));
     return new SlackServiceAdapter(runtime, context, clientOptions);
   };
 }

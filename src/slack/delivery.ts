@@ -1,4 +1,5 @@
 import {
+  type DeliveryCheckpoint,
   type FittedImage,
   fitImage,
   type InputImage,
@@ -13,7 +14,13 @@ import {
 } from '../core/index.js';
 import { resultMessage } from './blocks.js';
 import { describeJobError } from './describe.js';
-import { type DeliveryRecord, readDestination } from './destination.js';
+import {
+  type DeliveryProgress,
+  type DeliveryRecord,
+  readDeliveryProgress,
+  readDestination,
+} from './destination.js';
+import { type EarlierResult, findEarlierResult, resultFileName } from './earlier-result.js';
 import { downloadSlackFile } from './files.js';
 import { resultExtras } from './image-actions.js';
 import { markUsable } from './inputs.js';
@@ -110,8 +117,17 @@ export class SlackPlatform implements PlatformAdapter {
    * Uploads the images into the job's thread (the prompt as alt text), then the buttons, then
    * marks the status message done. Only the upload can fail the delivery: once the images are
    * in Slack, a missing button is not worth uploading them twice.
+   *
+   * Slack has no idempotency key, so each step is saved in the job before and after it is taken
+   * (`checkpoint`): a process that takes the job over after a death, or a later attempt here, finds
+   * the mark and looks in the thread for what already reached Slack before posting it again.
    */
-  async deliver(job: Job, images: readonly ResultImageFile[]): Promise<DeliveryRecord> {
+  async deliver(
+    job: Job,
+    images: readonly ResultImageFile[],
+    _signal?: AbortSignal,
+    checkpoint?: DeliveryCheckpoint,
+  ): Promise<DeliveryRecord> {
     const runtime = this.#runtime;
     const destination = readDestination(job.destination);
     if (destination === undefined) {
@@ -121,44 +137,65 @@ export class SlackPlatform implements PlatformAdapter {
     const fitted: FittedImage[] = [];
     for (const image of images) fitted.push(await fitImage(image, MAX_UPLOAD_BYTES));
 
-    let files: DeliveryRecord['files'];
-    try {
-      const uploaded = await runtime.client.filesUploadV2({
-        channel_id: channel,
-        thread_ts: threadTs,
-        file_uploads: fitted.map((result, index) => ({
-          file: result.image.bytes,
-          filename: `nano-banana-${job.id}-${index + 1}.${FORMATS[result.image.mime]?.extension ?? 'png'}`,
-          alt_text: job.prompt.slice(0, MAX_ALT_TEXT),
-        })),
-      });
-      files = uploaded.files
-        .flatMap((completion) => completion.files ?? [])
-        .map((file) => ({ id: file.id ?? '', url: file.url_private ?? '', name: file.name ?? '' }));
-    } catch (error) {
-      throw toDeliveryError(error, 'Uploading the images');
+    const saved = readDeliveryProgress(job.delivery);
+    // Only after a start was saved can anything be in the thread already: the usual delivery
+    // reads nothing.
+    const earlier: EarlierResult =
+      saved === undefined
+        ? {}
+        : await findEarlierResult(runtime, job.id, channel, threadTs, saved.startedAt);
+    const startedAt = saved?.startedAt ?? Date.now();
+    let files = saved?.files ?? earlier.files;
+    if (files !== undefined) {
+      runtime.logger.info({ jobId: job.id }, 'The result was uploaded before; not again');
+    }
+    if (files === undefined) {
+      await checkpoint?.save({ startedAt } satisfies DeliveryProgress);
+      try {
+        const uploaded = await runtime.client.filesUploadV2({
+          channel_id: channel,
+          thread_ts: threadTs,
+          file_uploads: fitted.map((result, index) => ({
+            file: result.image.bytes,
+            filename: resultFileName(job.id, index, FORMATS[result.image.mime]?.extension ?? 'png'),
+            alt_text: job.prompt.slice(0, MAX_ALT_TEXT),
+          })),
+        });
+        files = uploaded.files
+          .flatMap((completion) => completion.files ?? [])
+          .map((file) => ({
+            id: file.id ?? '',
+            url: file.url_private ?? '',
+            name: file.name ?? '',
+          }));
+      } catch (error) {
+        throw toDeliveryError(error, 'Uploading the images');
+      }
+      await checkpoint?.save({ startedAt, files } satisfies DeliveryProgress);
     }
     runtime.threads.add(threadKey(channel, threadTs));
 
-    const extras = await resultExtras(runtime, job, images, MAX_UPLOAD_BYTES);
-    const message = resultMessage(
-      job.id,
-      job.locale,
-      job.requesterId,
-      [...extras.notes, ...notes(job, fitted)],
-      extras.controls,
-    );
-    let buttonsTs: string | undefined;
-    try {
-      const posted = await runtime.client.chat.postMessage({
-        channel,
-        thread_ts: threadTs,
-        text: message.text,
-        blocks: message.blocks,
-      });
-      buttonsTs = posted.ts;
-    } catch (error) {
-      runtime.logger.warn({ err: error, jobId: job.id }, 'Could not post the result buttons');
+    let buttonsTs = earlier.buttonsTs;
+    if (buttonsTs === undefined) {
+      const extras = await resultExtras(runtime, job, images, MAX_UPLOAD_BYTES);
+      const message = resultMessage(
+        job.id,
+        job.locale,
+        job.requesterId,
+        [...extras.notes, ...notes(job, fitted)],
+        extras.controls,
+      );
+      try {
+        const posted = await runtime.client.chat.postMessage({
+          channel,
+          thread_ts: threadTs,
+          text: message.text,
+          blocks: message.blocks,
+        });
+        buttonsTs = posted.ts;
+      } catch (error) {
+        runtime.logger.warn({ err: error, jobId: job.id }, 'Could not post the result buttons');
+      }
     }
     await finalStatus(runtime, job, destination, {
       kind: 'done',

@@ -26,6 +26,19 @@ const deliverySchema = z.object({
 export type DeliveryRecord = z.infer<typeof deliverySchema>;
 export type DeliveredFile = DeliveryRecord['files'][number];
 
+/**
+ * What a delivery under way saved in the job before its posts (see the core's
+ * `DeliveryCheckpoint`): when it began, and the files once Slack took them. A process that takes
+ * the job over after a death reads it to post nothing twice.
+ */
+const deliveryProgressSchema = z.object({
+  /** Unix milliseconds, by the clock of the process that began. */
+  startedAt: z.number(),
+  files: deliverySchema.shape.files.optional(),
+});
+
+export type DeliveryProgress = z.infer<typeof deliveryProgressSchema>;
+
 export function readDestination(value: unknown): Destination | undefined {
   const parsed = destinationSchema.safeParse(value);
   return parsed.success ? parsed.data : undefined;
@@ -33,5 +46,10 @@ export function readDestination(value: unknown): Destination | undefined {
 
 export function readDelivery(value: unknown): DeliveryRecord | undefined {
   const parsed = deliverySchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export function readDeliveryProgress(value: unknown): DeliveryProgress | undefined {
+  const parsed = deliveryProgressSchema.safeParse(value);
   return parsed.success ? parsed.data : undefined;
 }

@@ -28,6 +28,8 @@ export interface SlackSettings {
   readonly command: string;
   /** `NANO_BANANA_ALLOW_SLACK_CONNECT`: requests from channels shared with other organisations. */
   readonly allowSlackConnect: boolean;
+  /** `SLACK_AUDIT_CHANNEL_ID`: the operator's moderation log, every line of the workspace. */
+  readonly auditChannelId: string | undefined;
   readonly mode: 'socket' | 'http';
 }
 
@@ -53,6 +55,7 @@ export const environmentSchema = z.object({
       message: 'expected a slash command such as /imagine',
     }),
   NANO_BANANA_ALLOW_SLACK_CONNECT: settings.boolean(false),
+  SLACK_AUDIT_CHANNEL_ID: settings.optionalText,
 });
 
 /**
@@ -84,6 +87,7 @@ export function readSlackSettings(env: Environment): SlackSettings | undefined {
       apiUrl === DEFAULT_SLACK_API_URL ? [SLACK_HOOKS_HOST] : [SLACK_HOOKS_HOST, apiOrigin],
     command: values.SLACK_COMMAND,
     allowSlackConnect: values.NANO_BANANA_ALLOW_SLACK_CONNECT,
+    auditChannelId: values.SLACK_AUDIT_CHANNEL_ID,
     mode: values.SLACK_APP_TOKEN === undefined ? 'http' : 'socket',
   };
 }

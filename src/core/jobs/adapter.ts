@@ -49,6 +49,27 @@ export interface PlatformAdapter {
    * Throws a retryable NanoBananaError for a transient failure, any other error for a lasting one,
    * and `undeliverable` when every way of posting was refused (the job then ends `undelivered`).
    * `signal` aborts at the end of the shutdown grace: the job is then delivered at the next start.
+   * `job.delivery` holds what an earlier attempt saved through `checkpoint` (this process's, or
+   * a dead one's whose job was taken over): what may already be on the platform.
    */
-  deliver(job: Job, images: readonly ResultImageFile[], signal: AbortSignal): Promise<unknown>;
+  deliver(
+    job: Job,
+    images: readonly ResultImageFile[],
+    signal: AbortSignal,
+    checkpoint?: DeliveryCheckpoint,
+  ): Promise<unknown>;
+}
+
+/**
+ * Lets `deliver` store how far it got, before it returns. A platform without an idempotency key
+ * (a Slack upload) cannot tell a second post from the first: when the process dies after its post
+ * reached the platform but before the job was marked done, the process that takes the job over
+ * would post again. With a mark saved before the post, that process knows to look first.
+ */
+export interface DeliveryCheckpoint {
+  /**
+   * Stores `delivery` as the job's, durably, while this process still holds the job. Rejects when
+   * it no longer does (another process took the job over): the caller must stop posting.
+   */
+  save(delivery: unknown): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { MAX_RETRY_AFTER_MS } from '../api/retry.js';
 import { type NanoBananaError, toNanoBananaError } from '../errors.js';
 import { downloadWithRetry, type ImageFile } from '../images/index.js';
 import type { Logger } from '../logger.js';
-import type { ResultImageFile } from './adapter.js';
+import type { DeliveryCheckpoint, ResultImageFile } from './adapter.js';
 import { type EngineContext, failJob, imagesMade, toJobError, type Work } from './context.js';
 import type { Job, JobError } from './job.js';
 
@@ -38,10 +38,25 @@ export class Delivery {
     const files = await this.#downloadResults(job, images, signal, log);
     if (files === undefined) return;
     let attempts = job.deliveryAttempts;
+    // What the adapter saved so far: the next attempt starts from it, as a takeover would.
+    let current = job;
+    const checkpoint: DeliveryCheckpoint = {
+      save: async (delivery) => {
+        const saved = await store.transition(
+          job.id,
+          ['delivering'],
+          { state: 'delivering', delivery },
+          clock.now(),
+          owner,
+        );
+        if (saved === undefined) throw new JobNoLongerHeld(job.id);
+        current = saved;
+      },
+    };
     for (;;) {
       attempts++;
       try {
-        const delivery = await adapter.deliver(job, files, signal);
+        const delivery = await adapter.deliver(current, files, signal, checkpoint);
         const done = await store.transition(
           job.id,
           ['delivering'],
@@ -62,6 +77,10 @@ export class Delivery {
         }
         return;
       } catch (error) {
+        if (noLongerHeld(error)) {
+          log.warn('The job was taken over while it was being delivered; leaving it');
+          return;
+        }
         const failure = toNanoBananaError(error);
         await store.update(job.id, { deliveryAttempts: attempts }, clock.now());
         if (signal.aborted) return;
@@ -186,4 +205,24 @@ export class Delivery {
   async #fail(job: Job, error: JobError): Promise<void> {
     await failJob(this.#context, job, error, true, this.#context.owner);
   }
+}
+
+/**
+ * A checkpoint found the job no longer leased here (another process took it over after this one
+ * stalled past its lease): this process stops posting and leaves the job to its new owner.
+ */
+class JobNoLongerHeld extends Error {
+  constructor(jobId: string) {
+    super(`Job ${jobId} is no longer held by this process`);
+    this.name = 'JobNoLongerHeld';
+  }
+}
+
+/** Whether a checkpoint's refusal is behind an error, however the adapter wrapped it. */
+function noLongerHeld(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause !== undefined && depth < 5; depth++) {
+    if (cause instanceof JobNoLongerHeld) return true;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return false;
 }

@@ -1,10 +1,11 @@
 import type { NanoBananaClient } from '../api/client.js';
 import type { Clock } from '../clock.js';
+import type { NanoBananaError } from '../errors.js';
 import type { ImageFile, InputImage, PreparedInputImage } from '../images/index.js';
 import type { Logger } from '../logger.js';
 import type { RequestLimits } from '../request.js';
 import type { TaskFollower } from '../task-follower.js';
-import type { Job } from './job.js';
+import type { Job, NewJob } from './job.js';
 import type { EngineLimits } from './limits.js';
 import type { AccessPolicy, QuotaLimits } from './policy.js';
 import type { JobStore } from './store.js';
@@ -55,6 +56,13 @@ export interface EngineStats {
 }
 
 export interface EngineEvents {
+  /** A new job was stored and queued (through this process): the moderation log's first line. */
+  accepted: [job: Job];
+  /**
+   * A request was refused by an admission check (blocked words, access, quota...), in `check` or
+   * `submit`: nothing was stored. The moderation log records the blocked-word refusals.
+   */
+  refused: [request: NewJob, error: NanoBananaError];
   /** A job reached a final state (through this process). */
   finished: [job: Job];
   /**

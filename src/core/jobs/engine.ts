@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock } from '../clock.js';
-import { NanoBananaError as Failure } from '../errors.js';
+import { NanoBananaError as Failure, isNanoBananaError } from '../errors.js';
 import { downloadImage, prepareInputImage } from '../images/index.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { SettingsBook } from '../preferences/settings-book.js';
@@ -230,10 +230,14 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     if (request.dedupKey !== undefined) {
       if ((await this.#store.getByDedupKey(request.dedupKey)) !== undefined) return;
     }
-    await this.#admissions.check(request);
+    await this.#refusalsTold(request, () => this.#admissions.check(request));
   }
 
-  async submit(request: NewJob): Promise<Submitted> {
+  submit(request: NewJob): Promise<Submitted> {
+    return this.#refusalsTold(request, () => this.#submit(request));
+  }
+
+  async #submit(request: NewJob): Promise<Submitted> {
     if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
     // The same platform event twice (a retried delivery, a message seen as mention and message)
     // answers with the job it already made, before any check could refuse it.
@@ -259,6 +263,7 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       'Job accepted',
     );
     this.#deadlines.watch(stored);
+    this.emit('accepted', stored);
     const position = await this.#positionOf(stored.id);
     this.#progress.track(stored.id, position);
     // Let the caller tell the user "accepted" first; the line moves right after.
@@ -410,6 +415,16 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       await this.#store.releaseLeases(this.#owner, this.#clock.now());
     } catch (error) {
       this.#logger.warn({ err: error }, 'Could not give up the leases: they expire on their own');
+    }
+  }
+
+  /** Runs an admission, telling the listeners of a refusal (`refused`) before it is rethrown. */
+  async #refusalsTold<T>(request: NewJob, admission: () => Promise<T>): Promise<T> {
+    try {
+      return await admission();
+    } catch (error) {
+      if (isNanoBananaError(error)) this.emit('refused', request, error);
+      throw error;
     }
   }
 

@@ -41,7 +41,8 @@
  * Faults: `failNext(target, fault)` for a Web API method or for 'upload' / 'download' /
  * 'response_url'; `requestSocketReconnect()`, `dropSocketConnections()`; `latencyMs` delays every
  * Web API, upload and download answer (benchmarks); `setLatency(method, ms)` one Web API method's
- * (a slow `users.info`).
+ * (a slow `users.info`); `holdChannel(channel)` leaves every Web API call naming that channel
+ * unanswered until released (a channel whose posts hang).
  *
  * Slack's deadlines, on by default: the app must ack a command, event or interaction delivered
  * through `deliver*` within 3 s (`ackDeadlineMs`); a later ack is recorded in `lateAcks` (and
@@ -186,11 +187,14 @@ export interface RecordedResponse {
  * error}`); `status` answers that HTTP status (`retryAfter` seconds as `Retry-After`, Slack's
  * rate limit when 429); `drop` closes the connection without an answer. For 'upload',
  * 'download' and 'response_url' a string is answered as HTTP 500 with that text. `headers` are
- * added to the answer (a `location`, to make a download redirect). */
+ * added to the answer (a `location`, to make a download redirect). `afterApplying` (Web API
+ * methods) lets the call take effect, then closes the connection (`drop`) or never answers
+ * (`hold`, until the fake closes): Slack did the work, the app never learned of it. */
 export type FakeSlackFault =
   | string
   | { status: number; retryAfter?: number; body?: string; headers?: Record<string, string> }
-  | { drop: true };
+  | { drop: true }
+  | { afterApplying: 'drop' | 'hold' };
 
 export type DeliveryTarget = { url: string } | 'socket';
 
@@ -331,6 +335,11 @@ export interface FakeSlack {
   holdNextDownload(): () => void;
   /** Delays every answer of one Web API method by `ms` from now on (0: back to `latencyMs`). */
   setLatency(method: string, ms: number): void;
+  /**
+   * Every Web API call whose `channel` is this one waits, unanswered (recorded with status 0),
+   * until the returned function is called or the fake closes.
+   */
+  holdChannel(channel: string): () => void;
   /** Polls `predicate` until it returns something other than undefined/false (bounded). */
   waitFor<T>(predicate: () => T | undefined | false, options?: { timeoutMs?: number }): Promise<T>;
   close(): Promise<void>;
@@ -407,6 +416,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const lateAcks: RecordedLateAck[] = [];
   const faults = new Map<string, FakeSlackFault[]>();
   const methodLatencies = new Map<string, number>();
+  /** Channels whose calls wait (`holdChannel`), with what releases them. */
+  const channelHolds = new Map<string, { held: Promise<void>; release: () => void }>();
   const sockets = new Set<Socket>();
   // Its own pool for deliveries to the app, so that close() leaves no connection behind.
   const agent = new Agent({ keepAliveTimeout: 1_000 });
@@ -439,7 +450,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       else sendText(response, 500, fault);
       return true;
     }
-    if ('drop' in fault) {
+    if ('drop' in fault || 'afterApplying' in fault) {
       response.socket?.destroy();
       return true;
     }
@@ -472,19 +483,30 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     calls.push(call);
     const delay = methodLatencies.get(method) ?? latencyMs;
     if (delay > 0) await sleep(delay);
+    const channelHold =
+      typeof args.channel === 'string' ? channelHolds.get(args.channel) : undefined;
+    if (channelHold !== undefined) await channelHold.held;
     const fault = takeFault(method);
+    const bearer = bearerToken(request.headers.authorization);
+    const apply = () =>
+      answerWebApi(method, args, tokenKind(bearer ?? tokenInBody), {
+        workspace,
+        scopes,
+        openSocketUrl: () => hub.issueUrl(),
+      });
+    if (fault !== undefined && typeof fault === 'object' && 'afterApplying' in fault) {
+      // Done at Slack (the answer Slack made is recorded), yet the app never receives it.
+      call.response = apply().body;
+      if (fault.afterApplying === 'drop') response.socket?.destroy();
+      return;
+    }
     if (fault !== undefined) {
       call.status = typeof fault === 'string' ? 200 : 'drop' in fault ? 0 : fault.status;
       call.response = typeof fault === 'string' ? { ok: false, error: fault } : fault;
       answerFault(response, fault, true);
       return;
     }
-    const bearer = bearerToken(request.headers.authorization);
-    const answer = answerWebApi(method, args, tokenKind(bearer ?? tokenInBody), {
-      workspace,
-      scopes,
-      openSocketUrl: () => hub.issueUrl(),
-    });
+    const answer = apply();
     call.status = 200;
     call.response = answer.body;
     sendJson(response, 200, answer.body, answer.headers);
@@ -511,7 +533,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     if (latencyMs > 0) await sleep(latencyMs);
     const fault = takeFault('upload');
     if (fault !== undefined) {
-      upload.status = typeof fault === 'string' ? 500 : 'drop' in fault ? 0 : fault.status;
+      upload.status = typeof fault === 'string' ? 500 : 'status' in fault ? fault.status : 0;
       answerFault(response, fault, false);
       return;
     }
@@ -554,7 +576,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const fault = takeFault('download');
     if (fault !== undefined) {
       download.served = 'fault';
-      download.status = typeof fault === 'string' ? 500 : 'drop' in fault ? 0 : fault.status;
+      download.status = typeof fault === 'string' ? 500 : 'status' in fault ? fault.status : 0;
       answerFault(response, fault, false);
       return;
     }
@@ -599,7 +621,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     responses.push(recorded);
     const fault = takeFault('response_url');
     if (fault !== undefined) {
-      recorded.status = typeof fault === 'string' ? 500 : 'drop' in fault ? 0 : fault.status;
+      recorded.status = typeof fault === 'string' ? 500 : 'status' in fault ? fault.status : 0;
       answerFault(response, fault, false);
       return;
     }
@@ -863,6 +885,17 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       downloadReleases.push(release);
       return release;
     },
+    holdChannel: (channel) => {
+      let release = (): void => {};
+      const held = new Promise<void>((resolve) => {
+        release = () => {
+          channelHolds.delete(channel);
+          resolve();
+        };
+      });
+      channelHolds.set(channel, { held, release });
+      return release;
+    },
     setLatency: (method, ms) => {
       if (ms > 0) methodLatencies.set(method, ms);
       else methodLatencies.delete(method);
@@ -891,6 +924,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       if (closed) return;
       closed = true;
       for (const release of downloadReleases) release();
+      for (const { release } of [...channelHolds.values()]) release();
       await hub.close();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();

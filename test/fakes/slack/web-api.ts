@@ -263,6 +263,38 @@ function permalink(context: WebApiContext, channel: string, message: FakeSlackMe
   return `${base}?thread_ts=${threadTs}&cid=${channel}`;
 }
 
+/**
+ * A history read as Slack answers it: messages within `oldest`..`latest` (exclusive unless
+ * `inclusive`; a thread's parent is always given), and their `metadata` only when asked for with
+ * `include_all_metadata`.
+ */
+function readableHistory(
+  messages: readonly FakeSlackMessage[],
+  args: ApiArgs,
+  parentTs?: string,
+): Record<string, unknown>[] {
+  const oldest = stringArg(args, 'oldest');
+  const latest = stringArg(args, 'latest');
+  const inclusive = booleanArg(args, 'inclusive');
+  const within = (ts: string) => {
+    const at = Number(ts);
+    if (oldest !== undefined && (inclusive ? at < Number(oldest) : at <= Number(oldest))) {
+      return false;
+    }
+    if (latest !== undefined && (inclusive ? at > Number(latest) : at >= Number(latest))) {
+      return false;
+    }
+    return true;
+  };
+  const withMetadata = booleanArg(args, 'include_all_metadata');
+  return messages
+    .filter((message) => message.ts === parentTs || within(message.ts))
+    .map((message) => {
+      const { metadata, ...slack } = toSlackMessage(message);
+      return withMetadata && metadata !== undefined ? { ...slack, metadata } : slack;
+    });
+}
+
 /** Pages a list the way Slack does: `limit` and an opaque `cursor`. */
 function page<T>(items: T[], args: ApiArgs, defaultLimit: number) {
   const requested = Number(stringArg(args, 'limit') ?? defaultLimit);
@@ -490,10 +522,13 @@ const METHODS: Record<string, MethodSpec> = {
       if (ts === undefined || parent === undefined) throw new ApiError('thread_not_found');
       // A reply's ts gives the whole thread, as Slack does.
       const threadTs = parent.thread_ts ?? parent.ts;
-      const messages = context.workspace
-        .thread(channel.id, threadTs)
-        .filter((message) => message.ephemeralTo === undefined)
-        .map(toSlackMessage);
+      const messages = readableHistory(
+        context.workspace
+          .thread(channel.id, threadTs)
+          .filter((message) => message.ephemeralTo === undefined),
+        args,
+        threadTs,
+      );
       const { slice, has_more, response_metadata } = page(messages, args, 1000);
       return { messages: slice, has_more, response_metadata };
     },
@@ -505,15 +540,16 @@ const METHODS: Record<string, MethodSpec> = {
     handle: (args, context) => {
       const channel = memberChannel(context, stringArg(args, 'channel'));
       requireScope(context, historyScope(channel, 'history'));
-      const messages = context.workspace
-        .messages(channel.id)
-        .filter(
-          (message) =>
-            message.ephemeralTo === undefined &&
-            (message.thread_ts === undefined || message.thread_ts === message.ts),
-        )
-        .map(toSlackMessage)
-        .reverse();
+      const messages = readableHistory(
+        context.workspace
+          .messages(channel.id)
+          .filter(
+            (message) =>
+              message.ephemeralTo === undefined &&
+              (message.thread_ts === undefined || message.thread_ts === message.ts),
+          ),
+        args,
+      ).reverse();
       const { slice, has_more, response_metadata } = page(messages, args, 100);
       return { messages: slice, has_more, pin_count: 0, response_metadata };
     },
