@@ -342,6 +342,24 @@ describe('Discord /settings', () => {
   });
 });
 
+describe('Discord /settings and the moderation log', () => {
+  it('sends the server’s log lines to the audit channel /settings named', async () => {
+    await start();
+    await settings({ audit_channel: MOD_LOG });
+    await resultOf(imagine('a logged heron').id);
+    await fake.waitFor(
+      () =>
+        fake
+          .messages(MOD_LOG)
+          .find(
+            (message) =>
+              message.author.id === fake.botUserId && message.content.includes('a logged heron'),
+          ),
+      { timeoutMs: 15_000, description: 'the line in the audit channel' },
+    );
+  });
+});
+
 describe('Discord /settings under the operator’s settings', () => {
   it('shows result threads off when the operator turned them off, whatever the server says', async () => {
     await start({ DISCORD_RESULT_THREADS: 'false' });
