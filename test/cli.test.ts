@@ -164,6 +164,7 @@ describe('nano-banana imagine', () => {
     const cases: [string[], RegExp][] = [
       [['imagine', 'a cat', '--ar', '5:4'], /1:1, 3:2/],
       [['imagine', 'a cat', '--frobnicate'], /--frobnicate/],
+      [['imagine', 'a cat', '--style', 'noir'], /--style/],
       [['imagine', '   '], /describe/i],
       [['imagine', 'a cat', '--model', 'banana', '--res', '4K'], /1K/],
       [['imagine', 'a cat', '--count', '9'], /1.*4/],

@@ -138,14 +138,21 @@ describe('the admission of a request in a server with settings', () => {
   };
 
   it('gives the store the server’s own limit to check atomically', () => {
-    const { admission } = admissions.admit(request, { dailyImages: 2 });
+    const { admission } = admissions.admit(request, {
+      server: { dailyImages: 2 },
+      preferences: {},
+    });
     expect(admission.quotas.find((quota) => quota.scope === 'server')?.limit).toBe(2);
     const without = admissions.admit(request).admission;
     expect(without.quotas.find((quota) => quota.scope === 'server')?.limit).toBe(10);
   });
 
   it('refuses a channel the server did not list before anything is stored', () => {
-    expect(() => admissions.admit(request, { channels: ['C2'] })).toThrow(NanoBananaError);
-    expect(() => admissions.admit(request, { channels: ['C1'] })).not.toThrow();
+    expect(() =>
+      admissions.admit(request, { server: { channels: ['C2'] }, preferences: {} }),
+    ).toThrow(NanoBananaError);
+    expect(() =>
+      admissions.admit(request, { server: { channels: ['C1'] }, preferences: {} }),
+    ).not.toThrow();
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { toApiBody } from '../core/api/client.js';
 import { blendPrompt, checkBlendImages } from '../core/blend.js';
 import { systemClock } from '../core/clock.js';
-import { type NanoBananaError, toNanoBananaError } from '../core/errors.js';
+import { invalidInput, type NanoBananaError, toNanoBananaError } from '../core/errors.js';
 import { parsePromptFlags } from '../core/flags.js';
 import {
   downloadImage,
@@ -85,6 +85,14 @@ export async function imagineCommand(
   let inputs: InputImage[];
   try {
     const parsed = parsePromptFlags(split.text, config.catalog);
+    // Saved styles and preferences belong to chat members: here they would be dropped unseen.
+    if (parsed.style !== undefined || parsed.prefer === true) {
+      const flag = parsed.style !== undefined ? '--style' : '--prefer';
+      throw invalidInput('unknown_flag', `${flag} is for the chat bots`, {
+        flag,
+        valid: ['--model', '--ar', '--res', '--count', '--blend'],
+      });
+    }
     // `--blend`: the `--image`s given, 2 to 5, blended; the prompt may be left out.
     if (parsed.blend === true) checkBlendImages(split.options.get('image')?.length ?? 0);
     inputs = await Promise.all(

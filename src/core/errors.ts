@@ -58,6 +58,10 @@ export const INPUT_PROBLEMS = [
   'blend_image_count',
   'unknown_flag',
   'missing_flag_value',
+  /** `--style` names a style the member has not saved (params: value, valid: their styles). */
+  'unknown_style',
+  /** A saved suffix or style holds an option such as `--ar` (params: setting). */
+  'options_in_text',
   'bad_image_url',
   /** An input image outside the chat platform's own hosts, or redirected away from them. */
   'untrusted_image_host',

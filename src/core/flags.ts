@@ -31,10 +31,14 @@ export interface ParsedPrompt {
   aspectRatio?: AspectRatio;
   resolution?: Resolution;
   count?: number;
+  /** A saved style to add to the prompt (`--style cinematic`), lower-cased as names are stored. */
+  style?: string;
   /** `--blend`: the images given (2 to 5) are blended into one, in one edit; absent otherwise. */
   blend?: boolean;
   help: boolean;
   usage: boolean;
+  /** `--prefer` (Slack): the rest of the text is a preferences command, not a prompt; set only when typed. */
+  prefer?: boolean;
   /** `--settings`: a moderator's view of the server's (workspace's) settings, not a request. */
   settings?: boolean;
 }
@@ -45,9 +49,11 @@ export const FLAG_NAMES: readonly string[] = [
   '--ar',
   '--res',
   '--count',
+  '--style',
   '--blend',
   '--help',
   '--usage',
+  '--prefer',
   '--settings',
 ];
 
@@ -56,13 +62,15 @@ type FlagKind =
   | 'aspectRatio'
   | 'resolution'
   | 'count'
+  | 'style'
   | 'blend'
   | 'help'
   | 'usage'
+  | 'prefer'
   | 'settings';
 
 /** Flags that take no value: present or not. */
-type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'settings'>;
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'prefer' | 'settings'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -75,9 +83,12 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['resolution', 'resolution'],
   ['count', 'count'],
   ['n', 'count'],
+  ['style', 'style'],
   ['blend', 'blend'],
   ['help', 'help'],
   ['usage', 'usage'],
+  ['prefer', 'prefer'],
+  ['preferences', 'prefer'],
   ['settings', 'settings'],
 ]);
 
@@ -120,7 +131,13 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'blend' || kind === 'help' || kind === 'usage' || kind === 'settings') {
+    if (
+      kind === 'blend' ||
+      kind === 'help' ||
+      kind === 'usage' ||
+      kind === 'prefer' ||
+      kind === 'settings'
+    ) {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;
@@ -204,6 +221,10 @@ function applyFlag(
       result.resolution = resolution;
       return;
     }
+    case 'style':
+      // Checked against the member's saved styles at admission, where they are known.
+      result.style = value.toLowerCase();
+      return;
     case 'count': {
       const count = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
       if (!(count >= MIN_COUNT && count <= MAX_COUNT)) {

@@ -91,6 +91,15 @@ export {
   RESOLUTIONS,
 } from './models.js';
 export { isTrustedUrl, originOf, trustedOrigins } from './net/index.js';
+export type { SettingsPlace } from './preferences/applied-defaults-note.js';
+export { appliedDefaultsNote } from './preferences/applied-defaults-note.js';
+export type {
+  ClearablePreference,
+  PreferenceChange,
+  PreferenceRules,
+} from './preferences/change-preferences.js';
+export { CLEARABLE_PREFERENCES, changePreferences } from './preferences/change-preferences.js';
+export { preferencesLines } from './preferences/describe-preferences.js';
 export {
   MAX_SERVER_CHANNELS,
   MAX_SERVER_DAILY_IMAGES,
@@ -104,6 +113,12 @@ export {
   settingsKey,
   type UserPreferences,
 } from './preferences/index.js';
+export type {
+  AppliedDefault,
+  DefaultedSetting,
+  DefaultSource,
+  RequestedOptions,
+} from './preferences/resolve.js';
 export type { SettingsLinesOptions } from './preferences/server-settings-lines.js';
 export { serverSettingsLines } from './preferences/server-settings-lines.js';
 export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from './request.js';

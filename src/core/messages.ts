@@ -77,8 +77,13 @@ const en = {
       : 'I’m not enabled here. Ask an admin to allow this server or channel.',
   'error.too_many_queued':
     'You already have {max} requests waiting. Wait for some to finish, then try again.',
-  'error.blocked_prompt':
-    'Your prompt contains a word that isn’t allowed here. Please rephrase it.',
+  /** `{source}`: `style` or `suffix` when the word came from the member's saved style or suffix. */
+  'error.blocked_prompt': (p) =>
+    p.text('source') === 'style'
+      ? 'Your style contains a word that isn’t allowed here. Change the style or leave it out.'
+      : p.text('source') === 'suffix'
+        ? 'Your prompt suffix contains a word that isn’t allowed here. Change it in your preferences.'
+        : 'Your prompt contains a word that isn’t allowed here. Please rephrase it.',
   'error.interrupted':
     'The bot restarted while sending your request, so I can’t tell whether it went through. Nothing more will happen on its own: press Re-roll to try again.',
   'error.delivery_failed':
@@ -120,7 +125,10 @@ const en = {
     'The API or its image host took too long to answer. Try again; NANO_BANANA_REQUEST_TIMEOUT sets how long one API call may take.',
 
   'input.empty_prompt': 'Please describe the image you want.',
-  'input.prompt_too_long': 'Your prompt is too long: {length} characters, the limit is {max}.',
+  /** `{added}`: characters the member's style and suffix added, when any. */
+  'input.prompt_too_long': (p) =>
+    `Your prompt is too long: ${p.text('length')} characters, the limit is ${p.text('max')}.` +
+    (p.has('added') ? ` Your style and suffix add ${p.text('added')} of them.` : ''),
   'input.unknown_model': 'I don’t know the model “{value}”. Available models: {valid}.',
   'input.unknown_aspect_ratio': '“{value}” isn’t a supported aspect ratio. Use one of: {valid}.',
   'input.unknown_resolution': '“{value}” isn’t a supported resolution. Use one of: {valid}.',
@@ -140,6 +148,15 @@ const en = {
       : 'Add more and try again.'),
   'input.unknown_flag': 'I don’t know the option {flag}. Valid options: {valid}.',
   'input.missing_flag_value': 'The option {flag} needs a value right after it.',
+  /** `{valid}`: the member's style names, absent when they have none. */
+  'input.unknown_style': (p) =>
+    p.has('valid')
+      ? `You have no style called “${p.text('value')}”. Your styles: ${p.text('valid')}.`
+      : `You have no style called “${p.text('value')}”: you have no saved styles yet.`,
+  /** `{setting}`: `suffix` or `style`. */
+  'input.options_in_text': (p) =>
+    (p.text('setting') === 'style' ? 'A style' : 'A suffix') +
+    ' is plain text, without options such as --ar: set the model, ratio and resolution as preferences of their own.',
   'input.bad_image_url': 'One of the input images isn’t a link I can use.',
   /** `{name}`: the file name, optional. */
   'input.untrusted_image_host': (p) =>
@@ -192,6 +209,31 @@ const en = {
     p.singular('missing')
       ? `${p.text('missing')} image is missing: it was made but could not be downloaded from the image service.`
       : `${p.text('missing')} images are missing: they were made but could not be downloaded from the image service.`,
+  /** `{list}`: `defaults.from_*` items, joined. */
+  'defaults.note': 'Defaults used: {list}.',
+  'defaults.from_preferences': '{setting} from your preferences',
+  /** `{place}`: `workspace` on Slack, else a server. */
+  'defaults.from_server': (p) =>
+    p.text('place') === 'workspace'
+      ? `${p.text('setting')} from the workspace’s settings`
+      : `${p.text('setting')} from the server’s settings`,
+  'defaults.setting.model': 'model',
+  'defaults.setting.aspectRatio': 'ratio',
+  'defaults.setting.resolution': 'resolution',
+  'defaults.setting.suffix': 'suffix',
+  'prefer.title': 'Your preferences',
+  /** `{name}`: a `defaults.setting.*` text; `{value}`: its value, or `prefer.unset`. */
+  'prefer.setting': '{name}: {value}',
+  'prefer.unset': 'not set',
+  /** Followed by one line per style. */
+  'prefer.styles': 'Styles ({count} of {max}):',
+  'prefer.no_styles': 'Styles: none yet',
+  'prefer.precedence':
+    'A request’s own options come first, then these, then the server’s settings, then the bot’s defaults.',
+  'prefer.saved': 'Saved.',
+  'prefer.style_saved': 'Style “{name}” saved: add it to a prompt with `--style {name}`.',
+  'prefer.style_removed': 'Style “{name}” removed.',
+  'prefer.nothing_to_set': 'Name at least one preference to set.',
   'help.title': 'How to use Nano Banana',
   /** `{command}`: defaults to `/imagine`; `{models}`: model names to list, optional. */
   'help.body': (p) => {
@@ -203,6 +245,7 @@ const en = {
       `• \`--ar 16:9\`: the aspect ratio (${ASPECT_RATIOS.join(', ')})`,
       `• \`--res 2K\`: the resolution (${RESOLUTIONS.join(', ')}; not every model goes above 1K)`,
       `• \`--count 2\`: how many images (${MIN_COUNT} to ${MAX_COUNT})`,
+      '• `--style cinematic`: adds one of your saved styles to the prompt',
       `• \`--blend\`: blend ${MIN_BLEND_IMAGES} to ${MAX_BLEND_IMAGES} images attached (or replied to) into one`,
       'To edit an image, reply to it mentioning me (or attach one) with what to change.',
       'Under a result, the buttons of each image upscale it (2K, 4K), vary it or edit it.',
@@ -290,7 +333,12 @@ const fr: Record<MessageKey, Template> = {
       : 'Je ne suis pas activé ici. Demandez à un administrateur d’autoriser ce serveur ou ce salon.',
   'error.too_many_queued':
     'Vous avez déjà {max} demandes en attente. Attendez que certaines se terminent, puis réessayez.',
-  'error.blocked_prompt': 'Votre description contient un mot interdit ici. Merci de la reformuler.',
+  'error.blocked_prompt': (p) =>
+    p.text('source') === 'style'
+      ? 'Votre style contient un mot interdit ici. Modifiez-le ou n’utilisez pas ce style.'
+      : p.text('source') === 'suffix'
+        ? 'Votre suffixe de description contient un mot interdit ici. Modifiez-le dans vos préférences.'
+        : 'Votre description contient un mot interdit ici. Merci de la reformuler.',
   'error.interrupted': `Le bot a redémarré pendant l’envoi de votre demande${NNBSP}; impossible de savoir si elle est passée. Rien d’autre ne se fera tout seul${NNBSP}: appuyez sur Relancer pour réessayer.`,
   'error.delivery_failed':
     'Vos images ont été créées, mais je n’ai pas pu les publier ici. Vérifiez mes permissions dans ce salon.',
@@ -322,7 +370,9 @@ const fr: Record<MessageKey, Template> = {
   'operator.error.timeout': `L’API ou son hébergeur d’images a mis trop de temps à répondre. Réessayez${NNBSP}; NANO_BANANA_REQUEST_TIMEOUT fixe la durée permise pour un appel à l’API.`,
 
   'input.empty_prompt': 'Décrivez l’image que vous voulez.',
-  'input.prompt_too_long': `Votre description est trop longue${NNBSP}: {length} caractères, la limite est de {max}.`,
+  'input.prompt_too_long': (p) =>
+    `Votre description est trop longue${NNBSP}: ${p.text('length')} caractères, la limite est de ${p.text('max')}.` +
+    (p.has('added') ? ` Votre style et votre suffixe en ajoutent ${p.text('added')}.` : ''),
   'input.unknown_model': `Je ne connais pas le modèle «${NNBSP}{value}${NNBSP}». Modèles disponibles${NNBSP}: {valid}.`,
   'input.unknown_aspect_ratio': `Le format «${NNBSP}{value}${NNBSP}» n’est pas pris en charge. Choisissez parmi${NNBSP}: {valid}.`,
   'input.unknown_resolution': `La résolution «${NNBSP}{value}${NNBSP}» n’est pas prise en charge. Choisissez parmi${NNBSP}: {valid}.`,
@@ -340,6 +390,13 @@ const fr: Record<MessageKey, Template> = {
       : 'Ajoutez-en et réessayez.'),
   'input.unknown_flag': `Je ne connais pas l’option {flag}. Options valides${NNBSP}: {valid}.`,
   'input.missing_flag_value': 'L’option {flag} doit être suivie d’une valeur.',
+  'input.unknown_style': (p) =>
+    p.has('valid')
+      ? `Vous n’avez pas de style «${NNBSP}${p.text('value')}${NNBSP}». Vos styles${NNBSP}: ${p.text('valid')}.`
+      : `Vous n’avez pas de style «${NNBSP}${p.text('value')}${NNBSP}»${NNBSP}: vous n’avez encore enregistré aucun style.`,
+  'input.options_in_text': (p) =>
+    (p.text('setting') === 'style' ? 'Un style' : 'Un suffixe') +
+    ` est du texte simple, sans options comme --ar${NNBSP}: réglez le modèle, le format et la résolution comme préférences à part.`,
   'input.bad_image_url': 'L’une des images fournies n’est pas un lien utilisable.',
   'input.untrusted_image_host': (p) =>
     (p.has('name')
@@ -391,6 +448,27 @@ const fr: Record<MessageKey, Template> = {
     p.singular('missing')
       ? `${p.text('missing')} image manque${NNBSP}: elle a été créée mais n’a pas pu être téléchargée depuis le service d’images.`
       : `${p.text('missing')} images manquent${NNBSP}: elles ont été créées mais n’ont pas pu être téléchargées depuis le service d’images.`,
+  'defaults.note': `Réglages par défaut appliqués${NNBSP}: {list}.`,
+  'defaults.from_preferences': '{setting} de vos préférences',
+  'defaults.from_server': (p) =>
+    p.text('place') === 'workspace'
+      ? `${p.text('setting')} des réglages de l’espace de travail`
+      : `${p.text('setting')} des réglages du serveur`,
+  'defaults.setting.model': 'modèle',
+  'defaults.setting.aspectRatio': 'format',
+  'defaults.setting.resolution': 'résolution',
+  'defaults.setting.suffix': 'suffixe',
+  'prefer.title': 'Vos préférences',
+  'prefer.setting': `{name}${NNBSP}: {value}`,
+  'prefer.unset': 'non défini',
+  'prefer.styles': `Styles ({count} sur {max})${NNBSP}:`,
+  'prefer.no_styles': `Styles${NNBSP}: aucun pour l’instant`,
+  'prefer.precedence':
+    'Les options de la demande passent en premier, puis celles-ci, puis les réglages du serveur, puis les valeurs par défaut du bot.',
+  'prefer.saved': 'Enregistré.',
+  'prefer.style_saved': `Style «${NNBSP}{name}${NNBSP}» enregistré${NNBSP}: ajoutez-le à une description avec \`--style {name}\`.`,
+  'prefer.style_removed': `Style «${NNBSP}{name}${NNBSP}» supprimé.`,
+  'prefer.nothing_to_set': 'Indiquez au moins une préférence à régler.',
   'help.title': 'Comment utiliser Nano Banana',
   'help.body': (p) => {
     const command = p.has('command') ? p.text('command') : '/imagine';
@@ -401,6 +479,7 @@ const fr: Record<MessageKey, Template> = {
       `• \`--ar 16:9\`${NNBSP}: le format (${ASPECT_RATIOS.join(', ')})`,
       `• \`--res 2K\`${NNBSP}: la résolution (${RESOLUTIONS.join(', ')}${NNBSP}; tous les modèles ne dépassent pas 1K)`,
       `• \`--count 2\`${NNBSP}: le nombre d’images (de ${MIN_COUNT} à ${MAX_COUNT})`,
+      `• \`--style cinematique\`${NNBSP}: ajoute l’un de vos styles enregistrés à la description`,
       `• \`--blend\`${NNBSP}: mélanger en une seule de ${MIN_BLEND_IMAGES} à ${MAX_BLEND_IMAGES} images jointes (ou du message auquel vous répondez)`,
       'Pour modifier une image, répondez-y en me mentionnant (ou joignez-en une) en décrivant les changements.',
       'Sous un résultat, les boutons de chaque image l’agrandissent (2K, 4K), la font varier ou la modifient.',

@@ -48,6 +48,8 @@ export type BlendReading =
         aspectRatio: string | undefined;
         resolution: string | undefined;
         count: number | undefined;
+        /** `--style <name>` typed in the prompt: its saved text is added at admission. */
+        style: string | undefined;
         images: readonly ImageReference[];
       };
       /** The `private` option as given; undefined leaves it to the caller's default. */
@@ -94,6 +96,7 @@ export function readBlendCommand(
       resolution: interaction.options.getString('resolution') ?? parsed.resolution,
       // `/imagine --blend` has a count option; in `/blend`, `--count 2` typed in the prompt.
       count: interaction.options.getInteger('count') ?? parsed.count,
+      style: parsed.style,
       images,
     },
     private: interaction.options.getBoolean('private') ?? undefined,

@@ -13,7 +13,10 @@ import {
 } from 'discord.js';
 import {
   ASPECT_RATIOS,
+  type ClearablePreference,
   MAX_COUNT,
+  MAX_STYLE_TEXT_LENGTH,
+  MAX_SUFFIX_LENGTH,
   MIN_COUNT,
   type ModelCatalog,
   RESOLUTIONS,
@@ -136,9 +139,118 @@ export function commandDefinitions(
     blendCommand(catalog, describe).toJSON(),
     usage.toJSON(),
     help.toJSON(),
+    preferCommand(catalog).toJSON(),
     settingsCommand(catalog, describe).toJSON(),
     editImage.toJSON(),
   ];
+}
+
+export const PREFER = 'prefer';
+
+/** What `/prefer clear` offers, with the French names Discord shows French members. */
+const PREFER_CLEAR_CHOICES: readonly {
+  readonly value: ClearablePreference;
+  readonly en: string;
+  readonly fr: string;
+}[] = [
+  {
+    value: 'defaults',
+    en: 'model, ratio, resolution and suffix',
+    fr: 'modèle, format, résolution et suffixe',
+  },
+  { value: 'model', en: 'model', fr: 'modèle' },
+  { value: 'aspectRatio', en: 'aspect ratio', fr: 'format' },
+  { value: 'resolution', en: 'resolution', fr: 'résolution' },
+  { value: 'suffix', en: 'suffix', fr: 'suffixe' },
+  { value: 'styles', en: 'every style', fr: 'tous les styles' },
+];
+
+/**
+ * `/prefer`: a member's own defaults (Midjourney's `/prefer`). `show`, `set` (model, ratio,
+ * resolution, suffix), `clear`, and the `style` group (`add`, `remove`, `list`); every answer is
+ * private. Descriptions in English with their French localisation, like the other commands.
+ */
+function preferCommand(catalog: ModelCatalog): SlashCommandBuilder {
+  type Key = Parameters<typeof discordText>[1];
+  const describe = <
+    T extends {
+      setDescription(text: string): T;
+      setDescriptionLocalizations(map: Record<string, string>): T;
+    },
+  >(
+    builder: T,
+    key: Key,
+  ): T =>
+    builder
+      .setDescription(discordText('en', key))
+      .setDescriptionLocalizations({ fr: frenchText(key) });
+  const prefer = describe(
+    new SlashCommandBuilder()
+      .setName(PREFER)
+      .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM),
+    'command.prefer',
+  );
+  prefer.addSubcommand((show) => describe(show.setName('show'), 'command.prefer_show'));
+  prefer.addSubcommand((set) =>
+    describe(set.setName('set'), 'command.prefer_set')
+      .addStringOption((option) =>
+        describe(option.setName('model'), 'command.prefer_model').addChoices(
+          ...catalog.models
+            .slice(0, MAX_CHOICES)
+            .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
+        ),
+      )
+      .addStringOption((option) =>
+        describe(option.setName('aspect_ratio'), 'command.prefer_aspect_ratio').addChoices(
+          ...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })),
+        ),
+      )
+      .addStringOption((option) =>
+        describe(option.setName('resolution'), 'command.prefer_resolution').addChoices(
+          ...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })),
+        ),
+      )
+      .addStringOption((option) =>
+        describe(option.setName('suffix'), 'command.prefer_suffix').setMaxLength(MAX_SUFFIX_LENGTH),
+      ),
+  );
+  prefer.addSubcommand((clear) =>
+    describe(clear.setName('clear'), 'command.prefer_clear').addStringOption((option) =>
+      describe(option.setName('what'), 'command.prefer_clear_what').addChoices(
+        ...PREFER_CLEAR_CHOICES.map((choice) => ({
+          name: choice.en,
+          name_localizations: { fr: choice.fr },
+          value: choice.value,
+        })),
+      ),
+    ),
+  );
+  prefer.addSubcommandGroup((group) =>
+    describe(group.setName('style'), 'command.prefer_style')
+      .addSubcommand((add) =>
+        describe(add.setName('add'), 'command.prefer_style_add')
+          .addStringOption((option) =>
+            describe(option.setName('name'), 'command.prefer_style_name')
+              .setRequired(true)
+              .setMaxLength(32),
+          )
+          .addStringOption((option) =>
+            describe(option.setName('text'), 'command.prefer_style_text')
+              .setRequired(true)
+              .setMaxLength(MAX_STYLE_TEXT_LENGTH),
+          ),
+      )
+      .addSubcommand((remove) =>
+        describe(remove.setName('remove'), 'command.prefer_style_remove').addStringOption(
+          (option) =>
+            describe(option.setName('name'), 'command.prefer_style_name')
+              .setRequired(true)
+              .setMaxLength(32),
+        ),
+      )
+      .addSubcommand((list) => describe(list.setName('list'), 'command.prefer_style_list')),
+  );
+  return prefer;
 }
 
 /** Sets a command's or option's description, in English and French (`commandDefinitions`'s). */

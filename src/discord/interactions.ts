@@ -30,7 +30,7 @@ import {
   translate,
 } from '../core/index.js';
 import { BLEND, BLEND_IMAGE_OPTIONS, readBlendCommand } from './blend.js';
-import { EDIT_IMAGE, HELP, IMAGINE, SETTINGS, USAGE } from './commands.js';
+import { EDIT_IMAGE, HELP, IMAGINE, PREFER, SETTINGS, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
 import {
@@ -50,6 +50,7 @@ import {
   MAX_ATTACHMENT_BYTES,
   toInputReference,
 } from './images.js';
+import { handlePrefer } from './prefer.js';
 import { removeResultThread } from './result-thread.js';
 import type { DiscordRuntime } from './runtime.js';
 import { handleSettingsCommand, privateByDefault } from './server-settings.js';
@@ -104,6 +105,8 @@ export class InteractionHandler {
         await this.#usage(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === HELP) {
         await this.#help(interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === PREFER) {
+        await handlePrefer(this.#runtime, interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === SETTINGS) {
         await handleSettingsCommand(this.#runtime, interaction);
       } else if (
@@ -185,6 +188,7 @@ export class InteractionHandler {
       aspectRatio: interaction.options.getString('aspect_ratio') ?? parsed.aspectRatio,
       resolution: interaction.options.getString('resolution') ?? parsed.resolution,
       count: interaction.options.getInteger('count') ?? parsed.count,
+      style: parsed.style,
       images,
     });
     await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? undefined);
@@ -235,7 +239,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.settings')}`;
+    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}\n${discordText(locale, 'help.settings')}`;
     await this.#sayPrivately(interaction, text);
   }
 
@@ -357,6 +361,7 @@ export class InteractionHandler {
       aspectRatio: flags.aspectRatio,
       resolution: flags.resolution ?? parent?.options.resolution,
       count: flags.count,
+      style: flags.style,
       images,
       parentJobId: parent?.id,
     });
@@ -501,6 +506,7 @@ export class InteractionHandler {
       aspectRatio: string | undefined;
       resolution: string | undefined;
       count: number | undefined;
+      style?: string | undefined;
       images: readonly ImageReference[];
       parentJobId?: string | undefined;
     },
@@ -516,11 +522,13 @@ export class InteractionHandler {
       action: fields.images.length > 0 ? 'edit' : 'generate',
       prompt: fields.prompt,
       options: {
-        model: fields.model ?? this.#runtime.config.defaultModel,
+        // Left out, it is resolved at admission: preferences, server settings, operator default.
+        model: fields.model,
         aspectRatio: fields.aspectRatio as NewJob['options']['aspectRatio'],
         resolution: fields.resolution as NewJob['options']['resolution'],
         count: fields.count,
       },
+      style: fields.style,
       inputs: fields.images.map(toInputReference),
       parentJobId: fields.parentJobId,
     };
@@ -537,6 +545,8 @@ export class InteractionHandler {
       locale: interaction.locale,
       action: parent.action,
       prompt: parent.prompt,
+      // The same request: its prompt already holds its style and suffix.
+      promptIsFinal: true,
       options: parent.options,
       inputs: parent.inputs,
       parentJobId: parent.id,

@@ -126,11 +126,13 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       action: images.length > 0 ? 'edit' : 'generate',
       prompt: parsed.blend ? blendPrompt(parsed.prompt) : parsed.prompt,
       options: {
-        model: parsed.model ?? runtime.config.defaultModel,
+        // Left out, it is resolved at admission: preferences, server settings, operator default.
+        model: parsed.model,
         aspectRatio: parsed.aspectRatio,
         resolution: parsed.resolution,
         count: parsed.count,
       },
+      style: parsed.style,
       inputs: images.slice(0, MAX_INPUT_IMAGES).map(toInputReference),
     };
     await runtime.jobs.check({ ...draft, destination: undefined });

@@ -7,6 +7,7 @@ import {
   type RESTPatchAPIWebhookWithTokenMessageJSONBody,
 } from 'discord.js';
 import {
+  appliedDefaultsNote,
   imageActionId,
   type Job,
   type JobError,
@@ -211,6 +212,9 @@ export function resultContent(job: Job, locale: Locale, now: number, notes: Resu
   if (notes.fromParent !== undefined) {
     lines.push(translate(locale, 'result.from_parent', { parent: notes.fromParent }));
   }
+  // Where the settings the member did not type came from (preferences, the server's settings).
+  const defaults = appliedDefaultsNote(locale, job.options.appliedDefaults, 'server');
+  if (defaults !== undefined) lines.push(defaults);
   if (notes.scaled) lines.push(translate(locale, 'job.result_scaled'));
   else if (notes.converted) lines.push(translate(locale, 'job.result_converted'));
   const requested = job.options.count ?? 1;

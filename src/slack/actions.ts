@@ -119,6 +119,8 @@ async function reroll(runtime: SlackRuntime, press: Press, job: Job): Promise<vo
       locale: press.locale,
       action: job.action,
       prompt: job.prompt,
+      // The same request: its prompt already holds its style and suffix.
+      promptIsFinal: true,
       options: job.options,
       inputs: job.inputs,
       parentJobId: job.id,

@@ -2,7 +2,7 @@ import type { types } from '@slack/bolt';
 import {
   type ImageActionTarget,
   imageActionId,
-  type JobOptions,
+  type RequestedOptions,
   translate,
   type UpscaleChoice,
 } from '../core/index.js';
@@ -60,7 +60,8 @@ export interface RequestSummary {
   readonly requesterId: string;
   readonly action: 'generate' | 'edit';
   readonly prompt: string;
-  readonly options: JobOptions;
+  /** Before the job is stored, what the request said: the defaults are resolved at admission. */
+  readonly options: RequestedOptions;
   readonly locale: string;
 }
 
@@ -105,9 +106,11 @@ export function statusMessage(
     .map((line) => `>${line}`)
     .join('\n');
   const shown = quoted.length > MAX_QUOTE_LENGTH ? `${quoted.slice(0, MAX_QUOTE_LENGTH)}…` : quoted;
+  const settings = describeSettings(request.options, locale);
   const blocks: types.KnownBlock[] = [
     { type: 'section', text: mrkdwn(`${header}\n${shown}`) },
-    { type: 'context', elements: [mrkdwn(describeSettings(request.options, locale))] },
+    // Slack refuses an empty text: a request that said nothing yet shows its settings once resolved.
+    ...(settings === '' ? [] : [{ type: 'context' as const, elements: [mrkdwn(settings)] }]),
     { type: 'context', elements: [mrkdwn(status)] },
   ];
   if (cancelJobId !== undefined) {
@@ -120,11 +123,12 @@ export function statusMessage(
   return { text, blocks };
 }
 
-function describeSettings(options: JobOptions, locale: string): string {
+function describeSettings(options: RequestedOptions, locale: string): string {
   // "Name: value", with the colon as each language writes it (French: a narrow space before it).
   const setting = (key: SlackTextKey, value: string | number) =>
     slackText(locale, 'settings.setting', { name: slackText(locale, key), value });
-  const parts = [setting('settings.model', `\`${options.model}\``)];
+  const parts: string[] = [];
+  if (options.model !== undefined) parts.push(setting('settings.model', `\`${options.model}\``));
   if (options.aspectRatio !== undefined) {
     parts.push(setting('settings.ratio', options.aspectRatio));
   }
@@ -305,6 +309,7 @@ export function helpText(locale: string, command: string, models: readonly strin
     `*${translate(locale, 'help.title')}*`,
     translate(locale, 'help.body', { command, models }),
     slackText(locale, 'help.slack'),
+    slackText(locale, 'help.prefer', { command }),
     slackText(locale, 'help.settings', { command }),
   ].join('\n');
 }

@@ -57,6 +57,7 @@ async function handleCommand(runtime: SlackRuntime, command: SlashCommand): Prom
       action: 'generate',
       prompt: reading.prompt,
       options: reading.options,
+      style: reading.style,
       inputs: [],
     },
     channel,

@@ -1,4 +1,5 @@
 import {
+  appliedDefaultsNote,
   type DeliveryCheckpoint,
   type FittedImage,
   fitImage,
@@ -208,6 +209,9 @@ export class SlackPlatform implements PlatformAdapter {
 /** What the user should know about the images: a smaller format, fewer than asked, missing. */
 function notes(job: Job, fitted: readonly FittedImage[]): string[] {
   const result: string[] = [];
+  // Where the settings the member did not type came from (preferences, the workspace's settings).
+  const defaults = appliedDefaultsNote(job.locale, job.options.appliedDefaults, 'workspace');
+  if (defaults !== undefined) result.push(defaults);
   const converted = fitted.find((image) => image.change === 'converted');
   if (converted !== undefined) {
     const format = FORMATS[converted.image.mime]?.name;

@@ -189,6 +189,7 @@ async function handle(
       action: inputs.length > 0 ? 'edit' : 'generate',
       prompt,
       options: reading.options,
+      style: reading.style,
       inputs,
     },
     channel,

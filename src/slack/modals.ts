@@ -257,8 +257,8 @@ interface EditTarget {
   readonly threadTs: string;
   readonly responseUrl?: string | undefined;
   readonly inputs: readonly InputReference[];
-  /** The model unless the prompt names one: the edited result's, or the default. */
-  readonly model: string;
+  /** The model unless the prompt names one: the edited result's; else resolved at admission. */
+  readonly model?: string | undefined;
   readonly parentJobId?: string | undefined;
 }
 
@@ -300,6 +300,7 @@ async function decide(
     action: 'edit',
     prompt,
     options: reading.options,
+    style: reading.style,
     inputs: target.inputs,
     parentJobId: target.parentJobId,
   };
@@ -370,7 +371,6 @@ const findMessageImages: TargetFinder = async (runtime, submission, locale) => {
     threadTs: metadata.threadTs,
     responseUrl: metadata.responseUrl,
     inputs,
-    model: runtime.config.defaultModel,
   };
 };
 

@@ -1,6 +1,7 @@
-import { type JobOptions, parsePromptFlags, translate } from '../core/index.js';
+import { parsePromptFlags, type RequestedOptions, translate } from '../core/index.js';
 import { helpText } from './blocks.js';
 import { describeFailure } from './describe.js';
+import { preferAnswer } from './prefer.js';
 import type { SlackRuntime } from './runtime.js';
 import { slackText } from './texts.js';
 
@@ -9,7 +10,8 @@ export type PromptReading =
   | {
       readonly kind: 'request';
       readonly prompt: string;
-      readonly options: JobOptions;
+      readonly options: RequestedOptions;
+      readonly style?: string | undefined;
       /** `--blend` was typed: the entry point blends its images (2 to 5) or says how. */
       readonly blend?: boolean;
     }
@@ -24,7 +26,8 @@ export async function readPrompt(
   runtime: SlackRuntime,
   text: string,
   who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
-  defaultModel: string = runtime.config.defaultModel,
+  /** The model unless the prompt names one (an edited result's); else resolved at admission. */
+  model?: string,
 ): Promise<PromptReading> {
   const { locale } = who;
   let parsed: ReturnType<typeof parsePromptFlags>;
@@ -38,6 +41,8 @@ export async function readPrompt(
     return { kind: 'answer', text: helpText(locale, runtime.settings.command, models) };
   }
   if (parsed.usage) return { kind: 'answer', text: await usageText(runtime, who) };
+  if (parsed.prefer === true)
+    return { kind: 'answer', text: await preferAnswer(runtime, parsed, who) };
   // Only the slash command opens the settings form (it needs the command's trigger).
   if (parsed.settings) {
     const command = runtime.settings.command;
@@ -47,11 +52,12 @@ export async function readPrompt(
     kind: 'request',
     prompt: parsed.prompt,
     options: {
-      model: parsed.model ?? defaultModel,
+      model: parsed.model ?? model,
       aspectRatio: parsed.aspectRatio,
       resolution: parsed.resolution,
       count: parsed.count,
     },
+    style: parsed.style,
     ...(parsed.blend === true ? { blend: true } : {}),
   };
 }

@@ -93,6 +93,18 @@ const en = {
     'To blend 2 to 5 images into one, mention me in a message with them attached and `--blend`.',
     'In a direct message with me, no command is needed.',
   ].join('\n'),
+  'help.prefer': (p) =>
+    `\`${p.command} --prefer\`: your own default model, ratio and resolution, a suffix added to every prompt, and named styles.`,
+  /** `{command}`: the slash command, `/imagine`. */
+  'prefer.usage': (p) =>
+    [
+      `\`${p.command} --prefer\` shows your preferences. To change them:`,
+      `• \`${p.command} --prefer --model pro --ar 16:9 --res 2K\`: your default model, ratio, resolution`,
+      `• \`${p.command} --prefer suffix in soft morning light\`: text added to every prompt`,
+      `• \`${p.command} --prefer style add noir black and white, hard shadows\`: a style, used with \`--style noir\``,
+      `• \`${p.command} --prefer style remove noir\``,
+      `• \`${p.command} --prefer clear\`: model, ratio, resolution and suffix; or \`clear model\`, \`ratio\`, \`resolution\`, \`suffix\`, \`styles\``,
+    ].join('\n'),
 } satisfies Record<string, Template>;
 
 export type SlackTextKey = keyof typeof en;
@@ -177,6 +189,17 @@ const fr: Record<SlackTextKey, Template> = {
     'Pour mélanger de 2 à 5 images en une seule, mentionnez-moi dans un message qui les contient, avec `--blend`.',
     'En message direct avec moi, aucune commande n’est nécessaire.',
   ].join('\n'),
+  'help.prefer': (p) =>
+    `\`${p.command} --prefer\`${NNBSP}: vos propres modèle, format et résolution par défaut, un suffixe ajouté à chaque description, et des styles nommés.`,
+  'prefer.usage': (p) =>
+    [
+      `\`${p.command} --prefer\` affiche vos préférences. Pour les changer${NNBSP}:`,
+      `• \`${p.command} --prefer --model pro --ar 16:9 --res 2K\`${NNBSP}: vos modèle, format et résolution par défaut`,
+      `• \`${p.command} --prefer suffix dans la lumière du matin\`${NNBSP}: un texte ajouté à chaque description`,
+      `• \`${p.command} --prefer style add noir noir et blanc, ombres dures\`${NNBSP}: un style, utilisé avec \`--style noir\``,
+      `• \`${p.command} --prefer style remove noir\``,
+      `• \`${p.command} --prefer clear\`${NNBSP}: modèle, format, résolution et suffixe${NNBSP}; ou \`clear model\`, \`ratio\`, \`resolution\`, \`suffix\`, \`styles\``,
+    ].join('\n'),
 };
 
 const TABLES: Readonly<Record<Locale, Readonly<Record<SlackTextKey, Template>>>> = { en, fr };

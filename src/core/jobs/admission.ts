@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { NanoBananaError } from '../errors.js';
+import { isNanoBananaError, NanoBananaError } from '../errors.js';
+import {
+  type AppliedDefault,
+  type ResolvedRequest,
+  resolveRequest,
+} from '../preferences/resolve.js';
 import type { ServerSettings } from '../preferences/server-settings.js';
 import type { SettingsPort } from '../preferences/settings-port.js';
+import type { UserPreferences } from '../preferences/user-preferences.js';
 import { type ImageRequest, type RequestLimits, validateRequest } from '../request.js';
 import type { Job, NewJob } from './job.js';
 import {
@@ -28,13 +34,29 @@ export interface AdmissionOptions {
   readonly quotas: QuotaLimits;
   /** Unfinished jobs one user may have (operator admins excepted). */
   readonly maxQueuedPerUser: number;
-  /** Servers' own settings (channels, daily limit), inside the operator's; none: only those. */
-  readonly settings?: Pick<SettingsPort, 'server'> | undefined;
+  /**
+   * Where each request's defaults are read: the member's preferences and the server's settings
+   * (the engine's `SettingsBook`). Absent, only the operator's defaults apply.
+   */
+  readonly settings?: Pick<SettingsPort, 'server' | 'preferences'> | undefined;
 }
+
+/** The stored settings a request is admitted with, read once per request (`settingsFor`). */
+export interface RequestSettings {
+  /** Its server's; `{}` in a direct message. */
+  readonly server: ServerSettings;
+  /** Its requester's, on its platform. */
+  readonly preferences: UserPreferences;
+}
+
+const NO_SETTINGS: RequestSettings = { server: {}, preferences: {} };
 
 /** A request that passed the checks that need no store, and what its admission is. */
 export interface Admitted {
+  /** With the defaults resolved and the style and suffix added to the prompt. */
   readonly validated: ImageRequest;
+  /** The defaults the request left to preferences or the server's settings. */
+  readonly appliedDefaults: readonly AppliedDefault[];
   readonly isAdmin: boolean;
   /** What the store checks atomically as it inserts the job. */
   readonly admission: Admission;
@@ -60,22 +82,30 @@ export class Admissions {
   }
 
   /**
-   * The settings of the request's server, read once per request: its channels and its daily
-   * limit bind every request there. A direct message has none.
+   * The member's preferences and the server's settings for a request, read together: the
+   * defaults of every request come from them (`resolveRequest`).
    */
-  async serverSettings(platform: string, serverId: string | undefined): Promise<ServerSettings> {
+  async settingsFor(
+    request: Pick<NewJob, 'platform' | 'requesterId' | 'serverId'>,
+  ): Promise<RequestSettings> {
     const { settings } = this.#options;
-    if (settings === undefined || serverId === undefined) return {};
-    return settings.server(platform, serverId);
+    if (settings === undefined) return NO_SETTINGS;
+    const [server, preferences] = await Promise.all([
+      request.serverId === undefined ? {} : settings.server(request.platform, request.serverId),
+      settings.preferences(request.platform, request.requesterId),
+    ]);
+    return { server, preferences };
   }
 
-  admit(request: NewJob, server: ServerSettings = {}): Admitted {
+  admit(request: NewJob, settings: RequestSettings = NO_SETTINGS): Admitted {
     const { access, clock, maxQueuedPerUser } = this.#options;
     checkAccess(access, { serverId: request.serverId, channelId: request.channelId });
-    checkServerChannels(server, request);
-    const quotas = withServerLimit(this.#options.quotas, server);
-    const validated = this.#validate(request);
-    checkBlockedWords(access, validated.prompt);
+    // The server's own channels and daily limit, inside the operator's (its `/settings`).
+    checkServerChannels(settings.server, request);
+    const quotas = withServerLimit(this.#options.quotas, settings.server);
+    const resolved = this.#resolve(request, settings);
+    const validated = this.#validate(request, resolved);
+    checkExpandedPrompt(access, validated.prompt, request.prompt, resolved);
     const day = utcDay(clock.now());
     // Only the operator admins skip the daily quotas. A platform's own admins (a Discord
     // server's Administrator, a Slack workspace admin) get no exemption: anyone can create a
@@ -93,13 +123,13 @@ export class Admissions {
           }),
           maxUnfinished: maxQueuedPerUser,
         };
-    return { validated, isAdmin, admission };
+    return { validated, appliedDefaults: resolved.appliedDefaults, isAdmin, admission };
   }
 
   /** Every check `admit` and the store's admission make, without storing anything. */
   async check(request: NewJob): Promise<Admitted> {
-    const server = await this.serverSettings(request.platform, request.serverId);
-    const admitted = this.admit(request, server);
+    const settings = await this.settingsFor(request);
+    const admitted = this.admit(request, settings);
     const { admission } = admitted;
     if (admission.maxUnfinished !== undefined) {
       const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
@@ -110,24 +140,34 @@ export class Admissions {
       }
     }
     if (!admitted.isAdmin) {
-      await checkQuota(this.#options.store, withServerLimit(this.#options.quotas, server), {
-        day: admission.day,
-        requesterId: request.requesterId,
-        serverId: request.serverId,
-        images: admission.images,
-      });
+      await checkQuota(
+        this.#options.store,
+        withServerLimit(this.#options.quotas, settings.server),
+        {
+          day: admission.day,
+          requesterId: request.requesterId,
+          serverId: request.serverId,
+          images: admission.images,
+        },
+      );
     }
     return admitted;
   }
 
-  /** What a user has left today, per scope (undefined = unlimited), and the day's top users. */
+  /**
+   * What a user has left today, per scope (undefined = unlimited), and the day's top users. With
+   * the platform, the server's own daily limit (its settings) counts too.
+   */
   async usage(
     requesterId: string,
     serverId: string | undefined,
     platform?: string,
   ): Promise<Usage> {
-    const { store, clock } = this.#options;
-    const server = platform === undefined ? {} : await this.serverSettings(platform, serverId);
+    const { store, clock, settings } = this.#options;
+    const server =
+      settings === undefined || platform === undefined || serverId === undefined
+        ? {}
+        : await settings.server(platform, serverId);
     const quotas = withServerLimit(this.#options.quotas, server);
     const day = utcDay(clock.now());
     const [remaining, topUsers] = await Promise.all([
@@ -139,24 +179,92 @@ export class Admissions {
     return { ...remaining, limits: quotas, topUsers };
   }
 
-  #validate(request: NewJob): ImageRequest {
+  /**
+   * The request's options and prompt after the precedence of defaults: what it says, then the
+   * member's preferences, the server's settings, the operator's defaults (`resolveRequest`).
+   */
+  #resolve(request: NewJob, settings: RequestSettings): ResolvedRequest {
+    const { requestLimits } = this.#options;
+    return resolveRequest({
+      action: request.action,
+      prompt: request.prompt,
+      options: request.options,
+      style: request.style,
+      promptIsFinal: request.promptIsFinal,
+      preferences: settings.preferences,
+      server: settings.server,
+      defaultModel: requestLimits.defaultModel,
+      catalog: requestLimits.catalog,
+    });
+  }
+
+  #validate(request: NewJob, resolved: ResolvedRequest): ImageRequest {
     // Platform inputs are fetched later; a placeholder stands for each in the checks that count them.
     const imageUrls = request.inputs.map((input) =>
       input.kind === 'url' ? input.url : 'data:image/png;base64,',
     );
-    return validateRequest(
-      {
-        action: request.action,
-        prompt: request.prompt,
-        model: request.options.model,
-        aspectRatio: request.options.aspectRatio,
-        resolution: request.options.resolution,
-        count: request.options.count,
-        imageUrls,
-      },
-      this.#options.requestLimits,
-    );
+    try {
+      return validateRequest(
+        {
+          action: request.action,
+          prompt: resolved.prompt,
+          model: resolved.options.model,
+          aspectRatio: resolved.options.aspectRatio,
+          resolution: resolved.options.resolution,
+          count: resolved.options.count,
+          imageUrls,
+        },
+        this.#options.requestLimits,
+      );
+    } catch (error) {
+      // Over the length only because of the style and suffix: say so, or the member who typed
+      // ten words is told their prompt is too long.
+      if (
+        resolved.additions.length > 0 &&
+        isNanoBananaError(error) &&
+        error.params.reason === 'prompt_too_long'
+      ) {
+        const added = characters(resolved.prompt.trim()) - characters(request.prompt.trim());
+        throw new NanoBananaError('invalid_input', error.message, {
+          params: { ...error.params, added },
+        });
+      }
+      throw error;
+    }
   }
+}
+
+/**
+ * The blocked words, in the prompt as it will be sent. When the member's own text passes and a
+ * saved style or suffix holds the word, the refusal says which, since they did not type it now.
+ */
+function checkExpandedPrompt(
+  access: AccessPolicy,
+  prompt: string,
+  typed: string,
+  resolved: ResolvedRequest,
+): void {
+  try {
+    checkBlockedWords(access, prompt);
+  } catch (error) {
+    if (!isNanoBananaError(error) || resolved.additions.length === 0) throw error;
+    checkBlockedWords(access, typed);
+    for (const addition of resolved.additions) {
+      try {
+        checkBlockedWords(access, addition.text);
+      } catch (inAddition) {
+        if (!isNanoBananaError(inAddition)) throw inAddition;
+        throw new NanoBananaError('blocked_prompt', inAddition.message, {
+          params: { ...inAddition.params, source: addition.kind },
+        });
+      }
+    }
+    throw error;
+  }
+}
+
+function characters(text: string): number {
+  return [...text].length;
 }
 
 /** A new job, waiting, as a request becomes once it is admitted. */
@@ -178,6 +286,9 @@ export function newJob(request: NewJob, admitted: Admitted, now: number): Job {
       aspectRatio: validated.aspectRatio,
       resolution: validated.resolution,
       count: validated.count,
+      ...(admitted.appliedDefaults.length === 0
+        ? {}
+        : { appliedDefaults: admitted.appliedDefaults }),
     },
     inputs: request.inputs,
     destination: request.destination,

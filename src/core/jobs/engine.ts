@@ -246,9 +246,9 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
         ? undefined
         : await this.#store.getByDedupKey(request.dedupKey);
     if (existing !== undefined) return this.#alreadyMade(existing);
-    // The server's own settings (channels, daily limit), read once for this request.
-    const server = await this.#admissions.serverSettings(request.platform, request.serverId);
-    const admitted = this.#admissions.admit(request, server);
+    // The member's preferences and the server's settings, read once for this request.
+    const settings = await this.#admissions.settingsFor(request);
+    const admitted = this.#admissions.admit(request, settings);
     const job = newJob(request, admitted, this.#clock.now());
     // Quotas and the unfinished cap are checked atomically with the insert, fleet-wide.
     const { job: stored, inserted } = await this.#store.insert(job, admitted.admission);

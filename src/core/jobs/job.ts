@@ -1,5 +1,6 @@
 import type { ErrorCode, ErrorParams } from '../errors.js';
 import type { AspectRatio, Resolution } from '../models.js';
+import type { AppliedDefault, RequestedOptions } from '../preferences/resolve.js';
 import type { ImageAction } from '../request.js';
 
 /**
@@ -41,6 +42,11 @@ export interface JobOptions {
   readonly aspectRatio?: AspectRatio | undefined;
   readonly resolution?: Resolution | undefined;
   readonly count?: number | undefined;
+  /**
+   * The settings the request left unsaid that a member's preferences or the server's settings
+   * filled in (the result says so). Absent on jobs stored before preferences existed.
+   */
+  readonly appliedDefaults?: readonly AppliedDefault[] | undefined;
 }
 
 /** An error as stored and shown: the code and parameters the catalogue renders. */
@@ -121,15 +127,21 @@ export interface NewJob {
   readonly locale: string;
   readonly action: ImageAction;
   readonly prompt: string;
-  readonly options: JobOptions;
+  /**
+   * What the request said (command options, then flags typed in the prompt); what it leaves out is
+   * resolved at admission: preferences, then the server's settings, then the operator's defaults.
+   */
+  readonly options: RequestedOptions;
+  /** A style the member named (`--style cinematic`): its stored text is added to the prompt. */
+  readonly style?: string | undefined;
+  /**
+   * The prompt was copied from an earlier job (a re-roll, a variation, an upscale): it already
+   * holds the style and suffix it was made with, so admission does not add them a second time.
+   */
+  readonly promptIsFinal?: boolean | undefined;
   readonly inputs: readonly InputReference[];
   readonly destination: unknown;
   readonly parentJobId?: string | undefined;
-  /**
-   * The prompt is already expanded (an Upscale or a Vary reuses its parent's, which had its style
-   * and personal suffix added): admission must not add them a second time.
-   */
-  readonly promptIsFinal?: boolean | undefined;
 }
 
 /** Fields that change over a job's life. */

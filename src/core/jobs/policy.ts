@@ -97,7 +97,10 @@ export function checkServerLimitCeiling(
  * compared in the `matchingForm` of both: case, accents, invisible characters and look-alike
  * letters ignored.
  */
-export function checkBlockedWords(policy: AccessPolicy, prompt: string): void {
+export function checkBlockedWords(
+  policy: Pick<AccessPolicy, 'blockedWords'>,
+  prompt: string,
+): void {
   if (policy.blockedWords.length === 0) return;
   const folded = matchingForm(prompt);
   for (const word of policy.blockedWords) {

@@ -261,6 +261,17 @@ export const jobOptionsSchema: z.ZodType<JobOptions> = z.object({
   aspectRatio: z.enum(ASPECT_RATIOS).optional(),
   resolution: z.enum(RESOLUTIONS).optional(),
   count: z.number().int().optional(),
+  // Added with preferences (no migration: the column is JSON). A malformed list is dropped rather
+  // than making the whole job unreadable: it only feeds a note on the result.
+  appliedDefaults: z
+    .array(
+      z.object({
+        setting: z.enum(['model', 'aspectRatio', 'resolution', 'suffix']),
+        source: z.enum(['preferences', 'server']),
+      }),
+    )
+    .optional()
+    .catch(undefined),
 });
 
 export const inputsSchema: z.ZodType<readonly InputReference[]> = z.array(
