@@ -342,6 +342,19 @@ describe('Discord /settings', () => {
   });
 });
 
+describe('Discord /settings defaults', () => {
+  it('applies the server’s default ratio and resolution to a request that does not say', async () => {
+    await start();
+    await settings({ model: 'nano-banana-pro', aspect_ratio: '16:9', resolution: '2K' });
+    await resultOf(imagine('a wide sea').id);
+    expect(createsWith('a wide sea')[0]?.body).toMatchObject({
+      model: 'nano-banana-pro',
+      aspect_ratio: '16:9',
+      resolution: '2K',
+    });
+  });
+});
+
 describe('Discord /settings and the moderation log', () => {
   it('sends the server’s log lines to the audit channel /settings named', async () => {
     await start();
