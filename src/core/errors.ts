@@ -50,6 +50,8 @@ export const INPUT_PROBLEMS = [
   'unknown_resolution',
   'resolution_not_supported',
   'count_out_of_range',
+  /** A server's daily limit above the operator's (params: value, max). */
+  'limit_above_ceiling',
   'edit_without_images',
   'too_many_images',
   /** A blend with fewer than 2 or more than 5 images (params: count, min, max). */

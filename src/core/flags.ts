@@ -39,6 +39,8 @@ export interface ParsedPrompt {
   usage: boolean;
   /** `--prefer` (Slack): the rest of the text is a preferences command, not a prompt; set only when typed. */
   prefer?: boolean;
+  /** `--settings`: a moderator's view of the server's (workspace's) settings, not a request. */
+  settings?: boolean;
 }
 
 /** The canonical flags, for help texts and for the `valid` list of an unknown flag. */
@@ -52,6 +54,7 @@ export const FLAG_NAMES: readonly string[] = [
   '--help',
   '--usage',
   '--prefer',
+  '--settings',
 ];
 
 type FlagKind =
@@ -63,10 +66,11 @@ type FlagKind =
   | 'blend'
   | 'help'
   | 'usage'
-  | 'prefer';
+  | 'prefer'
+  | 'settings';
 
 /** Flags that take no value: present or not. */
-type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'prefer'>;
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'prefer' | 'settings'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -85,6 +89,7 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['usage', 'usage'],
   ['prefer', 'prefer'],
   ['preferences', 'prefer'],
+  ['settings', 'settings'],
 ]);
 
 /**
@@ -126,7 +131,13 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
     }
     const span = { start: found.index, end: found.index + found[0].length };
     removed.push(span);
-    if (kind === 'blend' || kind === 'help' || kind === 'usage' || kind === 'prefer') {
+    if (
+      kind === 'blend' ||
+      kind === 'help' ||
+      kind === 'usage' ||
+      kind === 'prefer' ||
+      kind === 'settings'
+    ) {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;
       continue;

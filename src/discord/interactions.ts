@@ -30,7 +30,7 @@ import {
   translate,
 } from '../core/index.js';
 import { BLEND, BLEND_IMAGE_OPTIONS, readBlendCommand } from './blend.js';
-import { EDIT_IMAGE, HELP, IMAGINE, PREFER, USAGE } from './commands.js';
+import { EDIT_IMAGE, HELP, IMAGINE, PREFER, SETTINGS, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
 import {
@@ -53,6 +53,7 @@ import {
 import { handlePrefer } from './prefer.js';
 import { removeResultThread } from './result-thread.js';
 import type { DiscordRuntime } from './runtime.js';
+import { handleSettingsCommand, privateByDefault } from './server-settings.js';
 import { discordText } from './texts.js';
 import { queuedBody } from './views.js';
 
@@ -106,6 +107,8 @@ export class InteractionHandler {
         await this.#help(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === PREFER) {
         await handlePrefer(this.#runtime, interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === SETTINGS) {
+        await handleSettingsCommand(this.#runtime, interaction);
       } else if (
         interaction.isMessageContextMenuCommand() &&
         interaction.commandName === EDIT_IMAGE
@@ -143,6 +146,10 @@ export class InteractionHandler {
     if (parsed.help) return this.#help(interaction);
     if (parsed.usage) return this.#usage(interaction);
     if (parsed.blend) return this.#blend(interaction, ['image', 'image2', 'image3']);
+    if (parsed.settings) {
+      await this.#sayPrivately(interaction, discordText(locale, 'settings.use_command'));
+      return;
+    }
     const images: ImageReference[] = [];
     for (const name of ['image', 'image2', 'image3']) {
       const option = interaction.options.get(name);
@@ -184,7 +191,7 @@ export class InteractionHandler {
       style: parsed.style,
       images,
     });
-    await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? false);
+    await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? undefined);
   }
 
   /** `/blend`, or `/imagine --blend` over its own image options: read in `blend.ts`. */
@@ -197,7 +204,8 @@ export class InteractionHandler {
     await this.#accept(
       interaction,
       this.#draft(interaction, reading.fields),
-      reading.private ?? false,
+      // Unsaid: the server's default (`/settings private`).
+      reading.private ?? undefined,
     );
   }
 
@@ -206,6 +214,7 @@ export class InteractionHandler {
     const usage = await this.#runtime.jobs.usage(
       interaction.user.id,
       interaction.guildId ?? undefined,
+      'discord',
     );
     const left = [usage.user, usage.server, usage.total].filter(
       (value): value is number => value !== undefined,
@@ -230,7 +239,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}`;
+    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}\n${discordText(locale, 'help.settings')}`;
     await this.#sayPrivately(interaction, text);
   }
 
@@ -356,7 +365,8 @@ export class InteractionHandler {
       images,
       parentJobId: parent?.id,
     });
-    await this.#accept(interaction, draft, parent !== undefined && wasPrivate(parent));
+    // An edit of a result is as private as the result; an edit of another message, as the server says.
+    await this.#accept(interaction, draft, parent === undefined ? undefined : wasPrivate(parent));
   }
 
   async #cancel(interaction: ButtonInteraction, job: Job, locale: Locale): Promise<void> {
@@ -418,10 +428,12 @@ export class InteractionHandler {
   async #accept(
     interaction: RepliableInteraction,
     draft: Draft,
-    ephemeral: boolean,
+    /** Whether the result is private; undefined when the request does not say (the server's default). */
+    asked: boolean | undefined,
   ): Promise<void> {
     const { jobs } = this.#runtime;
     const locale = resolveLocale(interaction.locale);
+    const ephemeral = asked ?? (await privateByDefault(this.#runtime, interaction.guildId));
     try {
       await jobs.check({ ...draft, destination: undefined });
     } catch (error) {
@@ -505,6 +517,7 @@ export class InteractionHandler {
       requesterId: interaction.user.id,
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId ?? '',
+      parentChannelId: parentChannelId(interaction),
       locale: interaction.locale,
       action: fields.images.length > 0 ? 'edit' : 'generate',
       prompt: fields.prompt,
@@ -528,6 +541,7 @@ export class InteractionHandler {
       requesterId: interaction.user.id,
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId,
+      parentChannelId: parentChannelId(interaction),
       locale: interaction.locale,
       action: parent.action,
       prompt: parent.prompt,
@@ -631,6 +645,12 @@ async function missingPermission(
     : [PermissionFlagsBits.SendMessages, 'Send Messages'];
   if (permissions.has(send)) return undefined;
   return (await mayOutlastToken()) ? name : undefined;
+}
+
+/** The channel of the thread a request came from (a server's channel list admits its threads). */
+function parentChannelId(interaction: RepliableInteraction): string | undefined {
+  const channel = interaction.channel;
+  return channel?.isThread() ? (channel.parentId ?? undefined) : undefined;
 }
 
 function wasPrivate(job: Job): boolean {

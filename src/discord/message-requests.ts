@@ -80,6 +80,10 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       );
       return;
     }
+    if (parsed.settings) {
+      await reply(discordText(locale, 'settings.use_command'));
+      return;
+    }
     const own = imagesOfMessage(message);
     let images: ImageReference[] = own;
     let referenced: Message | undefined;
@@ -117,6 +121,7 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       requesterId: message.author.id,
       serverId: message.guildId ?? undefined,
       channelId: message.channelId,
+      parentChannelId: channel.isThread() ? (channel.parentId ?? undefined) : undefined,
       locale,
       action: images.length > 0 ? 'edit' : 'generate',
       prompt: parsed.blend ? blendPrompt(parsed.prompt) : parsed.prompt,

@@ -16,10 +16,12 @@ import {
   checkAccess,
   checkBlockedWords,
   checkQuota,
+  checkServerChannels,
   type QuotaLimits,
   quotaScopes,
   remainingQuota,
   utcDay,
+  withServerLimit,
 } from './policy.js';
 import type { Usage } from './port.js';
 import type { Admission, JobStore } from './store.js';
@@ -96,8 +98,11 @@ export class Admissions {
   }
 
   admit(request: NewJob, settings: RequestSettings = NO_SETTINGS): Admitted {
-    const { access, clock, quotas, maxQueuedPerUser } = this.#options;
+    const { access, clock, maxQueuedPerUser } = this.#options;
     checkAccess(access, { serverId: request.serverId, channelId: request.channelId });
+    // The server's own channels and daily limit, inside the operator's (its `/settings`).
+    checkServerChannels(settings.server, request);
+    const quotas = withServerLimit(this.#options.quotas, settings.server);
     const resolved = this.#resolve(request, settings);
     const validated = this.#validate(request, resolved);
     checkExpandedPrompt(access, validated.prompt, request.prompt, resolved);
@@ -123,7 +128,8 @@ export class Admissions {
 
   /** Every check `admit` and the store's admission make, without storing anything. */
   async check(request: NewJob): Promise<Admitted> {
-    const admitted = this.admit(request, await this.settingsFor(request));
+    const settings = await this.settingsFor(request);
+    const admitted = this.admit(request, settings);
     const { admission } = admitted;
     if (admission.maxUnfinished !== undefined) {
       const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
@@ -134,19 +140,35 @@ export class Admissions {
       }
     }
     if (!admitted.isAdmin) {
-      await checkQuota(this.#options.store, this.#options.quotas, {
-        day: admission.day,
-        requesterId: request.requesterId,
-        serverId: request.serverId,
-        images: admission.images,
-      });
+      await checkQuota(
+        this.#options.store,
+        withServerLimit(this.#options.quotas, settings.server),
+        {
+          day: admission.day,
+          requesterId: request.requesterId,
+          serverId: request.serverId,
+          images: admission.images,
+        },
+      );
     }
     return admitted;
   }
 
-  /** What a user has left today, per scope (undefined = unlimited), and the day's top users. */
-  async usage(requesterId: string, serverId: string | undefined): Promise<Usage> {
-    const { store, clock, quotas } = this.#options;
+  /**
+   * What a user has left today, per scope (undefined = unlimited), and the day's top users. With
+   * the platform, the server's own daily limit (its settings) counts too.
+   */
+  async usage(
+    requesterId: string,
+    serverId: string | undefined,
+    platform?: string,
+  ): Promise<Usage> {
+    const { store, clock, settings } = this.#options;
+    const server =
+      settings === undefined || platform === undefined || serverId === undefined
+        ? {}
+        : await settings.server(platform, serverId);
+    const quotas = withServerLimit(this.#options.quotas, server);
     const day = utcDay(clock.now());
     const [remaining, topUsers] = await Promise.all([
       this.isAdmin(requesterId)

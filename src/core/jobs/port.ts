@@ -21,8 +21,11 @@ export interface JobPort {
   /** Cancels a waiting job. Only its requester (or an operator admin) may. */
   cancel(jobId: string, userId: string): Promise<CancelOutcome>;
   getJob(jobId: string): Promise<Job | undefined>;
-  /** What a user has left today, per scope (undefined = unlimited), and the day's top users. */
-  usage(requesterId: string, serverId: string | undefined): Promise<Usage>;
+  /**
+   * What a user has left today, per scope (undefined = unlimited), and the day's top users. With
+   * the platform, the server's own daily limit (its settings) counts too.
+   */
+  usage(requesterId: string, serverId: string | undefined, platform?: string): Promise<Usage>;
   /** Whether the user is an operator admin (`NANO_BANANA_ADMIN_IDS`). */
   isAdmin(userId: string): boolean;
   /**
