@@ -146,6 +146,15 @@ describe('Discord batches', () => {
     expect(promptsWith('quotabird')).toEqual(['a quotabird', 'b quotabird', 'c quotabird']);
   });
 
+  it('refuses every job when the server’s own daily limit cannot cover them all', async () => {
+    await start();
+    await bot?.service.engine.settings.saveServer('discord', fake.guildId, { dailyImages: 3 });
+    const sent = imagine('{a, b} {c, d} serverbird');
+    expect(await privateAnswer(sent.id)).toMatch(/This server has reached its daily limit of 3/);
+    expect(promptsWith('serverbird')).toEqual([]);
+    expect(await bot?.service.engine.recentJobs(fake.userId, 'discord', 10)).toEqual([]);
+  });
+
   it('refuses a batch that would pass the unfinished-job cap', async () => {
     await start({ NANO_BANANA_MAX_QUEUED_PER_USER: '3' });
     const sent = imagine('{a, b} {c, d} capbird');

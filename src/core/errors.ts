@@ -54,6 +54,8 @@ export const INPUT_PROBLEMS = [
   'repeat_out_of_range',
   /** A batch (`{a, b}` groups, `--repeat`) would make more jobs than one command may (count, max). */
   'too_many_jobs',
+  /** A server's daily limit above the operator's (params: value, max). */
+  'limit_above_ceiling',
   'edit_without_images',
   'too_many_images',
   /** A blend with fewer than 2 or more than 5 images (params: count, min, max). */

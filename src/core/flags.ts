@@ -44,6 +44,8 @@ export interface ParsedPrompt {
   history: boolean;
   /** `--prefer` (Slack): the rest of the text is a preferences command, not a prompt; set only when typed. */
   prefer?: boolean;
+  /** `--settings`: a moderator's view of the server's (workspace's) settings, not a request. */
+  settings?: boolean;
 }
 
 /** The canonical flags, for help texts and for the `valid` list of an unknown flag. */
@@ -59,6 +61,7 @@ export const FLAG_NAMES: readonly string[] = [
   '--usage',
   '--history',
   '--prefer',
+  '--settings',
 ];
 
 type FlagKind =
@@ -72,10 +75,11 @@ type FlagKind =
   | 'help'
   | 'usage'
   | 'history'
-  | 'prefer';
+  | 'prefer'
+  | 'settings';
 
 /** Flags that take no value: present or not (`--help=yes` means nothing more than `--help`). */
-type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'history' | 'prefer'>;
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'history' | 'prefer' | 'settings'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -96,6 +100,7 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['history', 'history'],
   ['prefer', 'prefer'],
   ['preferences', 'prefer'],
+  ['settings', 'settings'],
 ]);
 
 /**
@@ -143,7 +148,8 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
       kind === 'help' ||
       kind === 'usage' ||
       kind === 'history' ||
-      kind === 'prefer'
+      kind === 'prefer' ||
+      kind === 'settings'
     ) {
       // A value given as `--help=yes` means nothing more than the flag itself.
       result[kind] = true;

@@ -108,6 +108,8 @@ export interface Presser {
   readonly requesterId: string;
   readonly serverId: string | undefined;
   readonly channelId: string;
+  /** The channel of the thread pressed in (a server's channel list admits its threads). */
+  readonly parentChannelId?: string | undefined;
   readonly locale: string;
 }
 

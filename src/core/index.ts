@@ -82,6 +82,7 @@ export { CALLBACK_PATH_PREFIX, JobEngine } from './jobs/engine.js';
 export type { InputReference, Job, JobError, JobOptions, JobState, NewJob } from './jobs/job.js';
 export { isFinal } from './jobs/job.js';
 export type { NamedLocks } from './jobs/named-locks.js';
+export { checkServerLimitCeiling } from './jobs/policy.js';
 export type { CancelOutcome, JobPort, Submitted, Usage } from './jobs/port.js';
 export type { SerializedError } from './log-serializer.js';
 export { maskCredentials, maskRoute, serializeError } from './log-serializer.js';
@@ -127,6 +128,8 @@ export type {
   DefaultSource,
   RequestedOptions,
 } from './preferences/resolve.js';
+export type { SettingsLinesOptions } from './preferences/server-settings-lines.js';
+export { serverSettingsLines } from './preferences/server-settings-lines.js';
 export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from './request.js';
 export { validateRequest } from './request.js';
 export * as settings from './settings.js';

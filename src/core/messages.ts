@@ -71,7 +71,11 @@ const en = {
         : p.text('scope') === 'dm'
           ? `Direct messages have reached their daily limit of ${p.text('limit')} images. It resets at midnight UTC.`
           : 'The bot has reached its daily image limit. It resets at midnight UTC.',
-  'error.not_allowed': 'I’m not enabled here. Ask an admin to allow this server or channel.',
+  /** `{channels}`: where a server's own settings let the bot answer, optional. */
+  'error.not_allowed': (p) =>
+    p.has('channels')
+      ? `I only answer in ${p.text('channels')} on this server.`
+      : 'I’m not enabled here. Ask an admin to allow this server or channel.',
   'error.too_many_queued':
     'You already have {max} requests waiting. Wait for some to finish, then try again.',
   /** `{source}`: `style` or `suffix` when the word came from the member's saved style or suffix. */
@@ -138,6 +142,8 @@ const en = {
     (p.has('value') ? `, not “${p.text('value')}”.` : '.'),
   'input.too_many_jobs':
     'That would make {count} jobs; one command makes at most {max}. Use fewer `{…}` choices or a smaller `--repeat`.',
+  'input.limit_above_ceiling':
+    'The daily limit can be at most {max} images: the bot’s operator set that ceiling.',
   'input.edit_without_images': 'To edit, reply to an image or attach one.',
   'input.too_many_images': 'That’s {count} images; I can use at most {max}.',
   /** `{count}`: the images found; `{min}`, `{max}`: how many a blend takes. */
@@ -297,6 +303,28 @@ const en = {
   'history.state.cancelled': 'cancelled',
   'history.state.undelivered': 'not delivered',
   'history.result': 'result',
+  /** A server's (workspace's) settings, as `/settings` shows them; `{value}` is already shown. */
+  'settings.model': 'Default model: {value}',
+  'settings.aspect_ratio': 'Default aspect ratio: {value}',
+  'settings.resolution': 'Default resolution: {value}',
+  'settings.channels': 'Channels I answer in: {value}',
+  'settings.daily_limit': 'Daily image limit: {value}',
+  'settings.audit_channel': 'Moderation log: {value}',
+  'settings.private_results': 'Results private by default: {value}',
+  'settings.threads': 'Results open a thread: {value}',
+  'settings.unset': 'the bot’s default',
+  'settings.all_channels': 'all',
+  'settings.none': 'none',
+  'settings.yes': 'yes',
+  'settings.no': 'no',
+  /** `{max}`: the operator's per-server limit, 0 for none. */
+  'settings.limit_none': (p) =>
+    (p.number('max') ?? 0) > 0 ? `the bot’s, ${p.text('max')} images` : 'none',
+  'settings.limit_images': (p) =>
+    (p.number('max') ?? 0) > 0
+      ? `${p.text('images')} images (the bot allows at most ${p.text('max')})`
+      : `${p.text('images')} images`,
+  'settings.saved': 'Saved.',
 } satisfies Record<string, Template>;
 
 /** The English table defines the keys; every other language must have exactly the same ones. */
@@ -329,8 +357,10 @@ const fr: Record<MessageKey, Template> = {
         : p.text('scope') === 'dm'
           ? `Les messages privés ont atteint leur limite quotidienne de ${p.text('limit')} images. Elle se réinitialise à minuit UTC.`
           : `Le bot a atteint sa limite quotidienne d’images. Elle se réinitialise à minuit UTC.`,
-  'error.not_allowed':
-    'Je ne suis pas activé ici. Demandez à un administrateur d’autoriser ce serveur ou ce salon.',
+  'error.not_allowed': (p) =>
+    p.has('channels')
+      ? `Sur ce serveur, je réponds seulement dans ${p.text('channels')}.`
+      : 'Je ne suis pas activé ici. Demandez à un administrateur d’autoriser ce serveur ou ce salon.',
   'error.too_many_queued':
     'Vous avez déjà {max} demandes en attente. Attendez que certaines se terminent, puis réessayez.',
   'error.blocked_prompt': (p) =>
@@ -386,6 +416,7 @@ const fr: Record<MessageKey, Template> = {
   'input.too_many_jobs':
     `Cela ferait {count} tâches${NNBSP}; une commande en lance {max} au maximum. ` +
     'Proposez moins de choix `{…}` ou un `--repeat` plus petit.',
+  'input.limit_above_ceiling': `La limite quotidienne peut être au plus de {max} images${NNBSP}: c’est le plafond fixé par l’opérateur du bot.`,
   'input.edit_without_images': 'Pour modifier une image, répondez à une image ou joignez-en une.',
   'input.too_many_images': `Cela fait {count} images${NNBSP}; je peux en utiliser {max} au maximum.`,
   'input.blend_image_count': (p) =>
@@ -532,6 +563,26 @@ const fr: Record<MessageKey, Template> = {
   'history.state.cancelled': 'annulée',
   'history.state.undelivered': 'non publiée',
   'history.result': 'résultat',
+  'settings.model': `Modèle par défaut${NNBSP}: {value}`,
+  'settings.aspect_ratio': `Format par défaut${NNBSP}: {value}`,
+  'settings.resolution': `Résolution par défaut${NNBSP}: {value}`,
+  'settings.channels': `Salons où je réponds${NNBSP}: {value}`,
+  'settings.daily_limit': `Limite quotidienne d’images${NNBSP}: {value}`,
+  'settings.audit_channel': `Journal de modération${NNBSP}: {value}`,
+  'settings.private_results': `Résultats privés par défaut${NNBSP}: {value}`,
+  'settings.threads': `Les résultats ouvrent un fil${NNBSP}: {value}`,
+  'settings.unset': 'celui du bot',
+  'settings.all_channels': 'tous',
+  'settings.none': 'aucun',
+  'settings.yes': 'oui',
+  'settings.no': 'non',
+  'settings.limit_none': (p) =>
+    (p.number('max') ?? 0) > 0 ? `celle du bot, ${p.text('max')} images` : 'aucune',
+  'settings.limit_images': (p) =>
+    (p.number('max') ?? 0) > 0
+      ? `${p.text('images')} images (le bot en permet au plus ${p.text('max')})`
+      : `${p.text('images')} images`,
+  'settings.saved': 'Enregistré.',
 };
 
 const TABLES: Readonly<Record<Locale, Readonly<Record<MessageKey, Template>>>> = { en, fr };

@@ -1,5 +1,6 @@
 import {
   ApplicationCommandType,
+  ChannelType,
   ContextMenuCommandBuilder,
   InteractionContextType,
   OAuth2Scopes,
@@ -29,9 +30,25 @@ export const IMAGINE = 'imagine';
 export const USAGE = 'usage';
 export const HELP = 'help';
 export const HISTORY = 'history';
+export const SETTINGS = 'settings';
 export const EDIT_IMAGE = 'Edit image';
 /** Discord allows at most 25 choices per option. */
 const MAX_CHOICES = 25;
+
+/** What `/settings reset` may clear, one setting or all. */
+export const SETTINGS_RESETS = [
+  'model',
+  'aspect_ratio',
+  'resolution',
+  'channels',
+  'daily_limit',
+  'audit_channel',
+  'private',
+  'threads',
+  'all',
+] as const;
+/** The channels `/settings` may name: where members can ask, and where a log can go. */
+const SETTINGS_CHANNEL_TYPES = [ChannelType.GuildText, ChannelType.GuildAnnouncement] as const;
 
 /** What the bot needs in a channel, and nothing more. */
 export const REQUIRED_PERMISSIONS = new PermissionsBitField([
@@ -130,6 +147,7 @@ export function commandDefinitions(
     usage.toJSON(),
     help.toJSON(),
     preferCommand(catalog).toJSON(),
+    settingsCommand(catalog, describe).toJSON(),
     historyCommand(describe).toJSON(),
     editImage.toJSON(),
   ];
@@ -298,6 +316,72 @@ function blendCommand(catalog: ModelCatalog, describe: Describe): SlashCommandBu
     return option.setName('private');
   });
   return blend;
+}
+
+/**
+ * `/settings`: a moderator's (Manage Server) view and change of the server's settings. Without
+ * options it shows them; each option given changes one; `reset` clears one or all first.
+ */
+function settingsCommand(catalog: ModelCatalog, describe: Describe): SlashCommandBuilder {
+  const settings = new SlashCommandBuilder()
+    .setName(SETTINGS)
+    .setContexts(InteractionContextType.Guild)
+    // A default Discord lets a server change; the handler checks Manage Server again on use.
+    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
+  describe(settings, 'command.settings');
+  settings.addStringOption((option) => {
+    describe(option, 'command.settings_model');
+    return option
+      .setName('model')
+      .addChoices(
+        ...catalog.models
+          .slice(0, MAX_CHOICES)
+          .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
+      );
+  });
+  settings.addStringOption((option) => {
+    describe(option, 'command.settings_aspect_ratio');
+    return option
+      .setName('aspect_ratio')
+      .addChoices(...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })));
+  });
+  settings.addStringOption((option) => {
+    describe(option, 'command.settings_resolution');
+    return option
+      .setName('resolution')
+      .addChoices(...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })));
+  });
+  settings.addChannelOption((option) => {
+    describe(option, 'command.settings_add_channel');
+    return option.setName('add_channel').addChannelTypes(...SETTINGS_CHANNEL_TYPES);
+  });
+  settings.addChannelOption((option) => {
+    describe(option, 'command.settings_remove_channel');
+    return option.setName('remove_channel').addChannelTypes(...SETTINGS_CHANNEL_TYPES);
+  });
+  settings.addIntegerOption((option) => {
+    describe(option, 'command.settings_daily_limit');
+    return option.setName('daily_limit').setMinValue(0).setMaxValue(1_000_000);
+  });
+  settings.addChannelOption((option) => {
+    describe(option, 'command.settings_audit_channel');
+    return option.setName('audit_channel').addChannelTypes(...SETTINGS_CHANNEL_TYPES);
+  });
+  settings.addBooleanOption((option) => {
+    describe(option, 'command.settings_private');
+    return option.setName('private');
+  });
+  settings.addBooleanOption((option) => {
+    describe(option, 'command.settings_threads');
+    return option.setName('threads');
+  });
+  settings.addStringOption((option) => {
+    describe(option, 'command.settings_reset');
+    return option
+      .setName('reset')
+      .addChoices(...SETTINGS_RESETS.map((name) => ({ name, value: name })));
+  });
+  return settings;
 }
 
 /** `/history`: the member's last requests, privately. */

@@ -37,6 +37,7 @@ import {
 import { resultExtras } from './image-actions.js';
 import { readReference, resolveInput } from './images.js';
 import type { DiscordRuntime } from './runtime.js';
+import { serverWantsThreads } from './server-settings.js';
 import { discordText, elapsedText } from './texts.js';
 import {
   altText,
@@ -584,7 +585,9 @@ async function openThread(
     !runtime.settings.resultThreads ||
     ephemeral ||
     destination.channelKind !== 'text' ||
-    destination.guildId === undefined
+    destination.guildId === undefined ||
+    // The server's moderators may turn result threads off (`/settings threads`).
+    !(await serverWantsThreads(runtime, destination.guildId))
   ) {
     return undefined;
   }

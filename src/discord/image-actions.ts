@@ -134,6 +134,9 @@ export class ImageActionHandler {
       requesterId: interaction.user.id,
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId ?? '',
+      parentChannelId: interaction.channel?.isThread()
+        ? (interaction.channel.parentId ?? undefined)
+        : undefined,
       locale: interaction.locale,
     };
   }

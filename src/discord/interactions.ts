@@ -33,7 +33,7 @@ import {
 } from '../core/index.js';
 import { acceptInteractionBatch } from './batch-requests.js';
 import { BLEND, BLEND_IMAGE_OPTIONS, readBlendCommand } from './blend.js';
-import { EDIT_IMAGE, HELP, HISTORY, IMAGINE, PREFER, USAGE } from './commands.js';
+import { EDIT_IMAGE, HELP, HISTORY, IMAGINE, PREFER, SETTINGS, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
 import {
@@ -57,6 +57,7 @@ import {
 import { handlePrefer } from './prefer.js';
 import { removeResultThread } from './result-thread.js';
 import type { DiscordRuntime } from './runtime.js';
+import { handleSettingsCommand, privateByDefault } from './server-settings.js';
 import { discordText } from './texts.js';
 import { queuedBody } from './views.js';
 
@@ -112,6 +113,8 @@ export class InteractionHandler {
         await handlePrefer(this.#runtime, interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === HISTORY) {
         await showHistory(this.#runtime, interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === SETTINGS) {
+        await handleSettingsCommand(this.#runtime, interaction);
       } else if (
         interaction.isMessageContextMenuCommand() &&
         interaction.commandName === EDIT_IMAGE
@@ -150,6 +153,10 @@ export class InteractionHandler {
     if (parsed.usage) return this.#usage(interaction);
     if (parsed.history) return showHistory(this.#runtime, interaction);
     if (parsed.blend) return this.#blend(interaction, ['image', 'image2', 'image3']);
+    if (parsed.settings) {
+      await this.#sayPrivately(interaction, discordText(locale, 'settings.use_command'));
+      return;
+    }
     const images: ImageReference[] = [];
     for (const name of ['image', 'image2', 'image3']) {
       const option = interaction.options.get(name);
@@ -191,7 +198,7 @@ export class InteractionHandler {
       style: parsed.style,
       images,
     });
-    const ephemeral = interaction.options.getBoolean('private') ?? false;
+    const ephemeral = interaction.options.getBoolean('private') ?? undefined;
     // `{red, blue} bird` and `--repeat 2`: several jobs, all accepted or none.
     let prompts: string[];
     try {
@@ -220,7 +227,8 @@ export class InteractionHandler {
     await this.#accept(
       interaction,
       this.#draft(interaction, reading.fields),
-      reading.private ?? false,
+      // Unsaid: the server's default (`/settings private`).
+      reading.private ?? undefined,
     );
   }
 
@@ -229,6 +237,7 @@ export class InteractionHandler {
     const usage = await this.#runtime.jobs.usage(
       interaction.user.id,
       interaction.guildId ?? undefined,
+      'discord',
     );
     const left = [usage.user, usage.server, usage.total].filter(
       (value): value is number => value !== undefined,
@@ -254,7 +263,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}\n${discordText(locale, 'help.commands')}`;
+    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}\n${discordText(locale, 'help.settings')}\n${discordText(locale, 'help.commands')}`;
     await this.#sayPrivately(interaction, text);
   }
 
@@ -380,7 +389,8 @@ export class InteractionHandler {
       images,
       parentJobId: parent?.id,
     });
-    await this.#accept(interaction, draft, parent !== undefined && wasPrivate(parent));
+    // An edit of a result is as private as the result; an edit of another message, as the server says.
+    await this.#accept(interaction, draft, parent === undefined ? undefined : wasPrivate(parent));
   }
 
   async #cancel(interaction: ButtonInteraction, job: Job, locale: Locale): Promise<void> {
@@ -442,10 +452,12 @@ export class InteractionHandler {
   async #accept(
     interaction: RepliableInteraction,
     draft: Draft,
-    ephemeral: boolean,
+    /** Whether the result is private; undefined when the request does not say (the server's default). */
+    asked: boolean | undefined,
   ): Promise<void> {
     const { jobs } = this.#runtime;
     const locale = resolveLocale(interaction.locale);
+    const ephemeral = asked ?? (await privateByDefault(this.#runtime, interaction.guildId));
     try {
       await jobs.check({ ...draft, destination: undefined });
     } catch (error) {
@@ -482,9 +494,11 @@ export class InteractionHandler {
   async #acceptBatch(
     interaction: ChatInputCommandInteraction,
     drafts: Draft[],
-    ephemeral: boolean,
+    /** Whether the results are private; undefined when the request does not say (the server's default). */
+    asked: boolean | undefined,
   ): Promise<void> {
     const locale = resolveLocale(interaction.locale);
+    const ephemeral = asked ?? (await privateByDefault(this.#runtime, interaction.guildId));
     try {
       await this.#runtime.jobs.checkBatch(
         drafts.map((draft) => ({ ...draft, destination: undefined })),
@@ -561,6 +575,7 @@ export class InteractionHandler {
       requesterId: interaction.user.id,
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId ?? '',
+      parentChannelId: parentChannelId(interaction),
       locale: interaction.locale,
       action: fields.images.length > 0 ? 'edit' : 'generate',
       prompt: fields.prompt,
@@ -584,6 +599,7 @@ export class InteractionHandler {
       requesterId: interaction.user.id,
       serverId: interaction.guildId ?? undefined,
       channelId: interaction.channelId,
+      parentChannelId: parentChannelId(interaction),
       locale: interaction.locale,
       action: parent.action,
       prompt: parent.prompt,
@@ -687,6 +703,12 @@ async function missingPermission(
     : [PermissionFlagsBits.SendMessages, 'Send Messages'];
   if (permissions.has(send)) return undefined;
   return (await mayOutlastToken()) ? name : undefined;
+}
+
+/** The channel of the thread a request came from (a server's channel list admits its threads). */
+function parentChannelId(interaction: RepliableInteraction): string | undefined {
+  const channel = interaction.channel;
+  return channel?.isThread() ? (channel.parentId ?? undefined) : undefined;
 }
 
 function wasPrivate(job: Job): boolean {

@@ -83,6 +83,10 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       );
       return;
     }
+    if (parsed.settings) {
+      await reply(discordText(locale, 'settings.use_command'));
+      return;
+    }
     const own = imagesOfMessage(message);
     let images: ImageReference[] = own;
     let referenced: Message | undefined;
@@ -120,6 +124,7 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       requesterId: message.author.id,
       serverId: message.guildId ?? undefined,
       channelId: message.channelId,
+      parentChannelId: channel.isThread() ? (channel.parentId ?? undefined) : undefined,
       locale,
       action: images.length > 0 ? 'edit' : 'generate',
       prompt: parsed.blend ? blendPrompt(parsed.prompt) : parsed.prompt,

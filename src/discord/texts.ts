@@ -99,6 +99,25 @@ const en = {
   'help.prefer':
     '`/prefer`: your own default model, ratio and resolution, a suffix added to every prompt, and named styles.',
   'command.history': 'Your last 10 requests, with links to the results',
+  'command.settings': 'The bot’s settings for this server (moderators); no options: show them',
+  'command.settings_model': 'The server’s default model',
+  'command.settings_aspect_ratio': 'The server’s default aspect ratio',
+  'command.settings_resolution': 'The server’s default resolution',
+  'command.settings_add_channel': 'Answer in this channel (once a channel is listed, only there)',
+  'command.settings_remove_channel': 'Stop answering in this channel',
+  'command.settings_daily_limit': 'Images per day for the whole server (0: no limit of its own)',
+  'command.settings_audit_channel': 'Where the moderation log goes',
+  'command.settings_private': 'Results are private unless a request says otherwise',
+  'command.settings_threads': 'Results open a thread for follow-up edits',
+  'command.settings_reset': 'Clear a setting (or all of them) first',
+  'settings.title': '**The bot’s settings for this server**',
+  'settings.refused':
+    'Only members with the **Manage Server** permission can see or change the bot’s settings.',
+  'settings.guild_only': 'Settings belong to a server: use `/settings` in one.',
+  'settings.hint': 'Change one with the options of `/settings`; `reset` clears one.',
+  'settings.use_command': 'Moderators see and change the server’s settings with `/settings`.',
+  'help.settings':
+    'Moderators (Manage Server): `/settings` shows and changes the server’s defaults, channels, daily limit, privacy and threads.',
   'command.unavailable': 'This command is not available. Type / to see the bot’s commands.',
   'elapsed.seconds': '{seconds} s',
 };
@@ -210,6 +229,30 @@ const fr: Record<DiscordTextKey, string> = {
   'help.prefer':
     '`/prefer`\u202F: vos propres modèle, format et résolution par défaut, un suffixe ajouté à chaque description, et des styles nommés.',
   'command.history': 'Vos 10 dernières demandes, avec les liens vers les résultats',
+  'command.settings':
+    'Les réglages du bot pour ce serveur (modérateurs)\u202F; sans option\u202F: les afficher',
+  'command.settings_model': 'Le modèle par défaut du serveur',
+  'command.settings_aspect_ratio': 'Le format par défaut du serveur',
+  'command.settings_resolution': 'La résolution par défaut du serveur',
+  'command.settings_add_channel':
+    'Répondre dans ce salon (dès qu’un salon est listé, seulement là)',
+  'command.settings_remove_channel': 'Ne plus répondre dans ce salon',
+  'command.settings_daily_limit':
+    'Images par jour pour tout le serveur (0\u202F: pas de limite propre)',
+  'command.settings_audit_channel': 'Où va le journal de modération',
+  'command.settings_private': 'Les résultats sont privés sauf si la demande dit le contraire',
+  'command.settings_threads': 'Les résultats ouvrent un fil pour les modifications',
+  'command.settings_reset': 'Effacer d’abord un réglage (ou tous)',
+  'settings.title': '**Les réglages du bot pour ce serveur**',
+  'settings.refused':
+    'Seuls les membres ayant la permission **Gérer le serveur** peuvent voir ou changer les réglages du bot.',
+  'settings.guild_only':
+    'Les réglages appartiennent à un serveur\u202F: utilisez `/settings` dans l’un d’eux.',
+  'settings.hint': 'Changez-en un avec les options de `/settings`\u202F; `reset` en efface un.',
+  'settings.use_command':
+    'Les modérateurs voient et changent les réglages du serveur avec `/settings`.',
+  'help.settings':
+    'Modérateurs (Gérer le serveur)\u202F: `/settings` affiche et change les réglages par défaut, les salons, la limite quotidienne, la confidentialité et les fils du serveur.',
   'command.unavailable':
     'Cette commande n’est pas disponible. Tapez / pour voir les commandes du bot.',
   'elapsed.seconds': '{seconds}\u202Fs',

@@ -21,6 +21,7 @@ import { UserDirectory } from './locale.js';
 import { registerModals } from './modals.js';
 import { boltCanRoute } from './routable-body.js';
 import type { BotIdentity, SlackRuntime } from './runtime.js';
+import { registerServerSettings } from './server-settings.js';
 import { readSlackSettings, type SlackSettings } from './settings.js';
 import { registerSlackConnectGuard } from './slack-connect.js';
 import { slackErrorCode } from './web-api-errors.js';
@@ -236,6 +237,7 @@ class SlackServiceAdapter implements ServiceAdapter {
     registerActions(app, this.#runtime);
     registerImageActions(app, this.#runtime);
     registerModals(app, this.#runtime);
+    registerServerSettings(app, this.#runtime);
     app.error(async (error) => {
       this.#runtime.logger.error({ err: error }, 'Bolt could not handle a Slack request');
     });

@@ -32,6 +32,8 @@ export const VIEW_IDS = {
   editResult: 'nb_edit_result',
   /** The Edit image shortcut's modal: edits a message's images. */
   editMessage: 'nb_edit_message',
+  /** `--settings`: a workspace admin's form for the workspace's settings. */
+  serverSettings: 'nb_server_settings',
 } as const;
 
 /** The message shortcut's callback id, as in `slack/manifest.yml`. */
@@ -308,5 +310,6 @@ export function helpText(locale: string, command: string, models: readonly strin
     translate(locale, 'help.body', { command, models }),
     slackText(locale, 'help.slack'),
     slackText(locale, 'help.prefer', { command }),
+    slackText(locale, 'help.settings', { command }),
   ].join('\n');
 }

@@ -4,6 +4,7 @@ import { commandSchema, type SlashCommand } from './payloads.js';
 import { readPrompt } from './prompt.js';
 import { replyPrivately } from './replies.js';
 import type { SlackRuntime } from './runtime.js';
+import { asksForSettings, openServerSettings } from './server-settings.js';
 import { startJob } from './start-job.js';
 
 /**
@@ -28,6 +29,8 @@ export function registerCommand(app: App, runtime: SlackRuntime): void {
 }
 
 async function handleCommand(runtime: SlackRuntime, command: SlashCommand): Promise<void> {
+  // Before anything else: the form's trigger lasts 3 s.
+  if (asksForSettings(runtime, command.text)) return openServerSettings(runtime, command);
   const userId = command.user_id;
   const channel = command.channel_id;
   const locale = await runtime.users.locale(userId);

@@ -10,7 +10,12 @@ import { slackText } from './texts.js';
  * `>` or `&` markup, so escaping the whole sentence changes only the quoted values.
  */
 export function describeFailure(error: unknown, locale: string): string {
-  return escapeMrkdwn(describeFailureText(error, locale));
+  const text = escapeMrkdwn(describeFailureText(error, locale));
+  // A workspace's own channel list is named as channel links (`<#C123>`, ids from its settings,
+  // never typed by the user): those stay links. A link pings no one and shows no chosen label.
+  return error instanceof NanoBananaError && error.code === 'not_allowed'
+    ? text.replace(/&lt;#([A-Z0-9]+)&gt;/g, '<#$1>')
+    : text;
 }
 
 /**

@@ -4,6 +4,7 @@ import { describeFailure } from './describe.js';
 import { historyText } from './history.js';
 import { preferAnswer } from './prefer.js';
 import type { SlackRuntime } from './runtime.js';
+import { slackText } from './texts.js';
 
 /** What a user's text asks for: a request, or something answered privately at once. */
 export type PromptReading =
@@ -48,6 +49,11 @@ export async function readPrompt(
   if (parsed.usage) return { kind: 'answer', text: await usageText(runtime, who) };
   if (parsed.prefer === true)
     return { kind: 'answer', text: await preferAnswer(runtime, parsed, who) };
+  // Only the slash command opens the settings form (it needs the command's trigger).
+  if (parsed.settings) {
+    const command = runtime.settings.command;
+    return { kind: 'answer', text: slackText(locale, 'server_settings.command_only', { command }) };
+  }
   if (parsed.history) return { kind: 'answer', text: await historyText(runtime, who) };
   let prompts: string[];
   try {
@@ -76,7 +82,7 @@ async function usageText(
   runtime: SlackRuntime,
   who: { readonly userId: string; readonly serverId: string | undefined; readonly locale: string },
 ): Promise<string> {
-  const usage = await runtime.jobs.usage(who.userId, who.serverId);
+  const usage = await runtime.jobs.usage(who.userId, who.serverId, 'slack');
   const left = [usage.user, usage.server, usage.total].filter(
     (value): value is number => value !== undefined,
   );

@@ -69,6 +69,24 @@ const en = {
   'modal.placeholder': 'Make the sky purple --ar 16:9',
   'modal.image': 'Which image',
   'modal.image_option': (p) => `Image ${p.number}`,
+  'server_settings.title': 'Workspace settings',
+  'server_settings.submit': 'Save',
+  'server_settings.intro': 'The bot’s settings for this workspace, now:',
+  'server_settings.model': 'Default model',
+  'server_settings.ratio': 'Default aspect ratio',
+  'server_settings.resolution': 'Default resolution',
+  'server_settings.default_option': 'The bot’s default',
+  'server_settings.channels': 'Channels I answer in (none: every channel)',
+  'server_settings.limit': 'Daily image limit for the workspace (empty or 0: none of its own)',
+  'server_settings.audit': 'Moderation log channel',
+  'server_settings.limit_invalid': 'Enter a whole number, 0 or more.',
+  'server_settings.refused':
+    'Only workspace admins and owners can see or change the bot’s settings.',
+  'server_settings.no_workspace': 'Settings belong to a workspace: use the command in one.',
+  'server_settings.command_only': (p) =>
+    `Workspace admins see and change the bot’s settings with \`${p.command} --settings\`.`,
+  'help.settings': (p) =>
+    `Workspace admins: \`${p.command} --settings\` sets the workspace’s default model, ratio and resolution, the channels I answer in, a daily image limit and the moderation log.`,
   'help.slack': [
     'In a thread where I posted images, mention me (or attach an image) to edit the latest one.',
     'Mention me with an image attached to edit it, or use the *Edit image* shortcut on any message with images.',
@@ -148,6 +166,24 @@ const fr: Record<SlackTextKey, Template> = {
   'modal.placeholder': 'Rends le ciel violet --ar 16:9',
   'modal.image': 'Quelle image',
   'modal.image_option': (p) => `Image ${p.number}`,
+  'server_settings.title': 'Réglages de l’espace',
+  'server_settings.submit': 'Enregistrer',
+  'server_settings.intro': `Les réglages du bot pour cet espace de travail, actuellement${NNBSP}:`,
+  'server_settings.model': 'Modèle par défaut',
+  'server_settings.ratio': 'Format par défaut',
+  'server_settings.resolution': 'Résolution par défaut',
+  'server_settings.default_option': 'Celui du bot',
+  'server_settings.channels': `Salons où je réponds (aucun${NNBSP}: tous les salons)`,
+  'server_settings.limit': `Limite quotidienne d’images de l’espace (vide ou 0${NNBSP}: pas de limite propre)`,
+  'server_settings.audit': 'Salon du journal de modération',
+  'server_settings.limit_invalid': 'Saisissez un nombre entier, 0 ou plus.',
+  'server_settings.refused':
+    'Seuls les administrateurs et propriétaires de l’espace de travail peuvent voir ou changer les réglages du bot.',
+  'server_settings.no_workspace': `Les réglages appartiennent à un espace de travail${NNBSP}: utilisez la commande dans l’un d’eux.`,
+  'server_settings.command_only': (p) =>
+    `Les administrateurs de l’espace voient et changent les réglages du bot avec \`${p.command} --settings\`.`,
+  'help.settings': (p) =>
+    `Administrateurs de l’espace${NNBSP}: \`${p.command} --settings\` règle le modèle, le format et la résolution par défaut, les salons où je réponds, une limite quotidienne d’images et le journal de modération.`,
   'help.slack': [
     'Dans un fil où j’ai publié des images, mentionnez-moi (ou joignez une image) pour modifier la dernière.',
     'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Edit image* (Slack ne traduit pas son nom) sur un message qui contient des images.',

@@ -17,10 +17,12 @@ import {
   checkAccess,
   checkBlockedWords,
   checkQuota,
+  checkServerChannels,
   type QuotaLimits,
   quotaScopes,
   remainingQuota,
   utcDay,
+  withServerLimit,
 } from './policy.js';
 import type { Usage } from './port.js';
 import type { Admission, JobStore } from './store.js';
@@ -97,8 +99,11 @@ export class Admissions {
   }
 
   admit(request: NewJob, settings: RequestSettings = NO_SETTINGS): Admitted {
-    const { access, clock, quotas, maxQueuedPerUser } = this.#options;
+    const { access, clock, maxQueuedPerUser } = this.#options;
     checkAccess(access, { serverId: request.serverId, channelId: request.channelId });
+    // The server's own channels and daily limit, inside the operator's (its `/settings`).
+    checkServerChannels(settings.server, request);
+    const quotas = withServerLimit(this.#options.quotas, settings.server);
     const resolved = this.#resolve(request, settings);
     const validated = this.#validate(request, resolved);
     checkExpandedPrompt(access, validated.prompt, request.prompt, resolved);
@@ -159,7 +164,8 @@ export class Admissions {
   async checkBatch(requests: readonly NewJob[]): Promise<void> {
     const request = requests[0];
     if (request === undefined) return;
-    const { admitted } = this.admitBatch(requests, await this.settingsFor(request));
+    const settings = await this.settingsFor(request);
+    const { admitted } = this.admitBatch(requests, settings);
     const first = admitted[0];
     if (first === undefined) return;
     const max = first.admission.maxUnfinished;
@@ -172,18 +178,24 @@ export class Admissions {
       }
     }
     if (!first.isAdmin) {
-      await checkQuota(this.#options.store, this.#options.quotas, {
-        day: first.admission.day,
-        requesterId: request.requesterId,
-        serverId: request.serverId,
-        images: admitted.reduce((sum, each) => sum + each.admission.images, 0),
-      });
+      // The server's own daily limit (its settings) counts as in `check`.
+      await checkQuota(
+        this.#options.store,
+        withServerLimit(this.#options.quotas, settings.server),
+        {
+          day: first.admission.day,
+          requesterId: request.requesterId,
+          serverId: request.serverId,
+          images: admitted.reduce((sum, each) => sum + each.admission.images, 0),
+        },
+      );
     }
   }
 
   /** Every check `admit` and the store's admission make, without storing anything. */
   async check(request: NewJob): Promise<Admitted> {
-    const admitted = this.admit(request, await this.settingsFor(request));
+    const settings = await this.settingsFor(request);
+    const admitted = this.admit(request, settings);
     const { admission } = admitted;
     if (admission.maxUnfinished !== undefined) {
       const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
@@ -194,19 +206,35 @@ export class Admissions {
       }
     }
     if (!admitted.isAdmin) {
-      await checkQuota(this.#options.store, this.#options.quotas, {
-        day: admission.day,
-        requesterId: request.requesterId,
-        serverId: request.serverId,
-        images: admission.images,
-      });
+      await checkQuota(
+        this.#options.store,
+        withServerLimit(this.#options.quotas, settings.server),
+        {
+          day: admission.day,
+          requesterId: request.requesterId,
+          serverId: request.serverId,
+          images: admission.images,
+        },
+      );
     }
     return admitted;
   }
 
-  /** What a user has left today, per scope (undefined = unlimited), and the day's top users. */
-  async usage(requesterId: string, serverId: string | undefined): Promise<Usage> {
-    const { store, clock, quotas } = this.#options;
+  /**
+   * What a user has left today, per scope (undefined = unlimited), and the day's top users. With
+   * the platform, the server's own daily limit (its settings) counts too.
+   */
+  async usage(
+    requesterId: string,
+    serverId: string | undefined,
+    platform?: string,
+  ): Promise<Usage> {
+    const { store, clock, settings } = this.#options;
+    const server =
+      settings === undefined || platform === undefined || serverId === undefined
+        ? {}
+        : await settings.server(platform, serverId);
+    const quotas = withServerLimit(this.#options.quotas, server);
     const day = utcDay(clock.now());
     const [remaining, topUsers, week] = await Promise.all([
       this.isAdmin(requesterId)

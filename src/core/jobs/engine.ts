@@ -363,8 +363,8 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     return 'cancelled';
   }
 
-  usage(requesterId: string, serverId: string | undefined): Promise<Usage> {
-    return this.#admissions.usage(requesterId, serverId);
+  usage(requesterId: string, serverId: string | undefined, platform?: string): Promise<Usage> {
+    return this.#admissions.usage(requesterId, serverId, platform);
   }
 
   /**

@@ -119,6 +119,11 @@ export interface NewJob {
   readonly requesterId: string;
   readonly serverId?: string | undefined;
   readonly channelId: string;
+  /**
+   * The channel a thread belongs to, when the request came from a thread that is a channel of
+   * its own (Discord): a server's channel list admits the threads of a listed channel.
+   */
+  readonly parentChannelId?: string | undefined;
   readonly locale: string;
   readonly action: ImageAction;
   readonly prompt: string;

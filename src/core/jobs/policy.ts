@@ -1,4 +1,5 @@
-import { NanoBananaError } from '../errors.js';
+import { invalidInput, NanoBananaError } from '../errors.js';
+import type { ServerSettings } from '../preferences/server-settings.js';
 import { matchingForm } from '../text-matching.js';
 import type { Admission, JobStore } from './store.js';
 
@@ -41,6 +42,54 @@ export function checkAccess(
   if (serverRefused || channelRefused) {
     throw new NanoBananaError('not_allowed', 'This server or channel is not on the allow-list');
   }
+}
+
+/**
+ * A server's own allow-list of channels (its moderators' `/settings`), inside the operator's: a
+ * request elsewhere in that server is refused, naming where the bot answers there (`<#id>` is a
+ * channel link on Discord and on Slack alike). Empty or absent: every channel. A thread counts as
+ * its channel.
+ */
+export function checkServerChannels(
+  server: ServerSettings,
+  where: { channelId: string; parentChannelId?: string | undefined },
+): void {
+  const channels = server.channels ?? [];
+  if (channels.length === 0 || channels.includes(where.channelId)) return;
+  // A thread of a listed channel (a result's thread, say) is part of it.
+  if (where.parentChannelId !== undefined && channels.includes(where.parentChannelId)) return;
+  // Platform ids are letters and digits: anything else in a stored list is not shown as a link.
+  const links = channels.filter((id) => /^[A-Za-z0-9]+$/.test(id)).map((id) => `<#${id}>`);
+  throw new NanoBananaError('not_allowed', 'This channel is not on the server’s list', {
+    params: { channels: links },
+  });
+}
+
+/**
+ * The quotas with a server's own daily limit (its moderators' `/settings`): the tighter of the
+ * server's and the operator's, so a server can lower its limit, never raise it.
+ */
+export function withServerLimit(limits: QuotaLimits, server: ServerSettings): QuotaLimits {
+  const own = server.dailyImages;
+  if (own === undefined || own <= 0) return limits;
+  const perServer = limits.perServer > 0 ? Math.min(limits.perServer, own) : own;
+  // Direct messages keep their own bucket, which defaults to the operator's per-server limit.
+  return { ...limits, perServer, perDirectMessages: limits.perDirectMessages ?? limits.perServer };
+}
+
+/**
+ * Refuses a server daily limit above the operator's (`NANO_BANANA_DAILY_IMAGES_PER_SERVER`), when
+ * the operator set one: the operator's settings stay the ceiling.
+ */
+export function checkServerLimitCeiling(
+  limits: QuotaLimits,
+  dailyImages: number | undefined,
+): void {
+  if (dailyImages === undefined || limits.perServer <= 0 || dailyImages <= limits.perServer) return;
+  throw invalidInput('limit_above_ceiling', 'Above the operator’s per-server daily limit', {
+    value: dailyImages,
+    max: limits.perServer,
+  });
 }
 
 /**

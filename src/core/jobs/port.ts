@@ -35,8 +35,11 @@ export interface JobPort {
   getJob(jobId: string): Promise<Job | undefined>;
   /** A user's most recent jobs on a platform, newest first (for `/history`). */
   recentJobs(requesterId: string, platform: string, limit: number): Promise<Job[]>;
-  /** What a user has left today, per scope (undefined = unlimited), and the day's top users. */
-  usage(requesterId: string, serverId: string | undefined): Promise<Usage>;
+  /**
+   * What a user has left today, per scope (undefined = unlimited), and the day's top users. With
+   * the platform, the server's own daily limit (its settings) counts too.
+   */
+  usage(requesterId: string, serverId: string | undefined, platform?: string): Promise<Usage>;
   /** Whether the user is an operator admin (`NANO_BANANA_ADMIN_IDS`). */
   isAdmin(userId: string): boolean;
   /**
