@@ -209,12 +209,16 @@ describe('Discord moderators', () => {
 
     const asAdmin = fake.sendSlashCommand({ name: 'usage', userId: SERVER_ADMIN });
     expect((await firstCallback(asAdmin.id)).content).toBe(
-      `You have 3 images left.\nTop users today: <@${MEMBER}> 1`,
+      `You have 3 images left.\nThis week (since Monday, UTC): 0 images.\nTop users today: <@${MEMBER}> 1`,
     );
     const asModerator = fake.sendSlashCommand({ name: 'usage', userId: MODERATOR });
-    expect((await firstCallback(asModerator.id)).content).toBe('You have 3 images left.');
+    expect((await firstCallback(asModerator.id)).content).toBe(
+      'You have 3 images left.\nThis week (since Monday, UTC): 0 images.',
+    );
     const asMember = fake.sendSlashCommand({ name: 'usage', userId: MEMBER });
-    expect((await firstCallback(asMember.id)).content).toBe('You have 2 images left.');
+    expect((await firstCallback(asMember.id)).content).toBe(
+      'You have 2 images left.\nThis week (since Monday, UTC): 1 image.',
+    );
   });
 });
 

@@ -65,7 +65,7 @@ describe('Discord /imagine', () => {
         .commands(undefined)
         .map((command) => command.name)
         .sort(),
-    ).toEqual(['Edit image', 'blend', 'help', 'imagine', 'prefer', 'settings', 'usage']);
+    ).toEqual(['Edit image', 'blend', 'help', 'history', 'imagine', 'prefer', 'settings', 'usage']);
     const interaction = fake.sendSlashCommand({
       name: 'imagine',
       options: { prompt: 'a red fox in snow --ar 16:9' },

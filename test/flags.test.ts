@@ -30,6 +30,7 @@ describe('parsePromptFlags', () => {
       count: 2,
       help: false,
       usage: false,
+      history: false,
     });
   });
 
@@ -38,6 +39,7 @@ describe('parsePromptFlags', () => {
       prompt: 'a white   cat',
       help: false,
       usage: false,
+      history: false,
     });
   });
 
@@ -105,7 +107,7 @@ describe('parsePromptFlags', () => {
   });
 
   it('gives an empty prompt when there are only flags', () => {
-    expect(parse('--help')).toEqual({ prompt: '', help: true, usage: false });
+    expect(parse('--help')).toEqual({ prompt: '', help: true, usage: false, history: false });
   });
 
   it('keeps the text between flags as typed and joins across removed flags', () => {
@@ -136,6 +138,7 @@ describe('parsePromptFlags', () => {
       prompt: 'a well--known cat',
       help: false,
       usage: false,
+      history: false,
     });
     expect(parse('like https://x.com/a--b --ar 1:1')).toMatchObject({
       prompt: 'like https://x.com/a--b',

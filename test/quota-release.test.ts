@@ -104,6 +104,9 @@ function newDataDir(): string {
 
 const left = (images: number) => translate('en', 'usage.remaining', { images });
 
+/** The answer's first line: what is left today (the week's images follow on the next). */
+const today = (answer: string) => answer.split('\n')[0] ?? '';
+
 /** What `/usage` tells a Discord user (a private reply). */
 async function discordUsage(userId: string): Promise<string> {
   const interaction = discord.sendSlashCommand({ name: 'usage', userId });
@@ -111,7 +114,7 @@ async function discordUsage(userId: string): Promise<string> {
     () => discord.interactionResponses(interaction.id).original?.content || undefined,
     { description: `the /usage answer for ${userId}` },
   );
-  return reply;
+  return today(reply);
 }
 
 /** What `/imagine --usage` tells a Slack user (a private answer). */
@@ -125,8 +128,8 @@ async function slackUsage(userId: string): Promise<string> {
   });
   expect(ack.status).toBe(200);
   const ackText = (ack.body as { text?: unknown } | undefined)?.text;
-  if (typeof ackText === 'string') return ackText;
-  return slack.waitFor(
+  if (typeof ackText === 'string') return today(ackText);
+  const answer = await slack.waitFor(
     () =>
       slack.responses
         .slice(before)
@@ -134,6 +137,7 @@ async function slackUsage(userId: string): Promise<string> {
         .find((text): text is string => typeof text === 'string'),
     { timeoutMs: 10_000 },
   );
+  return today(answer);
 }
 
 const createsFor = (prompt: string) =>

@@ -483,7 +483,7 @@ describe('the Slack bot over HTTP, end to end', () => {
     const help = texts.find((text) => text.includes('How to use Nano Banana'));
     expect(help).toContain('/imagine a white cat on a windowsill');
     expect(help).toContain('mention me (or attach an image) to edit the latest one');
-    expect(texts).toContain('You have no image limit.');
+    expect(texts).toContain('You have no image limit.\nThis week (since Monday, UTC): 0 images.');
     expect(texts.some((text) => text.includes('“5:4” isn’t a supported aspect ratio'))).toBe(true);
     expect(texts).toContain('Please describe the image you want.');
     expect(harness.api.creates()).toHaveLength(createsBefore);

@@ -143,7 +143,7 @@ describe('nano-banana register', () => {
         .commands(fake.guildId)
         .map((command) => command.name)
         .sort(),
-    ).toEqual(['Edit image', 'blend', 'help', 'imagine', 'prefer', 'settings', 'usage']);
+    ).toEqual(['Edit image', 'blend', 'help', 'history', 'imagine', 'prefer', 'settings', 'usage']);
   });
 
   it('exits 2 without a token', async () => {

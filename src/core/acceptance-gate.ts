@@ -36,6 +36,13 @@ export class AcceptanceGate {
     }
   }
 
+  /** `hold` of every key of a batch at once, while its jobs are stored and first shown. */
+  holdAll<T>(keys: readonly (string | undefined)[], work: () => Promise<T>): Promise<T> {
+    const [first, ...rest] = keys;
+    if (keys.length === 0) return work();
+    return this.hold(first, () => this.holdAll(rest, work));
+  }
+
   /** Resolves once no acceptance of `key` is under way (at once, most often). */
   async passed(key: string | undefined): Promise<void> {
     const held = key === undefined ? undefined : this.#held.get(key);

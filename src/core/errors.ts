@@ -50,6 +50,10 @@ export const INPUT_PROBLEMS = [
   'unknown_resolution',
   'resolution_not_supported',
   'count_out_of_range',
+  /** `--repeat` outside 1..4 (params: value, min, max). */
+  'repeat_out_of_range',
+  /** A batch (`{a, b}` groups, `--repeat`) would make more jobs than one command may (count, max). */
+  'too_many_jobs',
   /** A server's daily limit above the operator's (params: value, max). */
   'limit_above_ceiling',
   'edit_without_images',

@@ -4,6 +4,7 @@
  * but leaves cross-checks (a model's resolutions, the prompt length) to `validateRequest`.
  */
 
+import { MAX_REPEAT, MIN_REPEAT } from './batch.js';
 import { invalidInput, type NanoBananaError } from './errors.js';
 import {
   ASPECT_RATIOS,
@@ -31,12 +32,16 @@ export interface ParsedPrompt {
   aspectRatio?: AspectRatio;
   resolution?: Resolution;
   count?: number;
+  /** `--repeat N`: the whole request N times (see `batch.ts`). */
+  repeat?: number;
   /** A saved style to add to the prompt (`--style cinematic`), lower-cased as names are stored. */
   style?: string;
   /** `--blend`: the images given (2 to 5) are blended into one, in one edit; absent otherwise. */
   blend?: boolean;
   help: boolean;
   usage: boolean;
+  /** `--history`: the user's last jobs, not a request. */
+  history: boolean;
   /** `--prefer` (Slack): the rest of the text is a preferences command, not a prompt; set only when typed. */
   prefer?: boolean;
   /** `--settings`: a moderator's view of the server's (workspace's) settings, not a request. */
@@ -49,10 +54,12 @@ export const FLAG_NAMES: readonly string[] = [
   '--ar',
   '--res',
   '--count',
+  '--repeat',
   '--style',
   '--blend',
   '--help',
   '--usage',
+  '--history',
   '--prefer',
   '--settings',
 ];
@@ -62,15 +69,17 @@ type FlagKind =
   | 'aspectRatio'
   | 'resolution'
   | 'count'
+  | 'repeat'
   | 'style'
   | 'blend'
   | 'help'
   | 'usage'
+  | 'history'
   | 'prefer'
   | 'settings';
 
-/** Flags that take no value: present or not. */
-type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'prefer' | 'settings'>;
+/** Flags that take no value: present or not (`--help=yes` means nothing more than `--help`). */
+type SwitchKind = Extract<FlagKind, 'blend' | 'help' | 'usage' | 'history' | 'prefer' | 'settings'>;
 
 const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['model', 'model'],
@@ -83,10 +92,12 @@ const FLAG_KINDS: ReadonlyMap<string, FlagKind> = new Map<string, FlagKind>([
   ['resolution', 'resolution'],
   ['count', 'count'],
   ['n', 'count'],
+  ['repeat', 'repeat'],
   ['style', 'style'],
   ['blend', 'blend'],
   ['help', 'help'],
   ['usage', 'usage'],
+  ['history', 'history'],
   ['prefer', 'prefer'],
   ['preferences', 'prefer'],
   ['settings', 'settings'],
@@ -105,12 +116,13 @@ const MAX_ECHOED_VALUE = 100;
 /**
  * Reads the flags anywhere in `text` and returns them with the remaining prompt. Throws only
  * `invalid_input` errors: `unknown_flag`, `missing_flag_value`, `unknown_model`,
- * `unknown_aspect_ratio`, `unknown_resolution` or `count_out_of_range`, each with the valid values.
+ * `unknown_aspect_ratio`, `unknown_resolution`, `count_out_of_range` or `repeat_out_of_range`, each
+ * with the valid values.
  * When a flag is repeated, the last one wins.
  */
 export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPrompt {
   const clean = cleanText(text);
-  const result: ParsedPrompt = { prompt: '', help: false, usage: false };
+  const result: ParsedPrompt = { prompt: '', help: false, usage: false, history: false };
   /** Stretches of `clean` taken out (flags and their values), in order. */
   const removed: { start: number; end: number }[] = [];
   // Only tokens that start with a dash can be flags, so the scan jumps from one to the next
@@ -135,6 +147,7 @@ export function parsePromptFlags(text: string, catalog: ModelCatalog): ParsedPro
       kind === 'blend' ||
       kind === 'help' ||
       kind === 'usage' ||
+      kind === 'history' ||
       kind === 'prefer' ||
       kind === 'settings'
     ) {
@@ -235,6 +248,18 @@ function applyFlag(
         );
       }
       result.count = count;
+      return;
+    }
+    case 'repeat': {
+      const repeat = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
+      if (!(repeat >= MIN_REPEAT && repeat <= MAX_REPEAT)) {
+        throw invalidInput(
+          'repeat_out_of_range',
+          `Repeat must be a whole number from ${MIN_REPEAT} to ${MAX_REPEAT}, not "${echo(value)}"`,
+          { value: echo(value), min: MIN_REPEAT, max: MAX_REPEAT },
+        );
+      }
+      result.repeat = repeat;
       return;
     }
   }

@@ -7,6 +7,14 @@ export { AcceptanceGate } from './acceptance-gate.js';
 export type { AuditEvent, AuditLineParts, AuditRegistry, AuditSink } from './audit/index.js';
 export { AuditChannelClosed, composeAuditLine } from './audit/index.js';
 export {
+  batchDedupKey,
+  batchRequests,
+  expandBatch,
+  MAX_BATCH_JOBS,
+  MAX_REPEAT,
+  MIN_REPEAT,
+} from './batch.js';
+export {
   blendPrompt,
   checkBlendImages,
   DEFAULT_BLEND_PROMPT,
@@ -28,6 +36,7 @@ export {
 } from './errors.js';
 export type { ParsedPrompt } from './flags.js';
 export { FLAG_NAMES, parsePromptFlags } from './flags.js';
+export { HISTORY_LIMIT, retentionNote, shortPrompt, stateLabel } from './history.js';
 export type {
   ImageActionKind,
   ImageActionRequest,
@@ -125,3 +134,4 @@ export type { ImageAction, ImageRequest, ImageRequestInput, RequestLimits } from
 export { validateRequest } from './request.js';
 export * as settings from './settings.js';
 export { ProgressThrottle } from './throttle.js';
+export { isoWeekStart } from './week.js';

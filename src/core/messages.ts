@@ -4,6 +4,7 @@
  * place and a new language is one more table.
  */
 
+import { MAX_BATCH_JOBS } from './batch.js';
 import { MAX_BLEND_IMAGES, MIN_BLEND_IMAGES } from './blend.js';
 import {
   ERROR_CODES,
@@ -136,6 +137,11 @@ const en = {
   'input.count_out_of_range': (p) =>
     `The image count must be a whole number from ${p.text('min')} to ${p.text('max')}` +
     (p.has('value') ? `, not “${p.text('value')}”.` : '.'),
+  'input.repeat_out_of_range': (p) =>
+    `--repeat must be a whole number from ${p.text('min')} to ${p.text('max')}` +
+    (p.has('value') ? `, not “${p.text('value')}”.` : '.'),
+  'input.too_many_jobs':
+    'That would make {count} jobs; one command makes at most {max}. Use fewer `{…}` choices or a smaller `--repeat`.',
   'input.limit_above_ceiling':
     'The daily limit can be at most {max} images: the bot’s operator set that ceiling.',
   'input.edit_without_images': 'To edit, reply to an image or attach one.',
@@ -190,6 +196,8 @@ const en = {
     (p.number('position') ?? 1) <= 1
       ? 'Queued: you’re next.'
       : `Queued: you’re number ${p.text('position')} in line.`,
+  /** A batch (`{a, b}`, `--repeat`) was accepted: `{count}` jobs, each with its own message. */
+  'batch.queued': '{count} jobs queued. Each gets its own message below.',
   'job.started': 'Working on it…',
   /** `{elapsed}` here and in `job.done`: seconds, or a text shown as given. */
   'job.running': (p) => `Still working… (${p.duration('elapsed')})`,
@@ -246,6 +254,7 @@ const en = {
       `• \`--res 2K\`: the resolution (${RESOLUTIONS.join(', ')}; not every model goes above 1K)`,
       `• \`--count 2\`: how many images (${MIN_COUNT} to ${MAX_COUNT})`,
       '• `--style cinematic`: adds one of your saved styles to the prompt',
+      `• \`{red, blue} bird\`: one job per choice; \`--repeat 2\`: run it twice (at most ${MAX_BATCH_JOBS} jobs; \`\\{\` for a plain brace)`,
       `• \`--blend\`: blend ${MIN_BLEND_IMAGES} to ${MAX_BLEND_IMAGES} images attached (or replied to) into one`,
       'To edit an image, reply to it mentioning me (or attach one) with what to change.',
       'Under a result, the buttons of each image upscale it (2K, 4K), vary it or edit it.',
@@ -273,6 +282,27 @@ const en = {
       : `You have ${p.text('images')} images left.`;
   },
   'usage.unlimited': 'You have no image limit.',
+  /** `{images}`: images the user asked for since Monday 00:00 UTC (the ISO week). */
+  'usage.week': (p) =>
+    p.singular('images')
+      ? `This week (since Monday, UTC): ${p.text('images')} image.`
+      : `This week (since Monday, UTC): ${p.text('images')} images.`,
+  'history.title': 'Your last requests here:',
+  'history.empty': 'You have no requests here yet.',
+  /** `{days}`: `NANO_BANANA_RETENTION_DAYS`, shown when it is short. */
+  'history.retention': (p) =>
+    p.singular('days')
+      ? 'Requests are forgotten after 1 day.'
+      : `Requests are forgotten after ${p.text('days')} days.`,
+  'history.state.queued': 'waiting',
+  'history.state.creating': 'starting',
+  'history.state.running': 'running',
+  'history.state.delivering': 'posting',
+  'history.state.done': 'done',
+  'history.state.failed': 'failed',
+  'history.state.cancelled': 'cancelled',
+  'history.state.undelivered': 'not delivered',
+  'history.result': 'result',
   /** A server's (workspace's) settings, as `/settings` shows them; `{value}` is already shown. */
   'settings.model': 'Default model: {value}',
   'settings.aspect_ratio': 'Default aspect ratio: {value}',
@@ -380,6 +410,12 @@ const fr: Record<MessageKey, Template> = {
   'input.count_out_of_range': (p) =>
     `Le nombre d’images doit être un entier de ${p.text('min')} à ${p.text('max')}` +
     (p.has('value') ? `, pas «${NNBSP}${p.text('value')}${NNBSP}».` : '.'),
+  'input.repeat_out_of_range': (p) =>
+    `--repeat doit être un entier de ${p.text('min')} à ${p.text('max')}` +
+    (p.has('value') ? `, pas «${NNBSP}${p.text('value')}${NNBSP}».` : '.'),
+  'input.too_many_jobs':
+    `Cela ferait {count} tâches${NNBSP}; une commande en lance {max} au maximum. ` +
+    'Proposez moins de choix `{…}` ou un `--repeat` plus petit.',
   'input.limit_above_ceiling': `La limite quotidienne peut être au plus de {max} images${NNBSP}: c’est le plafond fixé par l’opérateur du bot.`,
   'input.edit_without_images': 'Pour modifier une image, répondez à une image ou joignez-en une.',
   'input.too_many_images': `Cela fait {count} images${NNBSP}; je peux en utiliser {max} au maximum.`,
@@ -431,6 +467,7 @@ const fr: Record<MessageKey, Template> = {
     (p.number('position') ?? 1) <= 1
       ? `En file d’attente${NNBSP}: votre demande est la prochaine.`
       : `En file d’attente${NNBSP}: votre demande est en position ${p.text('position')}.`,
+  'batch.queued': '{count} tâches en file d’attente. Chacune a son propre message ci-dessous.',
   'job.started': 'C’est parti…',
   'job.running': (p) => `Toujours en cours… (${p.duration('elapsed')})`,
   'job.done': (p) => `Terminé en ${p.duration('elapsed')}.`,
@@ -480,6 +517,7 @@ const fr: Record<MessageKey, Template> = {
       `• \`--res 2K\`${NNBSP}: la résolution (${RESOLUTIONS.join(', ')}${NNBSP}; tous les modèles ne dépassent pas 1K)`,
       `• \`--count 2\`${NNBSP}: le nombre d’images (de ${MIN_COUNT} à ${MAX_COUNT})`,
       `• \`--style cinematique\`${NNBSP}: ajoute l’un de vos styles enregistrés à la description`,
+      `• \`{rouge, bleu} oiseau\`${NNBSP}: une tâche par choix${NNBSP}; \`--repeat 2\`${NNBSP}: deux fois (${MAX_BATCH_JOBS} tâches au maximum${NNBSP}; \`\\{\` pour une accolade simple)`,
       `• \`--blend\`${NNBSP}: mélanger en une seule de ${MIN_BLEND_IMAGES} à ${MAX_BLEND_IMAGES} images jointes (ou du message auquel vous répondez)`,
       'Pour modifier une image, répondez-y en me mentionnant (ou joignez-en une) en décrivant les changements.',
       'Sous un résultat, les boutons de chaque image l’agrandissent (2K, 4K), la font varier ou la modifient.',
@@ -506,6 +544,25 @@ const fr: Record<MessageKey, Template> = {
       : `Il vous reste ${p.text('images')} images.`;
   },
   'usage.unlimited': 'Vous n’avez pas de limite d’images.',
+  'usage.week': (p) =>
+    p.singular('images')
+      ? `Cette semaine (depuis lundi, UTC)${NNBSP}: ${p.text('images')} image.`
+      : `Cette semaine (depuis lundi, UTC)${NNBSP}: ${p.text('images')} images.`,
+  'history.title': `Vos dernières demandes ici${NNBSP}:`,
+  'history.empty': 'Vous n’avez encore fait aucune demande ici.',
+  'history.retention': (p) =>
+    p.singular('days')
+      ? 'Les demandes sont oubliées après 1 jour.'
+      : `Les demandes sont oubliées après ${p.text('days')} jours.`,
+  'history.state.queued': 'en attente',
+  'history.state.creating': 'au départ',
+  'history.state.running': 'en cours',
+  'history.state.delivering': 'publication',
+  'history.state.done': 'terminée',
+  'history.state.failed': 'échec',
+  'history.state.cancelled': 'annulée',
+  'history.state.undelivered': 'non publiée',
+  'history.result': 'résultat',
   'settings.model': `Modèle par défaut${NNBSP}: {value}`,
   'settings.aspect_ratio': `Format par défaut${NNBSP}: {value}`,
   'settings.resolution': `Résolution par défaut${NNBSP}: {value}`,

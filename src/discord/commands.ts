@@ -15,9 +15,11 @@ import {
   ASPECT_RATIOS,
   type ClearablePreference,
   MAX_COUNT,
+  MAX_REPEAT,
   MAX_STYLE_TEXT_LENGTH,
   MAX_SUFFIX_LENGTH,
   MIN_COUNT,
+  MIN_REPEAT,
   type ModelCatalog,
   RESOLUTIONS,
 } from '../core/index.js';
@@ -27,6 +29,7 @@ import { discordText, frenchText } from './texts.js';
 export const IMAGINE = 'imagine';
 export const USAGE = 'usage';
 export const HELP = 'help';
+export const HISTORY = 'history';
 export const SETTINGS = 'settings';
 export const EDIT_IMAGE = 'Edit image';
 /** Discord allows at most 25 choices per option. */
@@ -108,6 +111,10 @@ export function commandDefinitions(
     describe(option, 'command.count');
     return option.setName('count').setMinValue(MIN_COUNT).setMaxValue(MAX_COUNT);
   });
+  imagine.addIntegerOption((option) => {
+    describe(option, 'command.repeat');
+    return option.setName('repeat').setMinValue(MIN_REPEAT).setMaxValue(MAX_REPEAT);
+  });
   for (const name of ['image', 'image2', 'image3']) {
     imagine.addAttachmentOption((option) => {
       describe(option, 'command.image');
@@ -141,6 +148,7 @@ export function commandDefinitions(
     help.toJSON(),
     preferCommand(catalog).toJSON(),
     settingsCommand(catalog, describe).toJSON(),
+    historyCommand(describe).toJSON(),
     editImage.toJSON(),
   ];
 }
@@ -374,6 +382,15 @@ function settingsCommand(catalog: ModelCatalog, describe: Describe): SlashComman
       .addChoices(...SETTINGS_RESETS.map((name) => ({ name, value: name })));
   });
   return settings;
+}
+
+/** `/history`: the member's last requests, privately. */
+function historyCommand(describe: Describe): SlashCommandBuilder {
+  const history = new SlashCommandBuilder()
+    .setName(HISTORY)
+    .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM);
+  describe(history, 'command.history');
+  return history;
 }
 
 /** The URL an admin opens to add the bot, with exactly the permissions it needs. */

@@ -22,6 +22,7 @@ import {
   readDestination,
   readPartialDelivery,
   tokenUsable,
+  webhookMessageOf,
 } from './destination.js';
 import {
   deliveryError,
@@ -211,7 +212,11 @@ async function editProgress(
   if (tokenUsable(destination, runtime.now())) {
     try {
       await runtime.webhooks.patch(
-        Routes.webhookMessage(destination.applicationId, destination.token),
+        Routes.webhookMessage(
+          destination.applicationId,
+          destination.token,
+          webhookMessageOf(destination),
+        ),
         { body, auth: false },
       );
       return true;
@@ -438,11 +443,14 @@ async function postFirst(
   if (tokenUsable(destination, runtime.now())) {
     const { applicationId, token } = destination;
     const message = await tryStep(() =>
-      runtime.webhooks.patch(Routes.webhookMessage(applicationId, token), {
-        body,
-        files,
-        auth: false,
-      }),
+      runtime.webhooks.patch(
+        Routes.webhookMessage(applicationId, token, webhookMessageOf(destination)),
+        {
+          body,
+          files,
+          auth: false,
+        },
+      ),
     );
     if (message) return { message, route: 'webhook' };
   } else if (destination.kind === 'message' && destination.progressMessageId !== undefined) {

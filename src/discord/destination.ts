@@ -20,6 +20,11 @@ const interactionDestination = z.object({
   uploadLimit: z.number(),
   /** The reply's message id, once known (for edits and threads after the token expires). */
   messageId: z.string().optional(),
+  /**
+   * A job of a batch (`{a, b}`, `--repeat`): its own follow-up message of the interaction, edited
+   * through the token as the reply (`@original`, when absent) is for a single job.
+   */
+  webhookMessageId: z.string().optional(),
 });
 
 const messageDestination = z.object({
@@ -91,6 +96,11 @@ export function readDelivery(value: unknown): Delivery | undefined {
 /** Interaction tokens last 15 minutes; keep a margin for the time an upload takes. */
 export const TOKEN_LIFETIME_MS = 15 * 60_000;
 export const TOKEN_MARGIN_MS = 90_000;
+
+/** The interaction message a job shows itself in: its follow-up in a batch, else the reply. */
+export function webhookMessageOf(destination: InteractionDestination): string {
+  return destination.webhookMessageId ?? '@original';
+}
 
 export function tokenUsable(
   destination: Destination,

@@ -17,8 +17,10 @@ import {
   TextInputStyle,
 } from 'discord.js';
 import {
+  batchRequests,
   blendPrompt,
   checkBlendImages,
+  expandBatch,
   type Job,
   type Locale,
   MAX_INPUT_IMAGES,
@@ -29,8 +31,9 @@ import {
   type Submitted,
   translate,
 } from '../core/index.js';
+import { acceptInteractionBatch } from './batch-requests.js';
 import { BLEND, BLEND_IMAGE_OPTIONS, readBlendCommand } from './blend.js';
-import { EDIT_IMAGE, HELP, IMAGINE, PREFER, SETTINGS, USAGE } from './commands.js';
+import { EDIT_IMAGE, HELP, HISTORY, IMAGINE, PREFER, SETTINGS, USAGE } from './commands.js';
 import { customId, parseCustomId } from './custom-ids.js';
 import { describeFailure } from './describe.js';
 import {
@@ -41,6 +44,7 @@ import {
   TOKEN_LIFETIME_MS,
 } from './destination.js';
 import { discordCode } from './discord-errors.js';
+import { showHistory } from './history.js';
 import { ImageActionHandler } from './image-actions.js';
 import {
   attachmentReference,
@@ -107,6 +111,8 @@ export class InteractionHandler {
         await this.#help(interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === PREFER) {
         await handlePrefer(this.#runtime, interaction);
+      } else if (interaction.isChatInputCommand() && interaction.commandName === HISTORY) {
+        await showHistory(this.#runtime, interaction);
       } else if (interaction.isChatInputCommand() && interaction.commandName === SETTINGS) {
         await handleSettingsCommand(this.#runtime, interaction);
       } else if (
@@ -145,6 +151,7 @@ export class InteractionHandler {
     }
     if (parsed.help) return this.#help(interaction);
     if (parsed.usage) return this.#usage(interaction);
+    if (parsed.history) return showHistory(this.#runtime, interaction);
     if (parsed.blend) return this.#blend(interaction, ['image', 'image2', 'image3']);
     if (parsed.settings) {
       await this.#sayPrivately(interaction, discordText(locale, 'settings.use_command'));
@@ -191,7 +198,23 @@ export class InteractionHandler {
       style: parsed.style,
       images,
     });
-    await this.#accept(interaction, draft, interaction.options.getBoolean('private') ?? undefined);
+    const ephemeral = interaction.options.getBoolean('private') ?? undefined;
+    // `{red, blue} bird` and `--repeat 2`: several jobs, all accepted or none.
+    let prompts: string[];
+    try {
+      prompts = expandBatch(
+        draft.prompt,
+        interaction.options.getInteger('repeat') ?? parsed.repeat ?? 1,
+      );
+    } catch (error) {
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
+      return;
+    }
+    if (prompts.length > 1) {
+      await this.#acceptBatch(interaction, batchRequests(draft, prompts), ephemeral);
+      return;
+    }
+    await this.#accept(interaction, { ...draft, prompt: prompts[0] ?? draft.prompt }, ephemeral);
   }
 
   /** `/blend`, or `/imagine --blend` over its own image options: read in `blend.ts`. */
@@ -231,6 +254,7 @@ export class InteractionHandler {
         }),
       );
     }
+    lines.splice(1, 0, translate(locale, 'usage.week', { images: usage.week }));
     await this.#sayPrivately(interaction, lines.join('\n'));
   }
 
@@ -239,7 +263,7 @@ export class InteractionHandler {
     const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
       command: '/imagine',
       models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}\n${discordText(locale, 'help.settings')}`;
+    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}\n${discordText(locale, 'help.settings')}\n${discordText(locale, 'help.commands')}`;
     await this.#sayPrivately(interaction, text);
   }
 
@@ -464,6 +488,40 @@ export class InteractionHandler {
         allowedMentions: { parse: [] },
       });
     }
+  }
+
+  /** `#accept` for a batch: the same refusals first, then each job in a message of its own. */
+  async #acceptBatch(
+    interaction: ChatInputCommandInteraction,
+    drafts: Draft[],
+    /** Whether the results are private; undefined when the request does not say (the server's default). */
+    asked: boolean | undefined,
+  ): Promise<void> {
+    const locale = resolveLocale(interaction.locale);
+    const ephemeral = asked ?? (await privateByDefault(this.#runtime, interaction.guildId));
+    try {
+      await this.#runtime.jobs.checkBatch(
+        drafts.map((draft) => ({ ...draft, destination: undefined })),
+      );
+    } catch (error) {
+      await this.#sayPrivately(interaction, describeFailure(error, locale));
+      return;
+    }
+    const missing = await missingPermission(interaction, ephemeral, () => this.#mayOutlastToken());
+    if (missing !== undefined) {
+      await this.#sayPrivately(
+        interaction,
+        discordText(locale, 'permission.missing', { permission: missing }),
+      );
+      return;
+    }
+    await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
+    await acceptInteractionBatch(
+      this.#runtime,
+      interaction,
+      drafts,
+      this.#destination(interaction, ephemeral),
+    );
   }
 
   /** The deferred reply becomes the job's message: its place in line, and a Cancel button. */

@@ -7,7 +7,9 @@ import {
   Routes,
 } from 'discord.js';
 import {
+  batchRequests,
   blendPrompt,
+  expandBatch,
   type Locale,
   MAX_INPUT_IMAGES,
   type NewJob,
@@ -16,6 +18,7 @@ import {
   type Submitted,
   translate,
 } from '../core/index.js';
+import { submitMessageBatch } from './batch-requests.js';
 import { checkMessageBlend } from './blend.js';
 import { describeFailure } from './describe.js';
 import { readDestination } from './destination.js';
@@ -135,21 +138,29 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       style: parsed.style,
       inputs: images.slice(0, MAX_INPUT_IMAGES).map(toInputReference),
     };
-    await runtime.jobs.check({ ...draft, destination: undefined });
+    const destination = {
+      kind: 'message',
+      channelId: message.channelId,
+      ...(message.guildId ? { guildId: message.guildId } : {}),
+      channelKind: channelKind(channel.type),
+      sourceMessageId: message.id,
+      uploadLimit: DEFAULT_UPLOAD_LIMIT,
+    };
+    // `{red, blue} bird` and `--repeat 2`: several jobs, all accepted or none.
+    const prompts = expandBatch(draft.prompt, parsed.repeat ?? 1);
+    if (prompts.length > 1) {
+      const requests = batchRequests({ ...draft, destination }, prompts);
+      await submitMessageBatch(runtime, message, requests, locale, (submitted) =>
+        showQueued(runtime, message, submitted, locale),
+      );
+      return;
+    }
+    const single = { ...draft, prompt: prompts[0] ?? draft.prompt };
+    await runtime.jobs.check({ ...single, destination: undefined });
     // The engine may start the job before `submit` has answered here: its progress waits until
     // the progress reply is scheduled, and so comes after it.
-    await runtime.acceptances.hold(draft.dedupKey, async () => {
-      const submitted = await runtime.jobs.submit({
-        ...draft,
-        destination: {
-          kind: 'message',
-          channelId: message.channelId,
-          ...(message.guildId ? { guildId: message.guildId } : {}),
-          channelKind: channelKind(channel.type),
-          sourceMessageId: message.id,
-          uploadLimit: DEFAULT_UPLOAD_LIMIT,
-        },
-      });
+    await runtime.acceptances.hold(single.dedupKey, async () => {
+      const submitted = await runtime.jobs.submit({ ...single, destination });
       if (submitted.created) showQueued(runtime, message, submitted, locale);
     });
   } catch (error) {

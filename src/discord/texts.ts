@@ -62,6 +62,9 @@ const en = {
   'modal.expired': 'That edit form expired. Please start again.',
   'modal.not_yours': 'This edit form was opened by someone else. Open your own with **Edit**.',
   'usage.top': 'Top users today: {list}',
+  'batch.preparing': '⏳ Preparing {count} jobs…',
+  'help.commands':
+    '`/history`: your last requests here, with links to the results. `/usage`: images left today, and made this week.',
   'command.imagine': 'Create or edit images with Nano Banana',
   'command.prompt': 'What to draw; flags like --ar 16:9 may follow',
   'command.model': 'Model',
@@ -70,6 +73,7 @@ const en = {
   'command.count': 'How many images',
   'command.image': 'An image to edit',
   'command.private': 'Only you see the result',
+  'command.repeat': 'Run the request this many times (1 to 4)',
   'command.blend': 'Blend 2 to 5 images into one',
   'command.blend_image': 'An image to blend (give 2 to 5)',
   'command.blend_prompt': 'How to blend them (default: blend these images)',
@@ -94,6 +98,7 @@ const en = {
   'command.prefer_style_text': 'The text the style adds to a prompt',
   'help.prefer':
     '`/prefer`: your own default model, ratio and resolution, a suffix added to every prompt, and named styles.',
+  'command.history': 'Your last 10 requests, with links to the results',
   'command.settings': 'The bot’s settings for this server (moderators); no options: show them',
   'command.settings_model': 'The server’s default model',
   'command.settings_aspect_ratio': 'The server’s default aspect ratio',
@@ -183,6 +188,9 @@ const fr: Record<DiscordTextKey, string> = {
   'modal.not_yours':
     'Ce formulaire a été ouvert par quelqu’un d’autre. Ouvrez le vôtre avec **Modifier**.',
   'usage.top': 'Les plus actifs aujourd’hui\u202F: {list}',
+  'batch.preparing': '⏳ Préparation de {count} tâches…',
+  'help.commands':
+    '`/history`\u202F: vos dernières demandes ici, avec les liens vers les résultats. `/usage`\u202F: les images qu’il vous reste aujourd’hui, et celles de la semaine.',
   'command.imagine': 'Créer ou modifier des images avec Nano Banana',
   'command.prompt': 'Que dessiner\u202F; des options comme --ar 16:9 peuvent suivre',
   'command.model': 'Modèle',
@@ -191,6 +199,7 @@ const fr: Record<DiscordTextKey, string> = {
   'command.count': 'Combien d’images',
   'command.image': 'Une image à modifier',
   'command.private': 'Vous seul voyez le résultat',
+  'command.repeat': 'Lancer la demande autant de fois (1 à 4)',
   'command.blend': 'Mélanger de 2 à 5 images en une seule',
   'command.blend_image': 'Une image à mélanger (donnez-en de 2 à 5)',
   'command.blend_prompt': 'Comment les mélanger (par défaut\u202F: les mélanger simplement)',
@@ -219,6 +228,7 @@ const fr: Record<DiscordTextKey, string> = {
   'command.prefer_style_text': 'Le texte que le style ajoute à une description',
   'help.prefer':
     '`/prefer`\u202F: vos propres modèle, format et résolution par défaut, un suffixe ajouté à chaque description, et des styles nommés.',
+  'command.history': 'Vos 10 dernières demandes, avec les liens vers les résultats',
   'command.settings':
     'Les réglages du bot pour ce serveur (modérateurs)\u202F; sans option\u202F: les afficher',
   'command.settings_model': 'Le modèle par défaut du serveur',

@@ -62,5 +62,6 @@ async function handleCommand(runtime: SlackRuntime, command: SlashCommand): Prom
     },
     channel,
     responseUrl: command.response_url,
+    prompts: reading.prompts,
   });
 }

@@ -195,5 +195,6 @@ async function handle(
     channel,
     // A mention's result goes into its thread; a DM works like the command, in a thread of its own.
     threadTs: route.kind === 'mention' ? message.ts : replyThread,
+    prompts: reading.prompts,
   });
 }

@@ -1,6 +1,7 @@
-import { parsePromptFlags, type RequestedOptions, translate } from '../core/index.js';
+import { expandBatch, parsePromptFlags, type RequestedOptions, translate } from '../core/index.js';
 import { helpText } from './blocks.js';
 import { describeFailure } from './describe.js';
+import { historyText } from './history.js';
 import { preferAnswer } from './prefer.js';
 import type { SlackRuntime } from './runtime.js';
 import { slackText } from './texts.js';
@@ -12,6 +13,11 @@ export type PromptReading =
       readonly prompt: string;
       readonly options: RequestedOptions;
       readonly style?: string | undefined;
+      /**
+       * The prompts of the jobs to make: one, or several for a batch (`{red, blue} bird`,
+       * `--repeat 2`), already within the limit.
+       */
+      readonly prompts: readonly string[];
       /** `--blend` was typed: the entry point blends its images (2 to 5) or says how. */
       readonly blend?: boolean;
     }
@@ -48,9 +54,18 @@ export async function readPrompt(
     const command = runtime.settings.command;
     return { kind: 'answer', text: slackText(locale, 'server_settings.command_only', { command }) };
   }
+  if (parsed.history) return { kind: 'answer', text: await historyText(runtime, who) };
+  let prompts: string[];
+  try {
+    prompts = expandBatch(parsed.prompt, parsed.repeat ?? 1);
+  } catch (error) {
+    return { kind: 'answer', text: describeFailure(error, locale) };
+  }
   return {
     kind: 'request',
-    prompt: parsed.prompt,
+    prompts,
+    // One job: its prompt with any `{single}` group and escapes read. A batch: as typed.
+    prompt: prompts.length === 1 ? (prompts[0] ?? parsed.prompt) : parsed.prompt,
     options: {
       model: parsed.model ?? model,
       aspectRatio: parsed.aspectRatio,
@@ -71,9 +86,11 @@ async function usageText(
   const left = [usage.user, usage.server, usage.total].filter(
     (value): value is number => value !== undefined,
   );
-  return left.length === 0
-    ? translate(who.locale, 'usage.unlimited')
-    : translate(who.locale, 'usage.remaining', { images: Math.min(...left) });
+  const today =
+    left.length === 0
+      ? translate(who.locale, 'usage.unlimited')
+      : translate(who.locale, 'usage.remaining', { images: Math.min(...left) });
+  return `${today}\n${translate(who.locale, 'usage.week', { images: usage.week })}`;
 }
 
 /**

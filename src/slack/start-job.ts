@@ -4,6 +4,7 @@ import { describeFailure } from './describe.js';
 import type { Destination } from './destination.js';
 import { type PrivateTarget, replyPrivately } from './replies.js';
 import type { SlackRuntime } from './runtime.js';
+import { startBatch } from './start-batch.js';
 import { scheduleStatus, statusLine } from './status.js';
 import { slackText } from './texts.js';
 import { cannotPost, slackErrorCode } from './web-api-errors.js';
@@ -15,6 +16,11 @@ export interface JobRequest {
   /** The thread to reply in; without it the status message starts its own (a command, a DM). */
   readonly threadTs?: string | undefined;
   readonly responseUrl?: string | undefined;
+  /**
+   * A batch (`{red, blue} bird`, `--repeat 2`): the prompt of each job, each its own status
+   * message and thread (see `startBatch`). Absent or one: the single job of `fields`.
+   */
+  readonly prompts?: readonly string[] | undefined;
 }
 
 /**
@@ -24,6 +30,9 @@ export interface JobRequest {
  * where it stands.
  */
 export async function startJob(runtime: SlackRuntime, request: JobRequest): Promise<void> {
+  if (request.prompts !== undefined && request.prompts.length > 1) {
+    return startBatch(runtime, request, request.prompts);
+  }
   const { fields, channel } = request;
   const { locale } = fields;
   const privately: PrivateTarget = {
@@ -87,7 +96,7 @@ export async function startJob(runtime: SlackRuntime, request: JobRequest): Prom
 }
 
 /** Posts the status message; undefined (the user told why) when the bot cannot post there. */
-async function postStatus(
+export async function postStatus(
   runtime: SlackRuntime,
   request: JobRequest,
   privately: PrivateTarget,

@@ -92,6 +92,7 @@ const en = {
     'Mention me with an image attached to edit it, or use the *Edit image* shortcut on any message with images.',
     'To blend 2 to 5 images into one, mention me in a message with them attached and `--blend`.',
     'In a direct message with me, no command is needed.',
+    '`--history`: your last requests here, with links to the results. `--usage`: images left today, and made this week.',
   ].join('\n'),
   'help.prefer': (p) =>
     `\`${p.command} --prefer\`: your own default model, ratio and resolution, a suffix added to every prompt, and named styles.`,
@@ -188,6 +189,7 @@ const fr: Record<SlackTextKey, Template> = {
     'Mentionnez-moi avec une image jointe pour la modifier, ou utilisez le raccourci *Edit image* (Slack ne traduit pas son nom) sur un message qui contient des images.',
     'Pour mélanger de 2 à 5 images en une seule, mentionnez-moi dans un message qui les contient, avec `--blend`.',
     'En message direct avec moi, aucune commande n’est nécessaire.',
+    `\`--history\`${NNBSP}: vos dernières demandes ici, avec les liens vers les résultats. \`--usage\`${NNBSP}: les images qu’il vous reste aujourd’hui, et celles de la semaine.`,
   ].join('\n'),
   'help.prefer': (p) =>
     `\`${p.command} --prefer\`${NNBSP}: vos propres modèle, format et résolution par défaut, un suffixe ajouté à chaque description, et des styles nommés.`,

@@ -4,6 +4,9 @@ import type { JobPort } from '../../src/core/index.js';
 export type LateCall =
   | 'check'
   | 'submit'
+  | 'checkBatch'
+  | 'submitBatch'
+  | 'recentJobs'
   | 'cancel'
   | 'getJob'
   | 'usage'
@@ -54,6 +57,15 @@ export class LatePort {
           if (submitted.created) this.created.push(submitted.job.id);
           return submitted;
         }),
+      checkBatch: (requests) => this.#late('checkBatch', () => inner.checkBatch(requests)),
+      submitBatch: (requests) =>
+        this.#late('submitBatch', async () => {
+          const submitted = await inner.submitBatch(requests);
+          for (const each of submitted) if (each.created) this.created.push(each.job.id);
+          return submitted;
+        }),
+      recentJobs: (requesterId, platform, limit) =>
+        this.#late('recentJobs', () => inner.recentJobs(requesterId, platform, limit)),
       cancel: (jobId, userId) => this.#late('cancel', () => inner.cancel(jobId, userId)),
       getJob: (jobId) => this.#late('getJob', () => inner.getJob(jobId)),
       usage: (requesterId, serverId) =>

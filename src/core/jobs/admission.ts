@@ -10,6 +10,7 @@ import type { ServerSettings } from '../preferences/server-settings.js';
 import type { SettingsPort } from '../preferences/settings-port.js';
 import type { UserPreferences } from '../preferences/user-preferences.js';
 import { type ImageRequest, type RequestLimits, validateRequest } from '../request.js';
+import { isoWeekStart } from '../week.js';
 import type { Job, NewJob } from './job.js';
 import {
   type AccessPolicy,
@@ -126,6 +127,71 @@ export class Admissions {
     return { validated, appliedDefaults: resolved.appliedDefaults, isAdmin, admission };
   }
 
+  /**
+   * `admit` for a batch: each request passes the same checks, and one admission covers them all
+   * (their images together), for `insertMany`, which also leaves room for every job under the
+   * user's unfinished cap.
+   */
+  admitBatch(
+    requests: readonly NewJob[],
+    settings: RequestSettings = NO_SETTINGS,
+  ): { admitted: Admitted[]; admission: Admission } {
+    // One member, one server: their preferences and settings are read once for the batch.
+    const admitted = requests.map((request) => this.admit(request, settings));
+    const first = admitted[0];
+    const firstRequest = requests[0];
+    if (first === undefined || firstRequest === undefined) {
+      throw new Error('A batch needs at least one request');
+    }
+    for (const request of requests) {
+      // One admission counts against one user's and one server's quotas.
+      if (
+        request.requesterId !== firstRequest.requesterId ||
+        request.serverId !== firstRequest.serverId
+      ) {
+        throw new Error('The requests of a batch must share their requester and server');
+      }
+    }
+    const images = admitted.reduce((sum, each) => sum + each.admission.images, 0);
+    return {
+      admitted,
+      // The store's cap check leaves room for every job of the batch (`insertMany`).
+      admission: { ...first.admission, images },
+    };
+  }
+
+  /** `check` for a batch: every job's checks, then the quotas and the cap for them all. */
+  async checkBatch(requests: readonly NewJob[]): Promise<void> {
+    const request = requests[0];
+    if (request === undefined) return;
+    const settings = await this.settingsFor(request);
+    const { admitted } = this.admitBatch(requests, settings);
+    const first = admitted[0];
+    if (first === undefined) return;
+    const max = first.admission.maxUnfinished;
+    if (max !== undefined) {
+      const unfinished = await this.#options.store.unfinishedJobs(request.requesterId);
+      if (unfinished + requests.length > max) {
+        throw new NanoBananaError('too_many_queued', 'The user has too many unfinished jobs', {
+          params: { max },
+        });
+      }
+    }
+    if (!first.isAdmin) {
+      // The server's own daily limit (its settings) counts as in `check`.
+      await checkQuota(
+        this.#options.store,
+        withServerLimit(this.#options.quotas, settings.server),
+        {
+          day: first.admission.day,
+          requesterId: request.requesterId,
+          serverId: request.serverId,
+          images: admitted.reduce((sum, each) => sum + each.admission.images, 0),
+        },
+      );
+    }
+  }
+
   /** Every check `admit` and the store's admission make, without storing anything. */
   async check(request: NewJob): Promise<Admitted> {
     const settings = await this.settingsFor(request);
@@ -170,13 +236,14 @@ export class Admissions {
         : await settings.server(platform, serverId);
     const quotas = withServerLimit(this.#options.quotas, server);
     const day = utcDay(clock.now());
-    const [remaining, topUsers] = await Promise.all([
+    const [remaining, topUsers, week] = await Promise.all([
       this.isAdmin(requesterId)
         ? { user: undefined, server: undefined, total: undefined }
         : remainingQuota(store, quotas, { day, requesterId, serverId }),
       store.topUsers(day, serverId, 5),
+      store.reservedImagesBetween(requesterId, isoWeekStart(day), day),
     ]);
-    return { ...remaining, limits: quotas, topUsers };
+    return { ...remaining, week, limits: quotas, topUsers };
   }
 
   /**

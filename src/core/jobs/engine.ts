@@ -273,6 +273,74 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
     return { job: stored, created: true, position };
   }
 
+  async checkBatch(requests: readonly NewJob[]): Promise<void> {
+    if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
+    const first = requests[0];
+    if (first === undefined) return;
+    // Already made (a redelivered event): `submitBatch` answers with those jobs.
+    if (first.dedupKey !== undefined) {
+      if ((await this.#store.getByDedupKey(first.dedupKey)) !== undefined) return;
+    }
+    await this.#batchRefusalsTold(requests, () => this.#admissions.checkBatch(requests));
+  }
+
+  submitBatch(requests: readonly NewJob[]): Promise<Submitted[]> {
+    if (requests.length <= 1) {
+      return Promise.all(requests.map((request) => this.submit(request)));
+    }
+    return this.#batchRefusalsTold(requests, () => this.#submitBatch(requests));
+  }
+
+  async #submitBatch(requests: readonly NewJob[]): Promise<Submitted[]> {
+    if (!this.#accepting) throw new Failure('unavailable', 'The engine is stopping');
+    const first = requests[0];
+    // The member's preferences and the server's settings, read once for the batch (one member,
+    // one server), so that every job gets the same defaults, suffix and styles.
+    const settings = first === undefined ? undefined : await this.#admissions.settingsFor(first);
+    const { admitted, admission } = this.#admissions.admitBatch(requests, settings);
+    const now = this.#clock.now();
+    const jobs = requests.map((request, index) => {
+      const each = admitted[index];
+      if (each === undefined) throw new Error('A request of the batch was not admitted');
+      return newJob(request, each, now);
+    });
+    // All or none, the quotas and the cap checked for the total, atomically, fleet-wide.
+    const outcomes = await this.#store.insertMany(jobs, admission);
+    if (outcomes.some((outcome) => !outcome.inserted)) {
+      return Promise.all(outcomes.map((outcome) => this.#alreadyMade(outcome.job)));
+    }
+    const eligibleAt = this.#clock.now();
+    for (const { job } of outcomes) {
+      this.#scheduler.noteEligible(job.id, eligibleAt);
+      this.#publishQueue({ kind: 'queue', jobId: job.id, eligibleAt });
+      this.#deadlines.watch(job);
+      this.emit('accepted', job);
+    }
+    this.#logger.info(
+      {
+        jobIds: outcomes.map((outcome) => outcome.job.id),
+        platform: requests[0]?.platform,
+        jobs: outcomes.length,
+      },
+      'Batch accepted',
+    );
+    // Each job's place counted by the store, as for one job: never the whole line read here.
+    const positions = await Promise.all(outcomes.map(({ job }) => this.#positionOf(job.id)));
+    const submitted = outcomes.map(({ job }, index) => {
+      const position = positions[index];
+      this.#progress.track(job.id, position);
+      return { job, created: true, position };
+    });
+    setImmediate(() => {
+      if (!this.#stopping) this.#scheduler.request();
+    });
+    return submitted;
+  }
+
+  recentJobs(requesterId: string, platform: string, limit: number): Promise<Job[]> {
+    return this.#store.recentJobs(requesterId, platform, limit);
+  }
+
   async cancel(jobId: string, userId: string): Promise<CancelOutcome> {
     const job = await this.#store.get(jobId);
     if (job === undefined) return 'not_found';
@@ -424,6 +492,38 @@ export class JobEngine extends EventEmitter<EngineEvents> implements JobPort {
       return await admission();
     } catch (error) {
       if (isNanoBananaError(error)) this.emit('refused', request, error);
+      throw error;
+    }
+  }
+
+  /**
+   * `#refusalsTold` for a batch: the refusal is told with the request it is about (the prompt
+   * holding a blocked word, say), else with the batch's first.
+   */
+  async #batchRefusalsTold<T>(
+    requests: readonly NewJob[],
+    admission: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await admission();
+    } catch (error) {
+      if (isNanoBananaError(error)) {
+        const first = requests[0];
+        const settings =
+          first === undefined
+            ? undefined
+            : await this.#admissions.settingsFor(first).catch(() => undefined);
+        const refused = requests.find((request) => {
+          try {
+            this.#admissions.admit(request, settings);
+            return false;
+          } catch {
+            return true;
+          }
+        });
+        const told = refused ?? requests[0];
+        if (told !== undefined) this.emit('refused', told, error);
+      }
       throw error;
     }
   }

@@ -18,9 +18,23 @@ export interface JobPort {
    * quota reservation). Rejects with the refusal: nothing is stored or sent then.
    */
   submit(request: NewJob): Promise<Submitted>;
+  /**
+   * `check` for a batch (`{a, b}` groups, `--repeat`): the same checks on each request, and the
+   * quotas and the unfinished cap for all of them together. Rejects with the refusal.
+   */
+  checkBatch(requests: readonly NewJob[]): Promise<void>;
+  /**
+   * Stores a batch all or nothing, with one admission for the total: when the quota (or the
+   * unfinished cap) cannot cover every job, none is stored or sent. The requests share one user
+   * and one server; answers in the same order. A batch whose first dedup key already made a job
+   * answers with the jobs it made (`created: false`).
+   */
+  submitBatch(requests: readonly NewJob[]): Promise<Submitted[]>;
   /** Cancels a waiting job. Only its requester (or an operator admin) may. */
   cancel(jobId: string, userId: string): Promise<CancelOutcome>;
   getJob(jobId: string): Promise<Job | undefined>;
+  /** A user's most recent jobs on a platform, newest first (for `/history`). */
+  recentJobs(requesterId: string, platform: string, limit: number): Promise<Job[]>;
   /**
    * What a user has left today, per scope (undefined = unlimited), and the day's top users. With
    * the platform, the server's own daily limit (its settings) counts too.
@@ -58,6 +72,8 @@ export interface Usage {
   readonly user: number | undefined;
   readonly server: number | undefined;
   readonly total: number | undefined;
+  /** Images the user reserved this ISO week (UTC, since Monday), today included. */
+  readonly week: number;
   readonly limits: QuotaLimits;
   readonly topUsers: readonly { readonly requesterId: string; readonly images: number }[];
 }
