@@ -304,8 +304,8 @@ describe('a French-speaking Discord member, end to end', () => {
       translate('fr', 'button.reroll'),
       translate('fr', 'button.edit'),
       translate('fr', 'button.delete'),
-      translate('fr', 'button.upscale', { resolution: '2K', number: 1 }),
-      translate('fr', 'button.upscale', { resolution: '4K', number: 1 }),
+      translate('fr', 'button.upscale', { resolution: '2K', number: 1, model: 'nano-banana-2' }),
+      translate('fr', 'button.upscale', { resolution: '4K', number: 1, model: 'nano-banana-2' }),
       translate('fr', 'button.vary', { number: 1 }),
     ]);
     const customIds = result.components.flatMap((row) =>
@@ -476,8 +476,12 @@ describe('a French-speaking Slack user (locale from users.info), end to end', ()
       expect.stringContaining(translate('fr', 'button.reroll')),
       expect.stringContaining(translate('fr', 'button.edit')),
       expect.stringContaining(translate('fr', 'button.delete')),
-      expect.stringContaining(translate('fr', 'button.upscale', { resolution: '2K', number: 1 })),
-      expect.stringContaining(translate('fr', 'button.upscale', { resolution: '4K', number: 1 })),
+      expect.stringContaining(
+        translate('fr', 'button.upscale', { resolution: '2K', number: 1, model: 'nano-banana-2' }),
+      ),
+      expect.stringContaining(
+        translate('fr', 'button.upscale', { resolution: '4K', number: 1, model: 'nano-banana-2' }),
+      ),
       expect.stringContaining(translate('fr', 'button.vary', { number: 1 })),
     ]);
     const jobId = elements[0]?.value ?? '';

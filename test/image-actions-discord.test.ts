@@ -127,8 +127,8 @@ describe('Discord per-image actions', () => {
     // One row of the result's own buttons, then one row per image.
     expect(buttons(result).map((row) => row.map((button) => button.label))).toEqual([
       ['Reroll', 'Delete'],
-      ['Upscale 2K #1', 'Upscale 4K #1', 'Vary #1', 'Edit #1'],
-      ['Upscale 2K #2', 'Upscale 4K #2', 'Vary #2', 'Edit #2'],
+      ['Upscale 2K #1 · nano-banana-2', 'Upscale 4K #1 · nano-banana-2', 'Vary #1', 'Edit #1'],
+      ['Upscale 2K #2 · nano-banana-2', 'Upscale 4K #2 · nano-banana-2', 'Vary #2', 'Edit #2'],
     ]);
     // The default model (nano-banana) makes 1K only: the buttons say where upscales run.
     expect(result.content).toContain(
@@ -145,7 +145,7 @@ describe('Discord per-image actions', () => {
     const finished = trackFinished();
 
     const upscale = fake.sendButton({
-      customId: find(result, 'Upscale 4K #2'),
+      customId: find(result, 'Upscale 4K #2 · nano-banana-2'),
       messageId: result.id,
     });
     const upscaled = await resultOf(upscale.id);
@@ -199,10 +199,13 @@ describe('Discord per-image actions', () => {
     // A single image keeps today's row, with its upscales and Vary under it.
     expect(buttons(small).map((row) => row.map((button) => button.label))).toEqual([
       ['Reroll', 'Edit', 'Delete'],
-      ['Upscale 2K #1', 'Upscale 4K #1', 'Vary #1'],
+      ['Upscale 2K #1 · nano-banana-pro', 'Upscale 4K #1 · nano-banana-pro', 'Vary #1'],
     ]);
     expect(small.content).toContain('Upscale runs on nano-banana-pro;');
-    const first = fake.sendButton({ customId: find(small, 'Upscale 2K #1'), messageId: small.id });
+    const first = fake.sendButton({
+      customId: find(small, 'Upscale 2K #1 · nano-banana-pro'),
+      messageId: small.id,
+    });
     await resultOf(first.id);
     expect(createsWith('It shows: one owl').map((body) => [body.model, body.resolution])).toEqual([
       ['nano-banana-pro', '2K'],
@@ -213,8 +216,14 @@ describe('Discord per-image actions', () => {
       resolution: '2K',
     });
     // Already 2K: only 4K is offered, on its own model.
-    expect(buttons(large)[1]?.map((button) => button.label)).toEqual(['Upscale 4K #1', 'Vary #1']);
-    const second = fake.sendButton({ customId: find(large, 'Upscale 4K #1'), messageId: large.id });
+    expect(buttons(large)[1]?.map((button) => button.label)).toEqual([
+      'Upscale 4K #1 · nano-banana-2',
+      'Vary #1',
+    ]);
+    const second = fake.sendButton({
+      customId: find(large, 'Upscale 4K #1 · nano-banana-2'),
+      messageId: large.id,
+    });
     await resultOf(second.id);
     expect(createsWith('It shows: two owls').map((body) => [body.model, body.resolution])).toEqual([
       ['nano-banana-2', '4K'],
@@ -293,7 +302,7 @@ describe('Discord per-image actions', () => {
     expect(fake.interactionResponses(owner.id).callbacks[0]?.type).toBe(5);
     // A member whose screen still showed the buttons presses one.
     const late = fake.sendButton({
-      customId: find(result, 'Upscale 2K #1'),
+      customId: find(result, 'Upscale 2K #1 · nano-banana-2'),
       messageId: result.id,
       shown: result,
       locale: 'fr',

@@ -118,8 +118,18 @@ describe('Slack per-image actions', () => {
     const message = buttonsOf(bot, parent);
     expect(rows(message)).toEqual([
       ['🔁 Reroll', '🗑️ Delete'],
-      ['⬆️ Upscale 2K #1', '⬆️ Upscale 4K #1', '🔀 Vary #1', '✏️ Edit #1'],
-      ['⬆️ Upscale 2K #2', '⬆️ Upscale 4K #2', '🔀 Vary #2', '✏️ Edit #2'],
+      [
+        '⬆️ Upscale 2K #1 · nano-banana-2',
+        '⬆️ Upscale 4K #1 · nano-banana-2',
+        '🔀 Vary #1',
+        '✏️ Edit #1',
+      ],
+      [
+        '⬆️ Upscale 2K #2 · nano-banana-2',
+        '⬆️ Upscale 4K #2 · nano-banana-2',
+        '🔀 Vary #2',
+        '✏️ Edit #2',
+      ],
     ]);
     expect(message.text + JSON.stringify(message.blocks)).toContain(
       'Upscale runs on nano-banana-2; a 4K image over',
@@ -128,7 +138,7 @@ describe('Slack per-image actions', () => {
     // A restart between the result and the presses: the button's value and the store suffice.
     await bot.restart();
 
-    await press(bot, message, '⬆️ Upscale 4K #2', BOB);
+    await press(bot, message, '⬆️ Upscale 4K #2 · nano-banana-2', BOB);
     const upscaled = await bot.waitForJob(
       (job) => job.dedupKey?.startsWith('slack:action') === true && job.options.resolution === '4K',
     );
@@ -215,7 +225,7 @@ describe('Slack per-image actions', () => {
       async () => (await bot.service.engine.getJob(parent.id))?.result === undefined,
       { description: 'the result forgotten' },
     );
-    await press(bot, message, '⬆️ Upscale 2K #1', FRANCOIS);
+    await press(bot, message, '⬆️ Upscale 2K #1 · nano-banana-2', FRANCOIS);
     await bot.fake.waitFor(() =>
       bot.fake.responses.find((response) =>
         ((response.body as { text?: string }).text ?? '').includes('n’est plus conservée'),

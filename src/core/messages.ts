@@ -265,7 +265,10 @@ const en = {
   'button.delete': 'Delete',
   'button.cancel': 'Cancel',
   /** Per-image controls: `{number}` the image (1-based), `{resolution}` 2K or 4K. */
-  'button.upscale': 'Upscale {resolution} #{number}',
+  /** `{model}`: the model the upscale runs on, optional. */
+  'button.upscale': (p) =>
+    `Upscale ${p.text('resolution')} #${p.text('number')}` +
+    (p.has('model') ? ` · ${p.text('model')}` : ''),
   'button.vary': 'Vary #{number}',
   'button.edit_image': 'Edit #{number}',
   /** `{models}`: the model(s) the upscales run on; `{limit}`: the upload limit in bytes, optional. */
@@ -527,7 +530,9 @@ const fr: Record<MessageKey, Template> = {
   'button.edit': 'Modifier',
   'button.delete': 'Supprimer',
   'button.cancel': 'Annuler',
-  'button.upscale': 'Agrandir {resolution} n°{number}',
+  'button.upscale': (p) =>
+    `Agrandir ${p.text('resolution')} n°${p.text('number')}` +
+    (p.has('model') ? ` · ${p.text('model')}` : ''),
   'button.vary': 'Varier n°{number}',
   'button.edit_image': 'Modifier n°{number}',
   'result.upscale_note': (p) =>

@@ -10,6 +10,7 @@ import {
   type RESTPostAPIApplicationCommandsJSONBody,
   Routes,
   SlashCommandBuilder,
+  type SlashCommandStringOption,
 } from 'discord.js';
 import {
   ASPECT_RATIOS,
@@ -85,28 +86,7 @@ export function commandDefinitions(
     describe(option, 'command.prompt');
     return option.setName('prompt').setRequired(true).setMaxLength(4000);
   });
-  imagine.addStringOption((option) => {
-    describe(option, 'command.model');
-    return option
-      .setName('model')
-      .addChoices(
-        ...catalog.models
-          .slice(0, MAX_CHOICES)
-          .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
-      );
-  });
-  imagine.addStringOption((option) => {
-    describe(option, 'command.aspect_ratio');
-    return option
-      .setName('aspect_ratio')
-      .addChoices(...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })));
-  });
-  imagine.addStringOption((option) => {
-    describe(option, 'command.resolution');
-    return option
-      .setName('resolution')
-      .addChoices(...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })));
-  });
+  addImageSettingOptions(imagine, catalog, IMAGE_OPTION_TEXTS);
   imagine.addIntegerOption((option) => {
     describe(option, 'command.count');
     return option.setName('count').setMinValue(MIN_COUNT).setMaxValue(MAX_COUNT);
@@ -200,27 +180,13 @@ function preferCommand(catalog: ModelCatalog): SlashCommandBuilder {
   );
   prefer.addSubcommand((show) => describe(show.setName('show'), 'command.prefer_show'));
   prefer.addSubcommand((set) =>
-    describe(set.setName('set'), 'command.prefer_set')
-      .addStringOption((option) =>
-        describe(option.setName('model'), 'command.prefer_model').addChoices(
-          ...catalog.models
-            .slice(0, MAX_CHOICES)
-            .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
-        ),
-      )
-      .addStringOption((option) =>
-        describe(option.setName('aspect_ratio'), 'command.prefer_aspect_ratio').addChoices(
-          ...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })),
-        ),
-      )
-      .addStringOption((option) =>
-        describe(option.setName('resolution'), 'command.prefer_resolution').addChoices(
-          ...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })),
-        ),
-      )
-      .addStringOption((option) =>
-        describe(option.setName('suffix'), 'command.prefer_suffix').setMaxLength(MAX_SUFFIX_LENGTH),
-      ),
+    addImageSettingOptions(describe(set.setName('set'), 'command.prefer_set'), catalog, {
+      model: 'command.prefer_model',
+      aspectRatio: 'command.prefer_aspect_ratio',
+      resolution: 'command.prefer_resolution',
+    }).addStringOption((option) =>
+      describe(option.setName('suffix'), 'command.prefer_suffix').setMaxLength(MAX_SUFFIX_LENGTH),
+    ),
   );
   prefer.addSubcommand((clear) =>
     describe(clear.setName('clear'), 'command.prefer_clear').addStringOption((option) =>
@@ -262,6 +228,52 @@ function preferCommand(catalog: ModelCatalog): SlashCommandBuilder {
 }
 
 /** Sets a command's or option's description, in English and French (`commandDefinitions`'s). */
+type TextKey = Parameters<typeof discordText>[1];
+
+const IMAGE_OPTION_TEXTS = {
+  model: 'command.model',
+  aspectRatio: 'command.aspect_ratio',
+  resolution: 'command.resolution',
+} as const satisfies Record<string, TextKey>;
+
+/**
+ * The model, aspect ratio and resolution options, with their choices from the core's tables: the
+ * same three on /imagine, /blend, /prefer set and /settings, each with its own descriptions.
+ */
+function addImageSettingOptions<
+  Builder extends {
+    addStringOption(input: (option: SlashCommandStringOption) => SlashCommandStringOption): unknown;
+  },
+>(
+  builder: Builder,
+  catalog: ModelCatalog,
+  texts: { readonly model: TextKey; readonly aspectRatio: TextKey; readonly resolution: TextKey },
+): Builder {
+  const described = (option: SlashCommandStringOption, name: string, key: TextKey) =>
+    option
+      .setName(name)
+      .setDescription(discordText('en', key))
+      .setDescriptionLocalizations({ fr: frenchText(key) });
+  builder.addStringOption((option) =>
+    described(option, 'model', texts.model).addChoices(
+      ...catalog.models
+        .slice(0, MAX_CHOICES)
+        .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
+    ),
+  );
+  builder.addStringOption((option) =>
+    described(option, 'aspect_ratio', texts.aspectRatio).addChoices(
+      ...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })),
+    ),
+  );
+  builder.addStringOption((option) =>
+    described(option, 'resolution', texts.resolution).addChoices(
+      ...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })),
+    ),
+  );
+  return builder;
+}
+
 type Describe = (
   builder: {
     setDescription(text: string): unknown;
@@ -289,28 +301,7 @@ function blendCommand(catalog: ModelCatalog, describe: Describe): SlashCommandBu
     describe(option, 'command.blend_prompt');
     return option.setName('prompt').setMaxLength(4000);
   });
-  blend.addStringOption((option) => {
-    describe(option, 'command.model');
-    return option
-      .setName('model')
-      .addChoices(
-        ...catalog.models
-          .slice(0, MAX_CHOICES)
-          .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
-      );
-  });
-  blend.addStringOption((option) => {
-    describe(option, 'command.aspect_ratio');
-    return option
-      .setName('aspect_ratio')
-      .addChoices(...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })));
-  });
-  blend.addStringOption((option) => {
-    describe(option, 'command.resolution');
-    return option
-      .setName('resolution')
-      .addChoices(...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })));
-  });
+  addImageSettingOptions(blend, catalog, IMAGE_OPTION_TEXTS);
   blend.addBooleanOption((option) => {
     describe(option, 'command.private');
     return option.setName('private');
@@ -329,27 +320,10 @@ function settingsCommand(catalog: ModelCatalog, describe: Describe): SlashComman
     // A default Discord lets a server change; the handler checks Manage Server again on use.
     .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
   describe(settings, 'command.settings');
-  settings.addStringOption((option) => {
-    describe(option, 'command.settings_model');
-    return option
-      .setName('model')
-      .addChoices(
-        ...catalog.models
-          .slice(0, MAX_CHOICES)
-          .map((model) => ({ name: model.label.slice(0, 100), value: model.id })),
-      );
-  });
-  settings.addStringOption((option) => {
-    describe(option, 'command.settings_aspect_ratio');
-    return option
-      .setName('aspect_ratio')
-      .addChoices(...ASPECT_RATIOS.map((ratio) => ({ name: ratio, value: ratio })));
-  });
-  settings.addStringOption((option) => {
-    describe(option, 'command.settings_resolution');
-    return option
-      .setName('resolution')
-      .addChoices(...RESOLUTIONS.map((resolution) => ({ name: resolution, value: resolution })));
+  addImageSettingOptions(settings, catalog, {
+    model: 'command.settings_model',
+    aspectRatio: 'command.settings_aspect_ratio',
+    resolution: 'command.settings_resolution',
   });
   settings.addChannelOption((option) => {
     describe(option, 'command.settings_add_channel');

@@ -103,7 +103,11 @@ export function resultRows(
   const upscale = (index: number) =>
     controls.upscales.map((choice) =>
       button(
-        translate(locale, 'button.upscale', { resolution: choice.resolution, number: index + 1 }),
+        translate(locale, 'button.upscale', {
+          resolution: choice.resolution,
+          number: index + 1,
+          model: choice.model,
+        }),
         '⬆️',
         imageActionId({ kind: 'upscale', jobId: job.id, index, resolution: choice.resolution }),
         ButtonStyle.Secondary,

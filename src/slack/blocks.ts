@@ -184,7 +184,11 @@ export function resultMessage(
   const perImage = (index: number, withEdit: boolean): types.Button[] => [
     ...controls.upscales.map((choice) =>
       imageButton(
-        `⬆️ ${translate(locale, 'button.upscale', { resolution: choice.resolution, number: index + 1 })}`,
+        `⬆️ ${translate(locale, 'button.upscale', {
+          resolution: choice.resolution,
+          number: index + 1,
+          model: choice.model,
+        })}`,
         { kind: 'upscale', jobId, index, resolution: choice.resolution },
       ),
     ),
