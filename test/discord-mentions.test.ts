@@ -8,6 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/core/index.js';
+import { discordText } from '../src/discord/texts.js';
 import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord, type FakeMessage, type JsonObject } from './fakes/discord/index.js';
 import { API_TOKEN, type DiscordBot, startDiscordBot } from './helpers/discord-harness.js';
@@ -242,5 +243,33 @@ describe('Discord mentions in quoted prompts', () => {
     );
     const sent = expectOnlyTheRequesterPinged();
     expect(quoting(sent).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('points a mention asking for --usage, --history or --prefer to the private command, sending nothing', async () => {
+    await start();
+    const creates = api.creates().length;
+    for (const [flag, command] of [
+      ['--usage', '/usage'],
+      ['--history', '/history'],
+      ['--prefer', '/prefer'],
+    ] as const) {
+      const asked = fake.postUserMessage({
+        content: `<@${fake.botUserId}> ${flag}`,
+        authorId: ASKER,
+      });
+      const answer = await fake.waitFor(
+        () =>
+          fake
+            .messages(fake.channelId)
+            .find(
+              (message) =>
+                message.author.id === fake.botUserId &&
+                message.message_reference?.message_id === asked.id,
+            ),
+        { description: `the answer to ${flag}` },
+      );
+      expect(answer.content).toBe(discordText('en', 'mention.use_command', { command }));
+    }
+    expect(api.creates()).toHaveLength(creates);
   });
 });

@@ -87,6 +87,18 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
       await reply(discordText(locale, 'settings.use_command'));
       return;
     }
+    // What the slash commands answer privately: a mention would show it to the whole channel.
+    const command = parsed.usage
+      ? '/usage'
+      : parsed.history
+        ? '/history'
+        : parsed.prefer === true
+          ? '/prefer'
+          : undefined;
+    if (command !== undefined) {
+      await reply(discordText(locale, 'mention.use_command', { command }));
+      return;
+    }
     const own = imagesOfMessage(message);
     let images: ImageReference[] = own;
     let referenced: Message | undefined;

@@ -116,6 +116,8 @@ const en = {
   'settings.guild_only': 'Settings belong to a server: use `/settings` in one.',
   'settings.hint': 'Change one with the options of `/settings`; `reset` clears one.',
   'settings.use_command': 'Moderators see and change the server’s settings with `/settings`.',
+  /** `{command}`: the slash command that does what a mention asked for (`/usage`...). */
+  'mention.use_command': 'Use `{command}` for that: it answers you privately.',
   'help.settings':
     'Moderators (Manage Server): `/settings` shows and changes the server’s defaults, channels, daily limit, privacy and threads.',
   'command.unavailable': 'This command is not available. Type / to see the bot’s commands.',
@@ -251,6 +253,8 @@ const fr: Record<DiscordTextKey, string> = {
   'settings.hint': 'Changez-en un avec les options de `/settings`\u202F; `reset` en efface un.',
   'settings.use_command':
     'Les modérateurs voient et changent les réglages du serveur avec `/settings`.',
+  'mention.use_command':
+    'Utilisez `{command}` pour cela\u202F: la réponse n’est visible que par vous.',
   'help.settings':
     'Modérateurs (Gérer le serveur)\u202F: `/settings` affiche et change les réglages par défaut, les salons, la limite quotidienne, la confidentialité et les fils du serveur.',
   'command.unavailable':
