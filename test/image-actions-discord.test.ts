@@ -206,7 +206,10 @@ describe('Discord per-image actions', () => {
       customId: find(small, 'Upscale 2K #1 · nano-banana-pro'),
       messageId: small.id,
     });
-    await resultOf(first.id);
+    const upscaled = await resultOf(first.id);
+    // People read the prompt it works from, marked ⬆️; the instruction is for the model only.
+    expect(upscaled.content).toContain('⬆️ one owl');
+    expect(upscaled.content).not.toContain('Reproduce this image');
     expect(createsWith('It shows: one owl').map((body) => [body.model, body.resolution])).toEqual([
       ['nano-banana-pro', '2K'],
     ]);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   describeError,
+  displayPrompt,
   imageActionId,
   imageActionRequest,
   type Job,
@@ -173,6 +174,30 @@ describe('the request of an action', () => {
     }
     expect(describeError(error, 'fr')).toContain('n’est plus conservée');
     expect(describeError(error, 'en')).toContain('no longer kept');
+  });
+});
+
+describe('the prompt people read', () => {
+  it('shows an Upscale or a Vary as the prompt it works from, marked, and any other as it is', () => {
+    const child = (kind: 'upscale' | 'vary') =>
+      imageActionRequest(
+        parent(),
+        kind === 'upscale'
+          ? { kind, jobId: 'Parent_Job-1', index: 0, resolution: '2K' }
+          : { kind, jobId: 'Parent_Job-1', index: 0 },
+        presser,
+        context,
+      );
+    expect(displayPrompt({ ...child('upscale'), parentJobId: 'Parent_Job-1' })).toBe(
+      '⬆️ two foxes --style ink',
+    );
+    expect(displayPrompt({ ...child('vary'), parentJobId: 'Parent_Job-1' })).toBe(
+      '🔀 two foxes --style ink',
+    );
+    // Without a parent, even a prompt that starts the same way is the member's own.
+    const typed = child('vary').prompt;
+    expect(displayPrompt({ prompt: typed, parentJobId: undefined })).toBe(typed);
+    expect(displayPrompt({ prompt: 'a fox', parentJobId: 'Parent_Job-1' })).toBe('a fox');
   });
 });
 

@@ -125,6 +125,22 @@ const VARY_INSTRUCTION =
   'Make a variation of this image: the same subject and style, with small changes. It shows: ';
 
 /**
+ * A job's prompt as people should read it: an Upscale's or a Vary's prompt starts with the
+ * instruction for the model, shown instead as ⬆️ or 🔀 before the prompt it works from.
+ */
+export function displayPrompt(job: Pick<Job, 'prompt' | 'parentJobId'>): string {
+  if (job.parentJobId === undefined) return job.prompt;
+  for (const [instruction, mark] of [
+    [UPSCALE_INSTRUCTION, '⬆️'],
+    [VARY_INSTRUCTION, '🔀'],
+  ] as const) {
+    if (job.prompt.startsWith(instruction))
+      return `${mark} ${job.prompt.slice(instruction.length)}`;
+  }
+  return job.prompt;
+}
+
+/**
  * The request of an Upscale or a Vary: an edit of one image of the parent, on the presser's quota,
  * linked to its parent. The parent's prompt is already expanded (a style, a personal suffix), so
  * the new one is final: admission adds nothing to it. Throws `result_gone` when the image is gone.

@@ -45,6 +45,7 @@ export type {
   UpscaleChoice,
 } from './image-actions.js';
 export {
+  displayPrompt,
   IMAGE_ACTION_PREFIX,
   imageActionId,
   imageActionRequest,

@@ -1,6 +1,7 @@
 import { type APIMessage, MessageFlags, type RawFile, Routes } from 'discord.js';
 import {
   type DeliveryCheckpoint,
+  displayPrompt,
   fitImage,
   type InputImage,
   type InputReference,
@@ -594,7 +595,7 @@ async function openThread(
   try {
     const thread = (await runtime.rest.post(Routes.threads(message.channel_id, message.id), {
       body: {
-        name: truncate(job.prompt.replace(/\s+/g, ' ').trim(), 90) || 'Nano Banana',
+        name: truncate(displayPrompt(job).replace(/\s+/g, ' ').trim(), 90) || 'Nano Banana',
         auto_archive_duration: 1440,
       },
     })) as { id: string };

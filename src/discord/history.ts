@@ -1,5 +1,6 @@
 import { escapeMarkdown, MessageFlags, type RepliableInteraction } from 'discord.js';
 import {
+  displayPrompt,
   HISTORY_LIMIT,
   type Job,
   resolveLocale,
@@ -43,7 +44,7 @@ export async function showHistory(
 function historyLine(job: Job, locale: string): string {
   const when = `<t:${Math.floor(job.createdAt / 1000)}:R>`;
   const link = resultLink(job);
-  const prompt = `“${escapeMarkdown(shortPrompt(job.prompt))}”`;
+  const prompt = `“${escapeMarkdown(shortPrompt(displayPrompt(job)))}”`;
   const result = link === undefined ? '' : ` · [${translate(locale, 'history.result')}](${link})`;
   return `• ${when} · ${stateLabel(locale, job)} · ${prompt}${result}`;
 }

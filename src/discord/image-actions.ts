@@ -9,6 +9,7 @@ import {
   TextInputStyle,
 } from 'discord.js';
 import {
+  displayPrompt,
   type ImageActionTarget,
   imageActionId,
   imageActionRequest,
@@ -199,7 +200,7 @@ async function parentText(runtime: DiscordRuntime, job: Job): Promise<string | u
     const guildId = guildOf(parent) ?? '@me';
     return `https://discord.com/channels/${guildId}/${message.channelId}/${message.messageId}`;
   }
-  const prompt = [...parent.prompt.replace(/\s+/g, ' ').trim()];
+  const prompt = [...displayPrompt(parent).replace(/\s+/g, ' ').trim()];
   const shown = prompt.length > 80 ? `${prompt.slice(0, 79).join('')}…` : prompt.join('');
   return `“${escapeMarkdown(shown)}” (\`${parent.id.slice(0, 8)}\`)`;
 }

@@ -8,6 +8,7 @@ import {
 } from 'discord.js';
 import {
   appliedDefaultsNote,
+  displayPrompt,
   imageActionId,
   type Job,
   type JobError,
@@ -204,7 +205,9 @@ export interface ResultNotes {
 
 export function resultContent(job: Job, locale: Locale, now: number, notes: ResultNotes): string {
   const lines = [
-    discordText(locale, 'result.header', { prompt: boldSafe(truncate(oneLine(job.prompt), 300)) }),
+    discordText(locale, 'result.header', {
+      prompt: boldSafe(truncate(oneLine(displayPrompt(job)), 300)),
+    }),
     discordText(locale, 'result.details', {
       mention: mention(job),
       model: job.options.model,
@@ -236,7 +239,7 @@ export function resultContent(job: Job, locale: Locale, now: number, notes: Resu
 }
 
 export function altText(job: Job): string {
-  return truncate(job.prompt, MAX_DESCRIPTION);
+  return truncate(displayPrompt(job), MAX_DESCRIPTION);
 }
 
 export function mention(job: Job): string {

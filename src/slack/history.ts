@@ -1,4 +1,5 @@
 import {
+  displayPrompt,
   HISTORY_LIMIT,
   type Job,
   retentionNote,
@@ -37,7 +38,7 @@ async function historyLine(runtime: SlackRuntime, job: Job, locale: string): Pro
   const seconds = Math.floor(job.createdAt / 1000);
   const fallback = new Date(job.createdAt).toISOString().slice(0, 16).replace('T', ' ');
   const when = `<!date^${seconds}^{date_short_pretty} {time}|${fallback} UTC>`;
-  const prompt = `“${escapeMrkdwn(shortPrompt(job.prompt))}”`;
+  const prompt = `“${escapeMrkdwn(shortPrompt(displayPrompt(job)))}”`;
   const link = await resultLink(runtime, job);
   const result = link === undefined ? '' : ` · <${link}|${translate(locale, 'history.result')}>`;
   return `• ${when} · ${stateLabel(locale, job)} · ${prompt}${result}`;

@@ -1,5 +1,6 @@
 import type { App } from '@slack/bolt';
 import {
+  displayPrompt,
   type ImageActionTarget,
   imageActionRequest,
   type Job,
@@ -172,7 +173,7 @@ async function parentText(runtime: SlackRuntime, job: Job): Promise<string | und
   const parent = await runtime.jobs.getJob(job.parentJobId).catch(() => undefined);
   const id = `\`${job.parentJobId.slice(0, 8)}\``;
   if (parent === undefined) return id;
-  const prompt = [...parent.prompt.replace(/\s+/g, ' ').trim()];
+  const prompt = [...displayPrompt(parent).replace(/\s+/g, ' ').trim()];
   const shown = prompt.length > 80 ? `${prompt.slice(0, 79).join('')}…` : prompt.join('');
   return `“${escapeMrkdwn(shown)}” (${id})`;
 }
