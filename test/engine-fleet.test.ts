@@ -6,6 +6,7 @@ import type { JobStore } from '../src/core/jobs/store.js';
 import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
 import { type MockApi, type MockTask, startMockApi } from '../src/mock-api/index.js';
 import { API_TOKEN, createEngine, type EngineFixture, request } from './helpers/engine-fixture.js';
+import { peakOverlap } from './helpers/peak-overlap.js';
 
 /**
  * Issue 12: several engines over one store behave as one fleet. Each engine here stands for a
@@ -70,25 +71,6 @@ function killable(store: JobStore): { store: JobStore; kill(): void } {
 const promptOf = (task: MockTask) => String(task.request.prompt);
 const createsFor = (prompt: string) =>
   api.creates().filter((call) => (call.body as { prompt?: string }).prompt === prompt);
-
-/** The most mock tasks ever running at the same moment, from their start and finish times. */
-function peakOverlap(tasks: readonly MockTask[]): number {
-  const edges = tasks.flatMap((task) => {
-    if (task.finishedAt === undefined) throw new Error(`task ${task.id} has not finished`);
-    return [
-      { at: task.startedAt, change: 1 },
-      { at: task.finishedAt, change: -1 },
-    ];
-  });
-  edges.sort((left, right) => left.at - right.at || left.change - right.change);
-  let running = 0;
-  let peak = 0;
-  for (const edge of edges) {
-    running += edge.change;
-    peak = Math.max(peak, running);
-  }
-  return peak;
-}
 
 describe('two engines over one store', () => {
   it('share the fleet-wide limits: never more in flight than the global or per-user limit across both', async () => {

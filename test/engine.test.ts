@@ -7,8 +7,9 @@ import type { InputImage } from '../src/core/images/index.js';
 import { missingImages } from '../src/core/jobs/adapter.js';
 import { CALLBACK_PATH_PREFIX } from '../src/core/jobs/engine.js';
 import { openSqliteStore } from '../src/core/jobs/stores/sqlite.js';
-import { type MockApi, type MockTask, startMockApi } from '../src/mock-api/index.js';
+import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { API_TOKEN, createEngine, type EngineFixture, request } from './helpers/engine-fixture.js';
+import { peakOverlap } from './helpers/peak-overlap.js';
 
 let api: MockApi;
 const fixtures: EngineFixture[] = [];
@@ -43,26 +44,6 @@ async function refusal(action: () => Promise<unknown>): Promise<NanoBananaError>
 
 const createsFor = (prompt: string) =>
   api.creates().filter((call) => (call.body as { prompt?: string }).prompt === prompt);
-
-/** The most mock tasks ever running at the same moment, from their start and finish times. */
-function peakOverlap(tasks: readonly MockTask[]): number {
-  const edges = tasks.flatMap((task) => {
-    if (task.finishedAt === undefined) throw new Error(`task ${task.id} has not finished`);
-    return [
-      { at: task.startedAt, change: 1 },
-      { at: task.finishedAt, change: -1 },
-    ];
-  });
-  // A task that ends at the very moment another starts does not overlap it: ends first.
-  edges.sort((left, right) => left.at - right.at || left.change - right.change);
-  let running = 0;
-  let peak = 0;
-  for (const edge of edges) {
-    running += edge.change;
-    peak = Math.max(peak, running);
-  }
-  return peak;
-}
 
 describe('JobEngine', () => {
   it('stores a job before answering, runs it and delivers the downloaded images', async () => {

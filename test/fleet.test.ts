@@ -7,9 +7,10 @@ import { type BotProcess, startBot } from '../bench/support/bot-process.js';
 import { JOB_STATES, type Job } from '../src/core/jobs/job.js';
 import type { JobStore } from '../src/core/jobs/store.js';
 import { openPostgresStore } from '../src/core/jobs/stores/postgres.js';
-import { type MockApi, type MockTask, startMockApi } from '../src/mock-api/index.js';
+import { type MockApi, startMockApi } from '../src/mock-api/index.js';
 import { FakeDiscord, type FakeInteraction } from './fakes/discord/index.js';
 import { type FakeSlack, startFakeSlack } from './fakes/slack/index.js';
+import { peakOverlap } from './helpers/peak-overlap.js';
 import { type FreshDatabase, freshDatabase } from './helpers/postgres.js';
 
 /**
@@ -151,26 +152,6 @@ async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-/** The most tasks running at once among `tasks`, from their start and finish times. */
-function peakOverlap(tasks: readonly MockTask[]): number {
-  const edges = tasks.flatMap((task) => {
-    if (task.finishedAt === undefined) throw new Error(`task ${task.id} has not finished`);
-    return [
-      { at: task.startedAt, change: 1 },
-      { at: task.finishedAt, change: -1 },
-    ];
-  });
-  // A task finishing as another starts frees its slot first.
-  edges.sort((left, right) => left.at - right.at || left.change - right.change);
-  let running = 0;
-  let peak = 0;
-  for (const edge of edges) {
-    running += edge.change;
-    peak = Math.max(peak, running);
-  }
-  return peak;
 }
 
 /** The requests of one user a daily limit admits, in order (no image ever given back). */
