@@ -102,6 +102,16 @@ describe('the server allow-list', () => {
     expect(refusalCode(() => checkAccess(policy([], ['G1', 'dm']), where))).toBeUndefined();
     expect(refusalCode(() => checkAccess(policy([]), where))).toBeUndefined();
   });
+
+  it('lets in the threads of an allowed channel (a result’s thread), and nothing else', () => {
+    const channels = { ...policy([]), allowedChannels: new Set(['C1']) };
+    const at = (channelId: string, parentChannelId?: string) =>
+      refusalCode(() => checkAccess(channels, { serverId: 'G1', channelId, parentChannelId }));
+    expect(at('C1')).toBeUndefined();
+    expect(at('T1', 'C1')).toBeUndefined();
+    expect(at('T2', 'C2')).toBe('not_allowed');
+    expect(at('C2')).toBe('not_allowed');
+  });
 });
 
 describe('the engine’s admission', () => {

@@ -100,7 +100,11 @@ export class Admissions {
 
   admit(request: NewJob, settings: RequestSettings = NO_SETTINGS): Admitted {
     const { access, clock, maxQueuedPerUser } = this.#options;
-    checkAccess(access, { serverId: request.serverId, channelId: request.channelId });
+    checkAccess(access, {
+      serverId: request.serverId,
+      channelId: request.channelId,
+      parentChannelId: request.parentChannelId,
+    });
     // The server's own channels and daily limit, inside the operator's (its `/settings`).
     checkServerChannels(settings.server, request);
     const quotas = withServerLimit(this.#options.quotas, settings.server);

@@ -32,13 +32,16 @@ export const DIRECT_MESSAGES_ENTRY = 'dm';
 
 export function checkAccess(
   policy: AccessPolicy,
-  where: { serverId: string | undefined; channelId: string },
+  where: { serverId: string | undefined; channelId: string; parentChannelId?: string | undefined },
 ): void {
   const serverRefused =
     policy.allowedServers !== undefined &&
     !policy.allowedServers.has(where.serverId ?? DIRECT_MESSAGES_ENTRY);
+  // A thread of an allowed channel (a result's thread, say) is part of it, as for a server's list.
   const channelRefused =
-    policy.allowedChannels !== undefined && !policy.allowedChannels.has(where.channelId);
+    policy.allowedChannels !== undefined &&
+    !policy.allowedChannels.has(where.channelId) &&
+    !(where.parentChannelId !== undefined && policy.allowedChannels.has(where.parentChannelId));
   if (serverRefused || channelRefused) {
     throw new NanoBananaError('not_allowed', 'This server or channel is not on the allow-list');
   }
