@@ -272,4 +272,23 @@ describe('Discord mentions in quoted prompts', () => {
     }
     expect(api.creates()).toHaveLength(creates);
   });
+
+  it('answers a mention’s --help with the whole help, as /help does', async () => {
+    await start();
+    const asked = fake.postUserMessage({ content: `<@${fake.botUserId}> --help`, authorId: ASKER });
+    const answer = await fake.waitFor(
+      () =>
+        fake
+          .messages(fake.channelId)
+          .find(
+            (message) =>
+              message.author.id === fake.botUserId &&
+              message.message_reference?.message_id === asked.id,
+          ),
+      { description: 'the help' },
+    );
+    for (const key of ['help.blend', 'help.prefer', 'help.settings', 'help.commands'] as const) {
+      expect(answer.content).toContain(discordText('en', key));
+    }
+  });
 });

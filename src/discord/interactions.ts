@@ -58,7 +58,7 @@ import { handlePrefer } from './prefer.js';
 import { removeResultThread } from './result-thread.js';
 import type { DiscordRuntime } from './runtime.js';
 import { handleSettingsCommand, privateByDefault } from './server-settings.js';
-import { discordText } from './texts.js';
+import { discordHelp, discordText } from './texts.js';
 import { queuedBody } from './views.js';
 
 /** Discord's default per-file upload limit since January 2025. */
@@ -260,11 +260,8 @@ export class InteractionHandler {
 
   async #help(interaction: RepliableInteraction): Promise<void> {
     const locale = resolveLocale(interaction.locale);
-    const text = `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', {
-      command: '/imagine',
-      models: this.#runtime.config.catalog.models.map((model) => model.id).slice(0, 8),
-    })}\n${discordText(locale, 'help.blend')}\n${discordText(locale, 'help.prefer')}\n${discordText(locale, 'help.settings')}\n${discordText(locale, 'help.commands')}`;
-    await this.#sayPrivately(interaction, text);
+    const models = this.#runtime.config.catalog.models.map((model) => model.id);
+    await this.#sayPrivately(interaction, discordHelp(locale, models));
   }
 
   /**

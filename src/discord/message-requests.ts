@@ -16,7 +16,6 @@ import {
   parsePromptFlags,
   resolveLocale,
   type Submitted,
-  translate,
 } from '../core/index.js';
 import { submitMessageBatch } from './batch-requests.js';
 import { checkMessageBlend } from './blend.js';
@@ -26,7 +25,7 @@ import { discordCode } from './discord-errors.js';
 import { type ImageReference, imagesOfMessage, toInputReference } from './images.js';
 import { channelKind, DEFAULT_UPLOAD_LIMIT } from './interactions.js';
 import type { DiscordRuntime } from './runtime.js';
-import { discordText } from './texts.js';
+import { discordHelp, discordText } from './texts.js';
 import { queuedBody } from './views.js';
 
 /**
@@ -79,7 +78,10 @@ export async function handleMessage(runtime: DiscordRuntime, message: Message): 
     const parsed = parsePromptFlags(text, runtime.config.catalog);
     if (parsed.help) {
       await reply(
-        `**${translate(locale, 'help.title')}**\n${translate(locale, 'help.body', { command: '/imagine' })}\n${discordText(locale, 'help.blend')}`,
+        discordHelp(
+          locale,
+          runtime.config.catalog.models.map((model) => model.id),
+        ),
       );
       return;
     }

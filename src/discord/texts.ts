@@ -1,4 +1,4 @@
-import { type Locale, resolveLocale } from '../core/index.js';
+import { type Locale, resolveLocale, translate } from '../core/index.js';
 
 /**
  * Texts only Discord shows (its commands, permissions, the Message Content rule). Everything shared
@@ -285,6 +285,21 @@ function permissionNames(locale: Locale, names: string): string {
     (text, [english, french]) => text.replaceAll(english, french),
     names,
   );
+}
+
+/**
+ * The whole help, as `/help` and a mention's `--help` both show it: the core's text for
+ * `/imagine`, then Discord's own commands.
+ */
+export function discordHelp(locale: Locale, models: readonly string[]): string {
+  return [
+    `**${translate(locale, 'help.title')}**`,
+    translate(locale, 'help.body', { command: '/imagine', models: models.slice(0, 8) }),
+    discordText(locale, 'help.blend'),
+    discordText(locale, 'help.prefer'),
+    discordText(locale, 'help.settings'),
+    discordText(locale, 'help.commands'),
+  ].join('\n');
 }
 
 export function discordText(
