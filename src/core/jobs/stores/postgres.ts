@@ -243,29 +243,10 @@ class PostgresJobStore implements JobStore {
   // --- Jobs ---------------------------------------------------------------------------------
 
   async insert(job: Job, admission?: Admission): Promise<InsertOutcome> {
-    return this.#transaction(ADMISSION_LOCK_KEY, async (client) => {
-      if (job.dedupKey !== undefined) {
-        const existing = await client.query<StoredRow>(
-          `SELECT ${JOB_FIELDS} FROM jobs WHERE dedup_key = $1`,
-          [job.dedupKey],
-        );
-        const row = existing.rows[0];
-        if (row !== undefined) return { job: rowToJob(row), inserted: false };
-      }
-      if (admission !== undefined) {
-        const { used, unfinished } = await admissionFigures(client, admission, job.requesterId);
-        checkAdmission(admission, used, unfinished);
-      }
-      const row = jobToRow(job);
-      const inserted = await client.query<StoredRow>({
-        name: 'nb-insert',
-        text: INSERT_JOB_SQL,
-        values: JOB_COLUMNS.map((column) => row[column]),
-      });
-      const stored = inserted.rows[0];
-      if (stored === undefined) throw new Error(`Job ${job.id} was not inserted`);
-      return { job: rowToJob(stored), inserted: true };
-    });
+    // A batch of one: the same dedup lookup, admission and insert.
+    const [outcome] = await this.insertMany([job], admission);
+    if (outcome === undefined) throw new Error(`Job ${job.id} was not inserted`);
+    return outcome;
   }
 
   async insertMany(jobs: readonly Job[], admission?: Admission): Promise<InsertOutcome[]> {

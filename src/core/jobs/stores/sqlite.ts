@@ -166,9 +166,6 @@ class SqliteJobStore implements JobStore {
   /** Update statements by the set of patched columns: a handful of shapes occur in practice. */
   readonly #updates = new Map<string, Statement<SqlValue[], JobRow>>();
 
-  readonly #insertTransaction: Transaction<
-    (job: Job, admission: Admission | undefined) => InsertOutcome
-  >;
   readonly #insertManyTransaction: Transaction<
     (jobs: readonly Job[], admission: Admission | undefined) => InsertOutcome[]
   >;
@@ -321,30 +318,6 @@ class SqliteJobStore implements JobStore {
     );
     this.#sharedValue = database.prepare('SELECT value FROM shared_state WHERE key = ?');
 
-    this.#insertTransaction = database.transaction(
-      (job: Job, admission: Admission | undefined): InsertOutcome => {
-        if (job.dedupKey !== undefined) {
-          const existing = this.#selectByDedupKey.get(job.dedupKey);
-          if (existing !== undefined) return { job: rowToJob(existing), inserted: false };
-        }
-        if (admission !== undefined) {
-          const used = admission.quotas.map((quota) =>
-            quota.limit > 0 ? this.#reservedImages(quota.of) : 0,
-          );
-          const unfinished =
-            admission.maxUnfinished === undefined
-              ? 0
-              : (this.#countUnfinished.get(job.requesterId)?.count ?? 0);
-          checkAdmission(admission, used, unfinished);
-        }
-        const row = this.#insert.get({ ...jobToRow(job), queue_seq: this.#takeSeq() });
-        // Only a taken dedup key is ignored by the conflict clause (a taken id still throws); it
-        // was looked up above, inside this transaction, so this cannot happen.
-        if (row === undefined) throw new Error(`Job ${job.id} was neither inserted nor found`);
-        return { job: rowToJob(row), inserted: true };
-      },
-    );
-
     this.#insertManyTransaction = database.transaction(
       (jobs: readonly Job[], admission: Admission | undefined): InsertOutcome[] => {
         const existing = jobs.flatMap((job) => {
@@ -367,7 +340,9 @@ class SqliteJobStore implements JobStore {
         }
         return jobs.map((job) => {
           const row = this.#insert.get({ ...jobToRow(job), queue_seq: this.#takeSeq() });
-          if (row === undefined) throw new Error(`Job ${job.id} was not inserted`);
+          // Only a taken dedup key is ignored by the conflict clause (a taken id still throws);
+          // keys were looked up above, inside this transaction, so this cannot happen.
+          if (row === undefined) throw new Error(`Job ${job.id} was neither inserted nor found`);
           return { job: rowToJob(row), inserted: true };
         });
       },
@@ -418,7 +393,10 @@ class SqliteJobStore implements JobStore {
   }
 
   async insert(job: Job, admission?: Admission): Promise<InsertOutcome> {
-    return this.#insertTransaction.immediate(job, admission);
+    // A batch of one: the same dedup lookup, admission and insert.
+    const [outcome] = this.#insertManyTransaction.immediate([job], admission);
+    if (outcome === undefined) throw new Error(`Job ${job.id} was neither inserted nor found`);
+    return outcome;
   }
 
   async insertMany(jobs: readonly Job[], admission?: Admission): Promise<InsertOutcome[]> {
