@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ACTION_IDS } from './blocks.js';
 import type { DeliveredFile } from './destination.js';
-import { slackFileSchema } from './payloads.js';
+import { threadRepliesSchema } from './payloads.js';
 import type { SlackRuntime } from './runtime.js';
 import { slackErrorCode, toDeliveryError } from './web-api-errors.js';
 
@@ -21,21 +21,6 @@ const MAX_REPLY_PAGES = 5;
  * process's clock, Slack's timestamps are Slack's, and the two may disagree by a little.
  */
 const CLOCK_MARGIN_MS = 10 * 60 * 1000;
-
-const repliesSchema = z.object({
-  messages: z
-    .array(
-      z.object({
-        ts: z.string(),
-        user: z.string().optional(),
-        bot_id: z.string().optional(),
-        files: z.array(slackFileSchema).default([]),
-        blocks: z.array(z.unknown()).default([]),
-      }),
-    )
-    .default([]),
-  response_metadata: z.object({ next_cursor: z.string().optional() }).optional(),
-});
 
 const actionsBlockSchema = z.object({
   type: z.literal('actions'),
@@ -73,7 +58,7 @@ export async function findEarlierResult(
   let cursor: string | undefined;
   try {
     for (let page = 0; page < MAX_REPLY_PAGES; page += 1) {
-      const answer = repliesSchema.parse(
+      const answer = threadRepliesSchema.parse(
         await runtime.client.conversations.replies({
           channel,
           ts: threadTs,

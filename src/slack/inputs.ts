@@ -1,7 +1,6 @@
-import { z } from 'zod';
 import type { InputReference } from '../core/index.js';
 import { imageFiles, toInputReference } from './files.js';
-import { type SlackFile, slackFileSchema } from './payloads.js';
+import { type SlackFile, slackFileSchema, threadRepliesSchema } from './payloads.js';
 import type { SlackRuntime } from './runtime.js';
 import { slackText } from './texts.js';
 import { isRateLimited, slackErrorCode } from './web-api-errors.js';
@@ -9,20 +8,6 @@ import { isRateLimited, slackErrorCode } from './web-api-errors.js';
 /** Threads are short; a few pages of replies are plenty to find the latest image. */
 const REPLIES_PAGE_SIZE = 200;
 const MAX_REPLY_PAGES = 5;
-
-const repliesSchema = z.object({
-  messages: z
-    .array(
-      z.object({
-        ts: z.string(),
-        user: z.string().optional(),
-        bot_id: z.string().optional(),
-        files: z.array(slackFileSchema).default([]),
-      }),
-    )
-    .default([]),
-  response_metadata: z.object({ next_cursor: z.string().optional() }).optional(),
-});
 
 /**
  * A message's files as Slack sends them in events may lack their URL or type (files shared from
@@ -86,7 +71,7 @@ export async function latestThreadImage(
   let cursor: string | undefined;
   try {
     for (let page = 0; page < MAX_REPLY_PAGES; page += 1) {
-      const answer = repliesSchema.parse(
+      const answer = threadRepliesSchema.parse(
         // The quick client: the user waits, and a rate limit is told rather than waited out.
         await runtime.quickClient.conversations.replies({
           channel,

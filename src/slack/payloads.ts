@@ -16,6 +16,25 @@ export const slackFileSchema = z.object({
 
 export type SlackFile = z.infer<typeof slackFileSchema>;
 
+/**
+ * A page of `conversations.replies`: a thread's messages with their files (the thread's latest
+ * image) and blocks (a result's buttons, found again after a takeover).
+ */
+export const threadRepliesSchema = z.object({
+  messages: z
+    .array(
+      z.object({
+        ts: z.string(),
+        user: z.string().optional(),
+        bot_id: z.string().optional(),
+        files: z.array(slackFileSchema).default([]),
+        blocks: z.array(z.unknown()).default([]),
+      }),
+    )
+    .default([]),
+  response_metadata: z.object({ next_cursor: z.string().optional() }).optional(),
+});
+
 export const commandSchema = z.object({
   command: z.string(),
   text: z.string().default(''),
